@@ -1,0 +1,102 @@
+"""DetectionModel: runs the layer graph built from YAML; returns raw head outputs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..config import ConfigError, ModelConfig, load_model_config
+from ..nn.bifpn import WeightedFusion
+from ..nn.heads import Detect
+from .builder import build_layers
+
+
+class DetectionModel(nn.Module):
+    """A YOLO-style detector built from a model config.
+
+    ``forward(images: Tensor[B, 3, H, W])`` returns the last layer's raw output:
+    for a ``Detect`` head a list of Tensor[B, 4*reg_max + nc + 1, H/s, W/s], one per
+    stride s. Decoding (``detector.ops.decode``), loss and NMS live outside the model.
+    """
+
+    def __init__(self, cfg: ModelConfig, in_channels: int = 3):
+        super().__init__()
+        self.cfg = cfg
+        self.yaml = cfg.raw  # plain dict, stored in checkpoints
+        self.nc = cfg.nc
+        self.names = {i: str(i) for i in range(cfg.nc)}
+        self.layers, self.channels = build_layers(cfg, in_channels)
+        used = {j for m in self.layers for j in m.f}
+        self.save = sorted(j for j in used if j >= 0)
+        head = self.layers[-1]
+        if not isinstance(head, Detect):
+            raise ConfigError(f"{cfg.source}: the last layer must be a detection head (Detect), got {head.type}")
+        self._init_strides(in_channels)
+        head.initialize_biases()
+
+    @property
+    def head(self) -> Detect:
+        return self.layers[-1]  # type: ignore[return-value]
+
+    @property
+    def stride(self) -> torch.Tensor:
+        return self.head.stride
+
+    def _init_strides(self, in_channels: int, s: int = 256) -> None:
+        training = self.training
+        self.eval()
+        with torch.no_grad():
+            out = self.forward(torch.zeros(1, in_channels, s, s))
+        self.train(training)
+        strides = torch.tensor([s / o.shape[-1] for o in out])
+        if not torch.all(strides[1:] > strides[:-1]):
+            raise ConfigError(f"{self.cfg.source}: the head's inputs must go from fine to coarse, got strides {strides.tolist()}")
+        self.head.stride.copy_(strides)
+
+    def forward(self, x: torch.Tensor):
+        outputs: list = []  # outputs[i] kept only when a later layer reads it
+        for m in self.layers:
+            if len(m.f) != 1 or m.f[0] != m.i - 1:  # not simply "the previous layer"
+                xs = [x if j == -1 else outputs[j] for j in m.f]  # -1: the image (layer 0 only)
+                if len(xs) == 1:
+                    x = xs[0]
+                else:  # several inputs: one flat list of tensors
+                    x = [t for v in xs for t in (v if isinstance(v, list) else [v])]
+            x = m(x)
+            outputs.append(x if m.i in self.save else None)
+        return x
+
+    # ----------------------------------------------------------------- utilities
+    def fuse(self) -> "DetectionModel":
+        """Fold BatchNorm into convolutions (inference only); returns self."""
+        self.eval()
+        for m in self.modules():
+            if m is not self and hasattr(m, "fuse") and callable(m.fuse):
+                m.fuse()
+        return self
+
+    def fusion_weights(self) -> dict[str, torch.Tensor]:
+        """Normalized BiFPN fusion weights of every fusion node: {module name: Tensor[n_inputs]}."""
+        return {n: m.normalized_weights().detach() for n, m in self.named_modules() if isinstance(m, WeightedFusion)}
+
+    def no_weight_decay_parameters(self) -> set[str]:
+        """Names of parameters that training must not weight-decay: BN weights/biases,
+        conv/linear biases and BiFPN fusion weights."""
+        names = set()
+        for mn, m in self.named_modules():
+            for pn, p in m.named_parameters(recurse=False):
+                full = f"{mn}.{pn}" if mn else pn
+                if isinstance(m, (nn.BatchNorm2d, nn.SyncBatchNorm, WeightedFusion)) or pn == "bias":
+                    names.add(full)
+        return names
+
+
+def build_model(cfg: str | Path | dict | ModelConfig, scale: str | None = None, nc: int | None = None) -> DetectionModel:
+    """Build a detector from a model YAML (path, dict or parsed config).
+
+    >>> model = build_model("cfg/yolo_ca_bifpn.yaml", scale="n", nc=80)
+    """
+    if not isinstance(cfg, ModelConfig):
+        cfg = load_model_config(cfg, scale=scale, nc=nc)
+    return DetectionModel(cfg)

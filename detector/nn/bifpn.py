@@ -1,0 +1,141 @@
+"""Weighted bi-directional feature pyramid (BiFPN).
+
+Tan, Pang, Le, "EfficientDet: Scalable and Efficient Object Detection", CVPR 2020.
+
+The topology is data: for levels 0..L-1 (finest first) one BiFPN layer has a
+top-down node per level L-2..0 and a bottom-up node per level 1..L-1; every
+node fuses its inputs with learned per-edge scalar weights. Middle levels get
+the extra same-level edge (input -> output) of the paper.
+
+Fusion modes (``fusion`` arg):
+  - ``fast``: fast normalized fusion  w_i = relu(w_i) / (sum_j relu(w_j) + 1e-4)  (the paper's choice)
+  - ``attn``: softmax over the edge weights
+  - ``sum``:  plain sum, no weights (ablation)
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..registry import MODULES
+from .base import LayerContext
+from .blocks import resize_to
+from .conv import Conv, SeparableConv
+
+FUSION_MODES = ("fast", "attn", "sum")
+
+
+class WeightedFusion(nn.Module):
+    """Fuse ``n`` same-shaped tensors with learned non-negative scalar weights."""
+
+    def __init__(self, n: int, mode: str = "fast", eps: float = 1e-4):
+        super().__init__()
+        if mode not in FUSION_MODES:
+            raise ValueError(f"fusion must be one of {FUSION_MODES}, got {mode!r}")
+        self.mode, self.eps, self.n = mode, eps, n
+        self.weight = nn.Parameter(torch.ones(n)) if mode != "sum" else None
+
+    def normalized_weights(self) -> torch.Tensor:
+        """Tensor[n]: the weights each input is multiplied by."""
+        if self.weight is None:
+            return torch.ones(self.n)
+        if self.mode == "attn":
+            return self.weight.softmax(0)
+        w = F.relu(self.weight)
+        return w / (w.sum() + self.eps)
+
+    def forward(self, xs: list[torch.Tensor]) -> torch.Tensor:
+        if self.weight is None:
+            return torch.stack(xs, 0).sum(0)
+        w = self.normalized_weights()
+        out = xs[0] * w[0]
+        for i in range(1, len(xs)):
+            out = out + xs[i] * w[i]
+        return out
+
+
+def _down(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """3x3/2 max-pool (EfficientDet's downsample), then match ``ref``'s size."""
+    return resize_to(F.max_pool2d(x, 3, 2, 1), ref)
+
+
+class _Node(nn.Module):
+    """fuse(inputs) -> SiLU -> conv (separable or 3x3) -> BN."""
+
+    def __init__(self, n_in: int, width: int, fusion: str, separable: bool):
+        super().__init__()
+        self.fuse_w = WeightedFusion(n_in, fusion)
+        self.act = nn.SiLU()
+        self.conv = SeparableConv(width, width, 3) if separable else Conv(width, width, 3, act=False)
+
+    def forward(self, xs: list[torch.Tensor]) -> torch.Tensor:
+        return self.conv(self.act(self.fuse_w(xs)))
+
+
+class BiFPNLayer(nn.Module):
+    """One top-down + bottom-up pass over ``levels`` feature maps of ``width`` channels."""
+
+    def __init__(self, levels: int, width: int, fusion: str = "fast", separable: bool = True):
+        super().__init__()
+        self.levels = levels
+        # top-down node for level l (l = L-2..0): [in_l, up(prev)]
+        self.td = nn.ModuleList(_Node(2, width, fusion, separable) for _ in range(levels - 1))
+        # bottom-up node for level l (l = 1..L-1): [in_l, td_l, down(out_{l-1})]; top level has no td_l
+        self.bu = nn.ModuleList(
+            _Node(3 if l < levels - 1 else 2, width, fusion, separable) for l in range(1, levels)
+        )
+
+    def forward(self, xs: list[torch.Tensor]) -> list[torch.Tensor]:
+        L = self.levels
+        td = [None] * L
+        td[L - 1] = xs[L - 1]
+        for k, l in enumerate(range(L - 2, -1, -1)):
+            td[l] = self.td[k]([xs[l], resize_to(td[l + 1], xs[l])])
+        outs = [td[0]]
+        for l in range(1, L):
+            down = _down(outs[-1], xs[l])
+            ins = [xs[l], td[l], down] if l < L - 1 else [xs[l], down]
+            outs.append(self.bu[l - 1](ins))
+        return outs
+
+
+@MODULES.register()
+class BiFPN(nn.Module):
+    """BiFPN neck as one YAML node: inputs P3, P4, P5 (finest first), outputs the same
+    levels (plus ``extra_levels`` coarser ones made inside: P6 = maxpool(P5), P7 = maxpool(P6)),
+    all with ``width`` channels.
+
+    YAML: ``[[p3, p4, p5], repeats, BiFPN, [width, fusion='fast', separable=True, extra_levels=0]]``
+    ``width`` is width-scaled; ``repeats`` (depth-scaled) is the number of stacked BiFPN layers.
+    """
+
+    consumes_repeats = True
+
+    def __init__(self, c_in: list[int], width: int, repeats: int = 1, fusion: str = "fast",
+                 separable: bool = True, extra_levels: int = 0):
+        super().__init__()
+        if len(c_in) < 2:
+            raise ValueError(f"needs at least two input levels, got {len(c_in)}")
+        if extra_levels not in (0, 1, 2):
+            raise ValueError(f"extra_levels must be 0, 1 or 2, got {extra_levels!r}")
+        if fusion not in FUSION_MODES:
+            raise ValueError(f"fusion must be one of {FUSION_MODES}, got {fusion!r}")
+        self.extra_levels = extra_levels
+        self.proj = nn.ModuleList(Conv(c, width, 1, act=False) for c in c_in)
+        self.layers = nn.Sequential(
+            *(BiFPNLayer(len(c_in) + extra_levels, width, fusion, bool(separable)) for _ in range(repeats))
+        )
+
+    def forward(self, xs: list[torch.Tensor]) -> list[torch.Tensor]:
+        feats = [p(x) for p, x in zip(self.proj, xs)]
+        for _ in range(self.extra_levels):
+            feats.append(F.max_pool2d(feats[-1], 3, 2, 1))
+        return self.layers(feats)
+
+    @classmethod
+    def from_yaml(cls, ctx: LayerContext, width: int, fusion: str = "fast", separable: bool = True,
+                  extra_levels: int = 0):
+        w = ctx.ch(width)
+        m = cls(list(ctx.c_in), w, ctx.n, fusion, separable, extra_levels)
+        return m, [w] * (len(ctx.c_in) + extra_levels)

@@ -1,0 +1,67 @@
+"""Anchor-free decoupled detection head with DFL box regression and a density branch.
+
+Box regression as distribution focal loss bins (Li et al., "Generalized Focal Loss",
+NeurIPS 2020); decoupled box/class branches as YOLOX/YOLOv8. The extra 1-channel
+*density* branch predicts, per location, the crowd density of the object there
+(its max IoU with any other object), which adaptive NMS (Liu, Huang, Wang,
+"Adaptive NMS: Refining Pedestrian Detection in a Crowd", CVPR 2019) uses as
+the per-box suppression threshold.
+
+The head returns raw outputs; decoding lives in ``detector.ops.decode``.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ..registry import MODULES
+from .base import LayerContext
+from .conv import Conv
+
+
+@MODULES.register()
+class Detect(nn.Module):
+    """Per level l: Tensor[B, 4*reg_max + nc + 1, H_l, W_l] with channels
+    ``[box DFL logits (4*reg_max, ltrb-major) | class logits (nc) | density logit (1)]``.
+
+    YAML: ``[[p3, p4, p5], 1, Detect, [nc, reg_max=16]]`` (or one multi-output node as ``from``).
+    ``stride`` (Tensor[nl]) is filled in by the model builder from a dummy forward.
+    """
+
+    def __init__(self, nc: int, ch: list[int], reg_max: int = 16):
+        super().__init__()
+        if not isinstance(nc, int) or nc < 1:
+            raise ValueError(f"nc must be a positive integer, got {nc!r}")
+        if not isinstance(reg_max, int) or reg_max < 1:
+            raise ValueError(f"reg_max must be a positive integer, got {reg_max!r}")
+        self.nc, self.reg_max, self.nl = nc, reg_max, len(ch)
+        self.no = 4 * reg_max + nc + 1
+        c2 = max(16, ch[0] // 4, reg_max * 4)
+        c3 = max(ch[0], min(nc, 100))
+        self.box_stem = nn.ModuleList(nn.Sequential(Conv(c, c2, 3), Conv(c2, c2, 3)) for c in ch)
+        self.box_pred = nn.ModuleList(nn.Conv2d(c2, 4 * reg_max, 1) for _ in ch)
+        self.density_pred = nn.ModuleList(nn.Conv2d(c2, 1, 1) for _ in ch)
+        self.cls = nn.ModuleList(nn.Sequential(Conv(c, c3, 3), Conv(c3, c3, 3), nn.Conv2d(c3, nc, 1)) for c in ch)
+        self.register_buffer("stride", torch.zeros(self.nl))
+
+    def forward(self, xs: list[torch.Tensor]) -> list[torch.Tensor]:
+        out = []
+        for i, x in enumerate(xs):
+            f = self.box_stem[i](x)
+            out.append(torch.cat([self.box_pred[i](f), self.cls[i](x), self.density_pred[i](f)], 1))
+        return out
+
+    def initialize_biases(self, img_size: int = 640) -> None:
+        """Priors: box logits flat, class prob ~5 objects per image over the level's cells,
+        density ~0 (most objects are isolated). Needs ``stride`` set."""
+        for bp, cl, dp, s in zip(self.box_pred, self.cls, self.density_pred, self.stride.tolist()):
+            nn.init.constant_(bp.bias, 1.0)
+            nn.init.constant_(cl[-1].bias, math.log(5 / self.nc / (img_size / s) ** 2))
+            nn.init.constant_(dp.bias, -4.0)
+
+    @classmethod
+    def from_yaml(cls, ctx: LayerContext, nc: int, reg_max: int = 16):
+        m = cls(nc, list(ctx.c_in), reg_max)
+        return m, [m.no] * m.nl

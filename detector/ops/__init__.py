@@ -1,0 +1,1 @@
+"""Pure tensor operations: box decoding (and, later, box ops and NMS)."""

@@ -1,0 +1,105 @@
+"""Every shipped cfg builds at every scale and trains (forward + backward) at odd sizes."""
+import pytest
+import torch
+import yaml
+
+from detector import build_model, load_model_config
+from detector.models.summary import count_flops, count_params, model_summary
+from detector.nn.bifpn import WeightedFusion
+
+from ..conftest import CFG_DIR
+
+CFGS = sorted(p.name for p in CFG_DIR.glob("yolo_*.yaml"))
+
+
+def test_cfgs_present():
+    assert {"yolo_ca_bifpn.yaml", "yolo_base.yaml", "yolo_ca.yaml", "yolo_bifpn.yaml", "yolo_se_bifpn.yaml",
+            "yolo_cbam_bifpn.yaml", "yolo_eca_bifpn.yaml", "yolo_simam_bifpn.yaml"} <= set(CFGS)
+
+
+@pytest.mark.parametrize("scale", ["n", "s", "m", "l"])
+@pytest.mark.parametrize("cfg", CFGS)
+def test_cfg_builds_and_trains(cfg, scale):
+    model = build_model(CFG_DIR / cfg, scale=scale, nc=3)
+    assert model.cfg.scale == scale
+    model.train()
+    for h, w in [(64, 64), (96, 160)]:
+        x = torch.randn(2, 3, h, w)
+        out = model(x)
+        assert len(out) == 3
+        for o, s in zip(out, [8, 16, 32]):
+            assert o.shape == (2, 4 * 16 + 3 + 1, -(-h // s), -(-w // s))
+        sum(o.square().mean() for o in out).backward()
+    grads = [p.grad for p in model.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    model.zero_grad(set_to_none=True)
+
+
+def test_ablation_cfgs_differ_only_in_names():
+    """The ablation files have the same structure: same from/repeats/args, only module names change."""
+    ref = yaml.safe_load((CFG_DIR / "yolo_ca_bifpn.yaml").read_text())
+    for cfg in CFGS:
+        d = yaml.safe_load((CFG_DIR / cfg).read_text())
+        assert set(d) == set(ref)
+        for sec in ("backbone", "head"):
+            assert [(r[0], r[1], r[3]) for r in d[sec]] == [(r[0], r[1], r[3]) for r in ref[sec]], cfg
+
+
+def test_scale_by_file_suffix_and_key():
+    assert load_model_config(CFG_DIR / "yolo_ca_bifpn-s.yaml").scale == "s"
+    assert load_model_config(CFG_DIR / "yolo_ca_bifpn.yaml").scale == "n"  # the file's scale: key
+    assert load_model_config(CFG_DIR / "yolo_ca_bifpn-s.yaml", scale="m").scale == "m"  # argument wins
+    n = count_params(build_model(CFG_DIR / "yolo_ca_bifpn.yaml"))
+    s = count_params(build_model(CFG_DIR / "yolo_ca_bifpn-s.yaml"))
+    assert s > 2 * n
+
+
+def test_budget_n_and_s():
+    """Issue targets: n <= 3.5 M params and <= 9 GFLOPs at 640; s <= 12 M."""
+    n = build_model(CFG_DIR / "yolo_ca_bifpn.yaml", scale="n")
+    assert count_params(n) <= 3.5e6
+    assert count_flops(n, 640) <= 9.0
+    assert count_params(build_model(CFG_DIR / "yolo_ca_bifpn.yaml", scale="s")) <= 12e6
+
+
+def test_flops_counted_not_zero_and_scale_with_area():
+    m = build_model(CFG_DIR / "yolo_ca_bifpn.yaml", nc=80)
+    f320, f640 = count_flops(m, 320), count_flops(m, 640)
+    assert 3.5 < f640 / f320 < 4.5
+
+
+def test_fuse_keeps_outputs():
+    m = build_model(CFG_DIR / "yolo_ca_bifpn.yaml", nc=5)
+    m.train()
+    for _ in range(2):
+        m(torch.rand(2, 3, 64, 64))  # non-trivial BN running stats
+    m.eval()
+    x = torch.rand(1, 3, 96, 128)
+    with torch.no_grad():
+        ref = m(x)
+        n_bn = sum(isinstance(mod, torch.nn.BatchNorm2d) for mod in m.modules())
+        m.fuse()
+        out = m(x)
+    assert n_bn > 0 and not any(isinstance(mod, torch.nn.BatchNorm2d) for mod in m.modules())
+    for a, b in zip(ref, out):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+
+
+def test_fusion_weights_and_no_decay():
+    m = build_model(CFG_DIR / "yolo_ca_bifpn.yaml", nc=5)
+    fw = m.fusion_weights()
+    assert len(fw) == 4 and all((w >= 0).all() and abs(float(w.sum()) - 1) < 1e-3 for w in fw.values())
+    nd = m.no_weight_decay_parameters()
+    fusion_params = {f"{n}.weight" for n, mod in m.named_modules() if isinstance(mod, WeightedFusion)}
+    assert fusion_params <= nd
+    assert any(n.endswith("bn.weight") for n in nd) and any(n.endswith(".bias") for n in nd)
+    assert not any(n.endswith("conv.weight") for n in nd)
+
+
+def test_summary_table():
+    m = build_model(CFG_DIR / "yolo_ca_bifpn.yaml")
+    text = model_summary(m, imgsz=320)
+    lines = text.splitlines()
+    assert len(lines) == 1 + len(m.layers) + 1
+    assert "CoordAtt" in text and "BiFPN" in text and "Detect" in text and "GFLOPs at 320" in text
+    assert f"{count_params(m):,} parameters" in lines[-1]

@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""Benchmarks whose results go in docs/BENCHMARKS.md.
+
+  python tools/benchmark.py model [--img 640] [--runs 30] [--cfg cfg/a.yaml cfg/b.yaml ...] [--scale n]
+      params, GFLOPs and CPU latency (batch 1, fused, eval, after warm-up, median), all models timed
+      interleaved in one run; latency ratios against the first cfg.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from detector import build_model  # noqa: E402
+from detector.models.summary import count_flops, count_params  # noqa: E402
+from detector.utils.bench import machine_line, median_ms, time_interleaved  # noqa: E402
+
+DEFAULT_CFGS = ["yolo_bifpn", "yolo_ca_bifpn", "yolo_se_bifpn", "yolo_cbam_bifpn", "yolo_eca_bifpn",
+                "yolo_simam_bifpn", "yolo_base", "yolo_ca"]
+
+
+def bench_model(args: argparse.Namespace) -> None:
+    cfgs = args.cfg or [f"cfg/{c}.yaml" for c in DEFAULT_CFGS]
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    x = torch.rand(1, 3, args.img, args.img)
+    models, rows = {}, {}
+    for c in cfgs:
+        m = build_model(c, scale=args.scale)
+        rows[c] = (count_params(m), count_flops(m, args.img))
+        models[c] = m.eval().fuse()
+
+    def runner(m):
+        def f():
+            with torch.inference_mode():
+                m(x)
+        return f
+
+    times = time_interleaved({c: runner(m) for c, m in models.items()}, runs=args.runs, warmup=args.warmup)
+    ref = cfgs[0]
+    print(f"# model benchmark: scale {args.scale}, {args.img}x{args.img}, batch 1, fused, eval, "
+          f"median of {args.runs} interleaved runs after {args.warmup} warm-up rounds")
+    print(f"# machine: {machine_line()}")
+    print(f"| cfg | params (M) | GFLOPs@{args.img} | CPU ms/img | params vs {Path(ref).stem} | latency vs {Path(ref).stem} |")
+    print("|---|---:|---:|---:|---:|---:|")
+    p0, t0 = rows[ref][0], median_ms(times[ref])
+    for c in cfgs:
+        p, g = rows[c]
+        t = median_ms(times[c])
+        print(f"| {Path(c).stem} | {p / 1e6:.3f} | {g:.2f} | {t:.1f} | {p / p0:.3f} | {t / t0:.3f} |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="what", required=True)
+    pm = sub.add_parser("model", help="params, GFLOPs, CPU latency per cfg")
+    pm.add_argument("--cfg", nargs="*", help="model YAMLs (default: all shipped cfgs, yolo_bifpn first)")
+    pm.add_argument("--scale", default="n")
+    pm.add_argument("--img", type=int, default=640)
+    pm.add_argument("--runs", type=int, default=30)
+    pm.add_argument("--warmup", type=int, default=3)
+    pm.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    pm.set_defaults(func=bench_model)
+    args = ap.parse_args(argv)
+    args.func(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
