@@ -1,0 +1,239 @@
+"""Non-maximum suppression: greedy, adaptive, Soft- and DIoU-NMS.
+
+Low-level functions share torchvision's signature style and return indices of kept
+boxes in decreasing score order:
+
+    greedy_nms(boxes, scores, idxs, iou_threshold)                     -> Tensor[K] int64
+    adaptive_nms(boxes, scores, idxs, iou_threshold, densities)        -> Tensor[K] int64
+    diou_nms(boxes, scores, idxs, iou_threshold, beta=1.0)             -> Tensor[K] int64
+    soft_nms(boxes, scores, idxs, sigma=0.5, ...)                      -> (Tensor[K] int64, Tensor[K] scores)
+
+boxes: Tensor[N, 4] xyxy (pixels), scores: Tensor[N], idxs: Tensor[N] class ids (boxes of
+different ids never suppress each other). A box is suppressed when its overlap with a kept,
+higher-scored box is *strictly greater* than the threshold, as in ``torchvision.ops.nms``.
+
+Adaptive NMS (Liu, Huang, Wang, "Adaptive NMS: Refining Pedestrian Detection in a Crowd",
+CVPR 2019): a kept box M suppresses with threshold N_M = max(N_t, d_M), d_M its predicted
+density. torchvision has no per-box thresholds, so adaptive (and DIoU) NMS run here as the
+Cluster-NMS fixed point (Zheng et al., "Enhancing Geometric Factors in Model Learning and
+Inference", 2021): boxes are grouped by class, sorted by score, and for each group
+``keep[j] = not any_i<j (keep[i] and overlap(i, j) > thr_i)`` is iterated from all-ones until
+it stops changing. Entry j depends only on entries before it, so after t rounds the first t
+are final and the fixed point is exactly the sequential result. Groups are padded and
+batched; long groups are cut into blocks to bound memory.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torchvision.ops import batched_nms
+
+from .boxes import batched_box_iou, batched_diou
+from .decode import decode_outputs
+
+METHODS = ("greedy", "adaptive", "soft", "diou")
+_BLOCK = 2048  # boxes of one group handled in one IoU block
+_BUDGET = 1 << 22  # padded pairwise entries per chunk of groups
+
+
+def greedy_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, iou_threshold: float) -> torch.Tensor:
+    """Class-aware greedy NMS (``torchvision.ops.batched_nms``)."""
+    return batched_nms(boxes, scores, idxs, float(iou_threshold))
+
+
+def _groups(scores: torch.Tensor, idxs: torch.Tensor):
+    """Sort by score (desc, stable), then stably by class: returns (order, perm, group, pos, counts).
+
+    order: Tensor[N] score-descending indices; perm: Tensor[N] indices grouped by class, score-desc
+    inside; group / pos: Tensor[N] group number and position inside the group of perm's entries.
+    """
+    order = torch.argsort(scores, descending=True, stable=True)
+    perm = order[torch.argsort(idxs[order], stable=True)]
+    _, group, counts = torch.unique_consecutive(idxs[perm], return_inverse=True, return_counts=True)
+    starts = torch.cumsum(counts, 0) - counts
+    pos = torch.arange(len(perm), device=perm.device) - starts[group]
+    return order, perm, group, pos, counts
+
+
+def _fixed_point(boxes: torch.Tensor, thr: torch.Tensor, valid: torch.Tensor,
+                 pair_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """Padded groups: boxes Tensor[G, M, 4], thr/valid Tensor[G, M] -> keep Tensor[G, M] bool."""
+    G, M = valid.shape
+    keep = torch.zeros_like(valid)
+    for s in range(0, M, _BLOCK):
+        e = min(s + _BLOCK, M)
+        blk = boxes[:, s:e]
+        alive = valid[:, s:e].clone()
+        if s:  # suppressed by boxes kept in earlier blocks
+            over = pair_fn(boxes[:, :s], blk) > thr[:, :s, None]
+            alive &= ~(over & keep[:, :s, None]).any(1)
+        sup = torch.gt(pair_fn(blk, blk), thr[:, s:e, None]).to(boxes.dtype).triu_(1)  # [G, B, B], i < j
+        k = alive
+        for _ in range(e - s):
+            new = alive & ~(torch.bmm(k.to(boxes.dtype).unsqueeze(1), sup).squeeze(1) > 0)
+            if torch.equal(new, k):
+                break
+            k = new
+        keep[:, s:e] = k
+    return keep
+
+
+def _grouped_suppression(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, thr: torch.Tensor,
+                         pair_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """Exact sequential NMS with per-box thresholds ``thr`` (Tensor[N]) and overlap ``pair_fn``."""
+    if boxes.numel() == 0:
+        return torch.empty(0, dtype=torch.int64, device=boxes.device)
+    order, perm, group, pos, counts = _groups(scores, idxs)
+    keep_mask = torch.zeros(len(scores), dtype=torch.bool, device=boxes.device)
+    # chunks of groups, largest first, so that padding stays small and memory bounded
+    by_size = torch.argsort(counts, descending=True).tolist()
+    sizes = counts.tolist()
+    rank = torch.empty_like(counts)
+    i = 0
+    while i < len(by_size):
+        m = sizes[by_size[i]]
+        per = max(1, _BUDGET // (m * min(m, _BLOCK)))
+        chunk = by_size[i:i + per]
+        i += len(chunk)
+        chunk_t = torch.tensor(chunk, device=boxes.device)
+        rank[chunk_t] = torch.arange(len(chunk), device=boxes.device)
+        in_chunk = torch.zeros(len(sizes), dtype=torch.bool, device=boxes.device)
+        in_chunk[chunk_t] = True
+        sel = in_chunk[group].nonzero().squeeze(1)
+        r, p, src = rank[group[sel]], pos[sel], perm[sel]
+        bp = boxes.new_zeros(len(chunk), m, 4)
+        tp = thr.new_zeros(len(chunk), m)
+        vp = torch.zeros(len(chunk), m, dtype=torch.bool, device=boxes.device)
+        bp[r, p], tp[r, p], vp[r, p] = boxes[src], thr[src], True
+        keep_mask[src] = _fixed_point(bp, tp, vp, pair_fn)[r, p]
+    return order[keep_mask[order]]
+
+
+def adaptive_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, iou_threshold: float,
+                 densities: torch.Tensor) -> torch.Tensor:
+    """Adaptive NMS: kept box M suppresses same-class boxes with IoU > max(iou_threshold, d_M).
+
+    densities: Tensor[N] predicted density of each box (e.g. in [0, 1]).
+    """
+    thr = torch.clamp(densities.to(boxes.dtype), min=float(iou_threshold))
+    return _grouped_suppression(boxes, scores, idxs, thr, batched_box_iou)
+
+
+def diou_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, iou_threshold: float,
+             beta: float = 1.0) -> torch.Tensor:
+    """DIoU-NMS: suppress when IoU - (rho^2 / c^2)^beta > iou_threshold (Zheng et al., AAAI 2020)."""
+    thr = torch.full_like(scores, float(iou_threshold), dtype=boxes.dtype)
+    return _grouped_suppression(boxes, scores, idxs, thr, lambda a, b: batched_diou(a, b, beta))
+
+
+def soft_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, sigma: float = 0.5,
+             iou_threshold: float = 0.3, score_threshold: float = 0.001, method: str = "gaussian"
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Soft-NMS (Bodla et al., ICCV 2017). Repeatedly take the highest-scored remaining box of
+    each class and decay the others' scores: gaussian ``s *= exp(-IoU^2 / sigma)``, or linear
+    ``s *= 1 - IoU`` where IoU > iou_threshold. Boxes whose score falls to ``score_threshold``
+    or below are dropped.
+
+    Returns (indices Tensor[K] int64, new scores Tensor[K]), in decreasing new-score order.
+    """
+    if method not in ("gaussian", "linear"):
+        raise ValueError(f"soft_nms method must be 'gaussian' or 'linear', got {method!r}")
+    if boxes.numel() == 0:
+        return torch.empty(0, dtype=torch.int64, device=boxes.device), scores.new_empty(0)
+    _, perm, group, pos, counts = _groups(scores, idxs)
+    G, M = len(counts), int(counts.max())
+    bp = boxes.new_zeros(G, M, 4)
+    sp = scores.new_zeros(G, M)
+    bp[group, pos], sp[group, pos] = boxes[perm], scores[perm]
+    active = torch.zeros(G, M, dtype=torch.bool, device=boxes.device)
+    active[group, pos] = scores[perm] > score_threshold
+    picked_g, picked_p, picked_s = [], [], []
+    rows = torch.arange(G, device=boxes.device)
+    neg_inf = torch.tensor(float("-inf"), dtype=sp.dtype, device=sp.device)
+    for _ in range(M):
+        best = torch.where(active, sp, neg_inf).argmax(1)  # [G]
+        has = active[rows, best]
+        if not bool(has.any()):
+            break
+        g = rows[has]
+        picked_g.append(g)
+        picked_p.append(best[has])
+        picked_s.append(sp[g, best[has]])
+        active[g, best[has]] = False
+        iou = batched_box_iou(bp[g, best[has]].unsqueeze(1), bp[g]).squeeze(1)  # [g, M]
+        iou = torch.nan_to_num(iou, nan=0.0)
+        if method == "gaussian":
+            decay = torch.exp(-(iou * iou) / sigma)
+        else:
+            decay = torch.where(iou > iou_threshold, 1.0 - iou, torch.ones_like(iou))
+        sp[g] = torch.where(active[g], sp[g] * decay, sp[g])
+        active[g] &= sp[g] > score_threshold
+    gs, ps, ss = torch.cat(picked_g), torch.cat(picked_p), torch.cat(picked_s)
+    # map (group, pos) back to original indices
+    lookup = torch.full((G, M), -1, dtype=torch.int64, device=boxes.device)
+    lookup[group, pos] = perm
+    idx = lookup[gs, ps]
+    o = torch.argsort(ss, descending=True, stable=True)
+    return idx[o], ss[o]
+
+
+def non_max_suppression(preds, conf_thres: float = 0.25, iou_thres: float = 0.7, method: str = "greedy",
+                        max_det: int = 300, agnostic: bool = False, classes: list[int] | None = None,
+                        multi_label: bool = False, max_nms: int = 30000, has_density: bool = True,
+                        strides=None, reg_max: int = 16, sigma: float = 0.5, soft_method: str = "gaussian",
+                        beta: float = 1.0) -> list[torch.Tensor]:
+    """One entry point for every method.
+
+    preds: decoded Tensor[B, N, 4 + nc (+ 1 density)] (``decode_outputs``), or the model's raw
+    list of per-level outputs together with ``strides`` (and ``reg_max``).
+    Returns per image a Tensor[K, 6] (x1, y1, x2, y2, score, class) in decreasing score order,
+    or Tensor[K, 7] with the box's density as 7th column when ``has_density``.
+    For ``soft`` the score column holds the decayed scores.
+    """
+    if method not in METHODS:
+        raise ValueError(f"NMS method must be one of {METHODS}, got {method!r}")
+    if isinstance(preds, (list, tuple)):
+        if strides is None:
+            raise ValueError("raw head outputs need strides= (model.stride) to be decoded")
+        preds = decode_outputs(list(preds), strides, reg_max)
+    extra = 1 if has_density else 0
+    nc = preds.shape[-1] - 4 - extra
+    if nc < 1:
+        raise ValueError(f"predictions have {preds.shape[-1]} columns: too few for boxes + classes"
+                         f"{' + density' if has_density else ''}")
+    out = []
+    for p in preds:
+        boxes, cls = p[:, :4], p[:, 4:4 + nc]
+        dens = p[:, 4 + nc] if has_density else None
+        if multi_label:
+            i, j = (cls > conf_thres).nonzero(as_tuple=True)
+            score = cls[i, j]
+        else:
+            score, j = cls.max(1)
+            i = (score > conf_thres).nonzero().squeeze(1)
+            score, j = score[i], j[i]
+        if classes is not None:
+            m = torch.isin(j, torch.as_tensor(classes, device=j.device))
+            i, j, score = i[m], j[m], score[m]
+        if len(score) > max_nms:
+            top = score.topk(max_nms).indices
+            i, j, score = i[top], j[top], score[top]
+        b = boxes[i]
+        gid = torch.zeros_like(j) if agnostic else j
+        if method == "greedy":
+            k = greedy_nms(b, score, gid, iou_thres)
+        elif method == "adaptive":
+            k = adaptive_nms(b, score, gid, iou_thres, dens[i] if dens is not None else torch.zeros_like(score))
+        elif method == "diou":
+            k = diou_nms(b, score, gid, iou_thres, beta)
+        else:
+            k, new_scores = soft_nms(b, score, gid, sigma, iou_thres, method=soft_method)
+            score = score.clone()
+            score[k] = new_scores
+        k = k[:max_det]
+        cols = [b[k], score[k, None], j[k, None].to(b.dtype)]
+        if dens is not None:
+            cols.append(dens[i][k, None])
+        out.append(torch.cat(cols, 1))
+    return out

@@ -1,0 +1,235 @@
+"""Every NMS method against a slow, obvious reference (plain loops over score-sorted boxes)."""
+import math
+
+import pytest
+import torch
+from torchvision.ops import box_iou
+
+from detector.ops.nms import adaptive_nms, diou_nms, greedy_nms, non_max_suppression, soft_nms
+
+
+def crowd_boxes(n=300, seed=0, n_cls=3, spread=60.0):
+    """Many heavily overlapping boxes: jittered copies around a few centres."""
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.rand(12, 2, generator=g) * spread
+    c = centres[torch.randint(0, 12, (n,), generator=g)] + torch.randn(n, 2, generator=g) * 4
+    wh = 10 + torch.rand(n, 2, generator=g) * 20
+    boxes = torch.cat([c - wh / 2, c + wh / 2], 1)
+    scores = torch.rand(n, generator=g)
+    idxs = torch.randint(0, n_cls, (n,), generator=g)
+    dens = torch.rand(n, generator=g)
+    return boxes, scores, idxs, dens
+
+
+def ref_sequential(boxes, scores, idxs, thr_of, overlap=None):
+    """Sorted by score (stable), each kept box suppresses later same-class boxes with overlap > thr_of(i)."""
+    overlap = box_iou(boxes, boxes) if overlap is None else overlap
+    order = sorted(range(len(scores)), key=lambda i: -float(scores[i]))
+    suppressed, keep = set(), []
+    for a, i in enumerate(order):
+        if i in suppressed:
+            continue
+        keep.append(i)
+        for j in order[a + 1:]:
+            if int(idxs[j]) == int(idxs[i]) and float(overlap[i, j]) > thr_of(i):
+                suppressed.add(j)
+    return keep
+
+
+def ref_diou(boxes, beta):
+    n = len(boxes)
+    iou = box_iou(boxes, boxes)
+    out = torch.empty(n, n)
+    for i in range(n):
+        for j in range(n):
+            a, b = boxes[i], boxes[j]
+            rho2 = float(((a[:2] + a[2:]) / 2 - (b[:2] + b[2:]) / 2).pow(2).sum())
+            cw = float(max(a[2], b[2]) - min(a[0], b[0]))
+            ch = float(max(a[3], b[3]) - min(a[1], b[1]))
+            out[i, j] = float(iou[i, j]) - (rho2 / (cw * cw + ch * ch + 1e-7)) ** beta
+    return out
+
+
+def ref_soft(boxes, scores, idxs, sigma, thr, score_thr, method):
+    s = [float(x) for x in scores]
+    alive = [i for i in range(len(s)) if s[i] > score_thr]
+    keep, new = [], []
+    iou = box_iou(boxes, boxes)
+    while alive:
+        best = max(s[k] for k in alive)  # ties: the earlier box in original score order
+        i = [k for k in sorted(alive, key=lambda k: -float(scores[k])) if s[k] == best][0]
+        keep.append(i)
+        new.append(s[i])
+        alive.remove(i)
+        for j in list(alive):
+            if int(idxs[j]) != int(idxs[i]):
+                continue
+            v = float(iou[i, j])
+            if method == "gaussian":
+                s[j] *= math.exp(-v * v / sigma)
+            elif v > thr:
+                s[j] *= 1 - v
+            if s[j] <= score_thr:
+                alive.remove(j)
+    o = sorted(range(len(keep)), key=lambda k: -new[k])
+    return [keep[k] for k in o], [new[k] for k in o]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("nt", [0.3, 0.5, 0.7])
+def test_greedy_equals_reference(seed, nt):
+    b, s, c, _ = crowd_boxes(seed=seed)
+    assert greedy_nms(b, s, c, nt).tolist() == ref_sequential(b, s, c, lambda i: nt)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+@pytest.mark.parametrize("nt", [0.3, 0.5])
+def test_adaptive_equals_reference(seed, nt):
+    b, s, c, d = crowd_boxes(seed=seed)
+    got = adaptive_nms(b, s, c, nt, d).tolist()
+    assert got == ref_sequential(b, s, c, lambda i: max(nt, float(d[i])))
+    assert got != greedy_nms(b, s, c, nt).tolist()  # densities matter on this crowd
+
+
+def test_adaptive_blocked_path_equals_reference(monkeypatch):
+    """Force tiny blocks and chunks so the cross-block and chunking code paths run."""
+    import detector.ops.nms as nms
+
+    monkeypatch.setattr(nms, "_BLOCK", 16)
+    monkeypatch.setattr(nms, "_BUDGET", 300)
+    b, s, c, d = crowd_boxes(n=200, seed=5, n_cls=2)
+    assert adaptive_nms(b, s, c, 0.4, d).tolist() == ref_sequential(b, s, c, lambda i: max(0.4, float(d[i])))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_adaptive_with_low_density_equals_greedy(seed):
+    b, s, c, d = crowd_boxes(seed=seed)
+    for nt in (0.4, 0.6):
+        assert adaptive_nms(b, s, c, nt, d * nt).tolist() == greedy_nms(b, s, c, nt).tolist()
+
+
+def test_density_one_suppresses_nothing_of_its_class():
+    """A box with density 1.0 suppresses nothing (IoU is never > 1): the result equals NMS run
+    without that box, plus that box."""
+    b, s, c, d = crowd_boxes(n=150, seed=3)
+    d = d * 0.3
+    top = int(s.argmax())
+    d[top] = 1.0
+    keep = adaptive_nms(b, s, c, 0.3, d).tolist()
+    rest = [j for j in range(len(s)) if j != top]
+    keep_wo = adaptive_nms(b[rest], s[rest], c[rest], 0.3, d[rest]).tolist()
+    assert keep == [top] + [rest[j] for j in keep_wo]
+    assert len(keep) > len(adaptive_nms(b, s, c, 0.3, torch.where(torch.arange(150) == top, 0.0, d)))
+    b2 = b[top:top + 1].repeat(3, 1)  # identical copies survive too
+    k = adaptive_nms(b2, torch.tensor([0.9, 0.8, 0.7]), torch.zeros(3, dtype=torch.long), 0.5, torch.ones(3))
+    assert k.tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize("beta", [0.6, 1.0])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_diou_equals_reference(beta, seed):
+    b, s, c, _ = crowd_boxes(n=120, seed=seed)
+    ov = ref_diou(b, beta)
+    assert diou_nms(b, s, c, 0.4, beta).tolist() == ref_sequential(b, s, c, lambda i: 0.4, overlap=ov)
+
+
+@pytest.mark.parametrize("method", ["gaussian", "linear"])
+def test_soft_equals_reference(method):
+    b, s, c, _ = crowd_boxes(n=80, seed=4)
+    k, ns = soft_nms(b, s, c, sigma=0.5, iou_threshold=0.3, score_threshold=0.05, method=method)
+    rk, rs = ref_soft(b, s, c, 0.5, 0.3, 0.05, method)
+    assert k.tolist() == rk
+    torch.testing.assert_close(ns, torch.tensor(rs), atol=1e-6, rtol=1e-5)
+
+
+def test_soft_decay_on_a_pair():
+    b = torch.tensor([[0.0, 0.0, 10.0, 10.0], [0.0, 5.0, 10.0, 15.0]])  # IoU = 50 / 150 = 1/3
+    s = torch.tensor([0.9, 0.8])
+    c = torch.zeros(2, dtype=torch.long)
+    k, ns = soft_nms(b, s, c, sigma=0.5)
+    assert k.tolist() == [0, 1]
+    torch.testing.assert_close(ns, torch.tensor([0.9, 0.8 * math.exp(-(1 / 3) ** 2 / 0.5)]))
+    k, ns = soft_nms(b, s, c, iou_threshold=0.3, method="linear")
+    torch.testing.assert_close(ns, torch.tensor([0.9, 0.8 * (1 - 1 / 3)]))
+    k, ns = soft_nms(b, s, c, iou_threshold=0.4, method="linear")  # IoU below threshold: unchanged
+    torch.testing.assert_close(ns, torch.tensor([0.9, 0.8]))
+
+
+ALL = {
+    "greedy": lambda b, s, c: greedy_nms(b, s, c, 0.5),
+    "adaptive": lambda b, s, c: adaptive_nms(b, s, c, 0.5, torch.full_like(s, 0.2)),
+    "diou": lambda b, s, c: diou_nms(b, s, c, 0.5),
+    "soft": lambda b, s, c: soft_nms(b, s, c)[0],
+}
+
+
+@pytest.mark.parametrize("name", sorted(ALL))
+def test_edge_cases(name):
+    fn = ALL[name]
+    e = torch.empty(0, 4)
+    assert fn(e, torch.empty(0), torch.empty(0, dtype=torch.long)).tolist() == []
+    one = torch.tensor([[1.0, 2.0, 3.0, 4.0]])
+    assert fn(one, torch.tensor([0.5]), torch.zeros(1, dtype=torch.long)).tolist() == [0]
+    same = one.repeat(5, 1)
+    k = fn(same, torch.tensor([0.1, 0.5, 0.3, 0.9, 0.2]), torch.zeros(5, dtype=torch.long)).tolist()
+    assert k[0] == 3 and (name == "soft" or k == [3])
+    neg = torch.tensor([[-10.0, -10.0, -2.0, -2.0], [-9.0, -9.0, -2.0, -2.0], [5.0, 5.0, 9.0, 9.0]])
+    k = fn(neg, torch.tensor([0.9, 0.8, 0.7]), torch.zeros(3, dtype=torch.long)).tolist()
+    assert k[0] == 0 and 2 in k and (name == "soft" or 1 not in k)
+    zero = torch.tensor([[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 4.0, 4.0]])
+    k = fn(zero, torch.tensor([0.9, 0.8, 0.7]), torch.zeros(3, dtype=torch.long)).tolist()
+    assert sorted(k) == [0, 1, 2]  # zero-area boxes overlap nothing (0/0 is not > threshold)
+
+
+@pytest.mark.parametrize("name", ["greedy", "adaptive", "diou"])
+def test_ties_match_reference_order(name):
+    b = torch.tensor([[0.0, 0, 10, 10], [1.0, 0, 11, 10], [50.0, 50, 60, 60], [51.0, 50, 61, 60]])
+    s = torch.tensor([0.5, 0.5, 0.5, 0.5])
+    c = torch.zeros(4, dtype=torch.long)
+    k = ALL[name](b, s, c).tolist()
+    assert len(k) == 2 and {0, 1} & set(k) and {2, 3} & set(k)
+
+
+def test_entry_point_shapes_max_det_and_density():
+    torch.manual_seed(0)
+    B, N, nc = 2, 500, 4
+    xy = torch.rand(B, N, 2) * 200
+    wh = torch.rand(B, N, 2) * 40 + 5
+    preds = torch.cat([xy, xy + wh, torch.rand(B, N, nc), torch.rand(B, N, 1)], 2)
+    for method in ("greedy", "adaptive", "soft", "diou"):
+        out = non_max_suppression(preds, conf_thres=0.1, iou_thres=0.5, method=method, max_det=7)
+        assert len(out) == 2
+        for o in out:
+            assert o.shape == (7, 7)
+            assert torch.all(o[:-1, 4] >= o[1:, 4])
+            assert o[:, 5].min() >= 0 and o[:, 5].max() < nc
+    o = non_max_suppression(preds, 0.1, 0.5, has_density=False)[0]
+    assert o.shape[1] == 6
+    o = non_max_suppression(preds, 0.1, 0.5, classes=[2])[0]
+    assert (o[:, 5] == 2).all()
+    o = non_max_suppression(preds, 0.1, 0.5, multi_label=True, max_det=10000)[0]
+    o1 = non_max_suppression(preds, 0.1, 0.5, max_det=10000)[0]
+    assert len(o) > len(o1)
+    with pytest.raises(ValueError, match="NMS method"):
+        non_max_suppression(preds, method="fast")
+
+
+def test_entry_point_adaptive_uses_density_column():
+    """Two same-class boxes with IoU 0.6: greedy at 0.5 keeps one; adaptive keeps both when the
+    top box predicts density 0.7, and one when it predicts 0.1."""
+    b = torch.tensor([[0.0, 0, 100, 100], [0.0, 25, 100, 125]])  # IoU = 75/125 = 0.6
+    for d, expect in [(0.7, 2), (0.1, 1)]:
+        p = torch.cat([b, torch.tensor([[0.9], [0.8]]), torch.tensor([[d], [d]])], 1)[None]
+        assert len(non_max_suppression(p, 0.25, 0.5, method="adaptive")[0]) == expect
+        assert len(non_max_suppression(p, 0.25, 0.5, method="greedy")[0]) == 1
+
+
+def test_entry_point_accepts_raw_outputs():
+    from detector.ops.decode import decode_outputs
+    raw = [torch.randn(1, 4 * 16 + 3 + 1, 8, 8), torch.randn(1, 4 * 16 + 3 + 1, 4, 4)]
+    strides = torch.tensor([8.0, 16.0])
+    a = non_max_suppression(raw, 0.3, 0.5, strides=strides)[0]
+    b = non_max_suppression(decode_outputs(raw, strides), 0.3, 0.5)[0]
+    torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match="strides"):
+        non_max_suppression(raw)
