@@ -1,0 +1,63 @@
+"""From a data YAML to indexed splits and DataLoaders."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import torch
+from torch.utils.data import DataLoader
+
+from .config import DataConfig
+from .dataset import DetectionDataset, EpochSampler, collate, seed_worker
+from .records import ImageRecord, Issue, index_coco, index_yolo
+from .synthetic import ensure as ensure_synthetic
+
+
+@dataclass
+class SplitIndex:
+    split: str
+    kind: str  # 'coco' or 'yolo'
+    records: list[ImageRecord]
+    issues: list[Issue]
+    names: list[str]
+    cat_ids: list[int]  # dataset category id of each contiguous class (COCO ids; YOLO: 0..nc-1)
+    ann_file: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def n_rejected(self) -> int:
+        return sum(i.severity == "rejected" for i in self.issues)
+
+
+def index_split(cfg: DataConfig, split: str, decode: bool = False) -> SplitIndex:
+    """Index one split with label checks (``decode=True`` also decodes every image)."""
+    if cfg.synthetic is not None:
+        ensure_synthetic(cfg.root, **cfg.synthetic)
+    if split not in cfg.splits:
+        raise ValueError(f"{cfg.source}: no '{split}' split (has {sorted(cfg.splits)})")
+    sp = cfg.splits[split]
+    if sp.kind == "coco":
+        if not sp.annotations.is_file():
+            raise ValueError(f"{cfg.source}: {split} annotations not found: {sp.annotations}")
+        if not sp.images.is_dir():
+            raise ValueError(f"{cfg.source}: {split} image folder not found: {sp.images}")
+        records, issues, cat_ids, names = index_coco(sp.images, sp.annotations, split, decode)
+        return SplitIndex(split, "coco", records, issues, names, cat_ids, str(sp.annotations))
+    names = cfg.names or []
+    records, issues = index_yolo(sp.images, len(names), split, decode)
+    return SplitIndex(split, "yolo", records, issues, names, list(range(len(names))))
+
+
+def build_dataloader(dataset: DetectionDataset, batch_size: int, workers: int = 2, shuffle: bool = True,
+                     seed: int = 0, rank: int = 0, world_size: int = 1, pin_memory: bool | None = None
+                     ) -> tuple[DataLoader, EpochSampler]:
+    """DataLoader over ``(index, epoch)`` keys; call ``sampler.set_epoch(e)`` before each epoch."""
+    workers = max(0, min(workers, os.cpu_count() or 1))
+    sampler = EpochSampler(dataset, shuffle=shuffle, seed=seed, num_replicas=world_size, rank=rank)
+    g = torch.Generator()
+    g.manual_seed(seed + rank)
+    loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, collate_fn=collate,
+                        pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory,
+                        persistent_workers=workers > 0, worker_init_fn=seed_worker, generator=g,
+                        prefetch_factor=4 if workers > 0 else None)
+    return loader, sampler

@@ -1,0 +1,101 @@
+"""Dataset YAML (``cfg/data/*.yaml``), two forms.
+
+COCO json (class names and category ids come from the json)::
+
+    path: /datasets/coco                  # relative paths: relative to this YAML file's folder
+    train: {images: train2017, annotations: annotations/instances_train2017.json}
+    val:   {images: val2017,   annotations: annotations/instances_val2017.json}
+
+YOLO txt (labels found by the images/ -> labels/ rule)::
+
+    path: /datasets/mydata
+    train: images/train                   # a folder of images or a .txt list of image paths
+    val: images/val
+    names: {0: person, 1: car}            # or a list
+
+Optional ``synthetic: {seed: 0, train: 400, val: 100, size: 256}``: the embedded synthetic
+dataset, generated into ``path`` on first use.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from ..config import ConfigError
+
+DATA_KEYS = {"path", "train", "val", "test", "names", "nc", "synthetic"}
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class SplitSpec:
+    kind: str  # 'coco' or 'yolo'
+    images: Path
+    annotations: Path | None = None
+
+
+@dataclass
+class DataConfig:
+    source: str
+    root: Path
+    splits: dict[str, SplitSpec]
+    names: list[str] | None = None  # YOLO form; COCO names come from the json
+    synthetic: dict | None = None
+    raw: dict = field(default_factory=dict)
+
+
+def load_data_config(path: str | Path) -> DataConfig:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: data config file not found")
+    try:
+        d = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise ConfigError(f"{p}: cannot read data YAML: {e}") from None
+    if not isinstance(d, dict):
+        raise ConfigError(f"{p}: expected a mapping at top level")
+    unknown = sorted(set(d) - DATA_KEYS)
+    if unknown:
+        raise ConfigError(f"{p}: unknown key(s) {unknown}; allowed: {sorted(DATA_KEYS)}")
+    if "path" not in d:
+        raise ConfigError(f"{p}: missing 'path' (the dataset root)")
+    root = Path(str(d["path"])).expanduser()
+    if not root.is_absolute():
+        root = (p.parent / root).resolve()
+    splits = {}
+    for s in SPLITS:
+        v = d.get(s)
+        if v is None:
+            continue
+        if isinstance(v, dict):
+            extra = sorted(set(v) - {"images", "annotations"})
+            if extra or "images" not in v or "annotations" not in v:
+                raise ConfigError(f"{p}: {s} must be {{images: DIR, annotations: FILE.json}}, got {v!r}")
+            splits[s] = SplitSpec("coco", root / str(v["images"]), root / str(v["annotations"]))
+        elif isinstance(v, str):
+            splits[s] = SplitSpec("yolo", root / v)
+        else:
+            raise ConfigError(f"{p}: {s} must be an image folder / list (YOLO) or {{images, annotations}} (COCO)")
+    if "train" not in splits and "val" not in splits:
+        raise ConfigError(f"{p}: needs at least a 'train' or 'val' split")
+    names = d.get("names")
+    if names is not None:
+        if isinstance(names, dict):
+            keys = sorted(names)
+            if keys != list(range(len(keys))):
+                raise ConfigError(f"{p}: names keys must be 0..{len(keys) - 1}, got {keys}")
+            names = [str(names[k]) for k in keys]
+        elif isinstance(names, list):
+            names = [str(n) for n in names]
+        else:
+            raise ConfigError(f"{p}: names must be a list or a mapping id: name")
+    if any(sp.kind == "yolo" for sp in splits.values()) and not names:
+        raise ConfigError(f"{p}: YOLO-txt datasets need 'names'")
+    if "nc" in d and names and d["nc"] != len(names):
+        raise ConfigError(f"{p}: nc {d['nc']} does not match {len(names)} names")
+    syn = d.get("synthetic")
+    if syn is not None and not isinstance(syn, dict):
+        raise ConfigError(f"{p}: synthetic must be a mapping of generator options")
+    return DataConfig(str(p), root, splits, names, syn, d)

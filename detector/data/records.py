@@ -1,0 +1,258 @@
+"""Dataset indexing with label checks: COCO json and YOLO txt -> ImageRecords + Issues.
+
+Nothing is dropped silently: every skipped image, rejected box, clipped box or removed
+duplicate becomes an :class:`Issue` naming the file, the line or annotation id and the reason.
+
+Box rules (original-image pixels, xyxy):
+  - NaN/inf coordinates, zero or negative width/height, unknown class/category, wrong column
+    count, non-numeric fields: the box is **rejected**.
+  - a box partly outside the image is **clipped** to it (warning); entirely outside: rejected.
+  - an exact duplicate of an earlier box (same class, same coordinates) is removed (warning).
+  - crowd annotations (``iscrowd: 1``) become ignore regions, never positives.
+Images that are missing, empty, not images or undecodable are **rejected** (skipped); images
+without annotations stay in as background.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .image_io import IMAGE_SUFFIXES, ImageReadError, read_image, sniff_image
+
+
+@dataclass
+class Issue:
+    file: str
+    reason: str
+    severity: str  # 'rejected' (item not used) or 'warning' (used after a fix)
+    line: int | None = None  # 1-based line of a YOLO label file
+    ann_id: int | None = None  # COCO annotation id
+    split: str | None = None
+
+    def __str__(self) -> str:
+        where = f":{self.line}" if self.line else (f" (annotation {self.ann_id})" if self.ann_id is not None else "")
+        return f"{self.severity}: {self.file}{where}: {self.reason}"
+
+
+@dataclass
+class ImageRecord:
+    path: str
+    image_id: int
+    height: int | None  # as annotated (COCO) or None until read (YOLO)
+    width: int | None
+    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))  # [N, 4] xyxy px
+    classes: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))  # [N] contiguous ids
+    crowd: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))  # [M, 4] ignore regions
+    apply_exif: bool = True
+    normalized: bool = False  # YOLO: boxes in [0, 1] until the image size is known
+
+
+def _check_image(path: Path, decode: bool, split: str, issues: list[Issue]) -> tuple[int, int] | None | bool:
+    """Header check (and full decode if ``decode``). Returns (h, w) when decoded, True when only
+    sniffed fine, None when rejected."""
+    fmt, problem = sniff_image(path)
+    if fmt is None:
+        issues.append(Issue(str(path), problem, "rejected", split=split))
+        return None
+    result: tuple[int, int] | bool = True
+    if decode:
+        try:
+            result = read_image(path).shape[:2]
+        except ImageReadError as e:
+            issues.append(Issue(str(path), str(e).split(": ", 1)[-1], "rejected", split=split))
+            return None
+    if problem:  # e.g. truncated JPEG whose decodable part is used
+        issues.append(Issue(str(path), problem, "warning", split=split))
+    return result
+
+
+def _clip_box(b: list[float], w: float, h: float, tol: float = 0.0) -> tuple[list[float] | None, str | None]:
+    """Validate one xyxy box against an image; returns (box or None, problem or None).
+
+    Overshoot up to ``tol`` (label rounding) is clipped without a warning."""
+    if not all(math.isfinite(v) for v in b):
+        return None, f"box has NaN/inf coordinates {b}"
+    x1, y1, x2, y2 = b
+    if x2 - x1 <= 0 or y2 - y1 <= 0:
+        return None, f"box has zero or negative size {[round(v, 3) for v in b]}"
+    if x2 <= 0 or y2 <= 0 or x1 >= w or y1 >= h:
+        return None, f"box entirely outside the {w:g}x{h:g} image {[round(v, 3) for v in b]}"
+    c = [max(0.0, x1), max(0.0, y1), min(w, x2), min(h, y2)]
+    if max(abs(u - v) for u, v in zip(c, b)) > tol:
+        return c, f"box partly outside the {w:g}x{h:g} image, clipped {[round(v, 2) for v in b]} -> {[round(v, 2) for v in c]}"
+    return c, None
+
+
+def index_coco(images_dir: Path, ann_file: Path, split: str, decode: bool = False
+               ) -> tuple[list[ImageRecord], list[Issue], list[int], list[str]]:
+    """Parse a COCO instances json. Returns (records, issues, category ids in contiguous order, names)."""
+    issues: list[Issue] = []
+    try:
+        data = json.loads(Path(ann_file).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{ann_file}: cannot read COCO annotations: {e}") from None
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(data.get(key), list):
+            raise ValueError(f"{ann_file}: not a COCO instances file (no '{key}' list)")
+    cats = sorted(data["categories"], key=lambda c: c["id"])
+    cat_ids = [int(c["id"]) for c in cats]
+    names = [str(c.get("name", c["id"])) for c in cats]
+    cat_index = {cid: i for i, cid in enumerate(cat_ids)}
+
+    by_image: dict[int, list[dict]] = {}
+    image_ids = {im.get("id") for im in data["images"]}
+    for a in data["annotations"]:
+        if a.get("image_id") not in image_ids:
+            issues.append(Issue(str(ann_file), f"annotation for unknown image_id {a.get('image_id')!r}", "rejected",
+                                ann_id=a.get("id"), split=split))
+            continue
+        by_image.setdefault(a["image_id"], []).append(a)
+
+    records = []
+    for im in data["images"]:
+        path = Path(images_dir) / str(im.get("file_name", ""))
+        size = _check_image(path, decode, split, issues)
+        if size is None:
+            continue
+        w, h = float(im.get("width", 0) or 0), float(im.get("height", 0) or 0)
+        apply_exif = True
+        if isinstance(size, tuple):
+            if (size[0], size[1]) != (h, w):
+                if (size[1], size[0]) == (h, w):  # json size matches the raw (un-rotated) pixels
+                    apply_exif = False
+                else:
+                    issues.append(Issue(str(path), f"decoded size {size[1]}x{size[0]} differs from the json's "
+                                        f"{w:g}x{h:g}; using the decoded size", "warning", split=split))
+                    h, w = float(size[0]), float(size[1])
+        if w <= 0 or h <= 0:
+            issues.append(Issue(str(ann_file), f"image {im.get('id')} has no valid width/height", "rejected", split=split))
+            continue
+        boxes, classes, crowd, seen = [], [], [], {}
+        for a in by_image.get(im["id"], []):
+            aid = a.get("id")
+            bbox = a.get("bbox")
+            if not isinstance(bbox, list) or len(bbox) != 4 or not all(isinstance(v, (int, float)) for v in bbox):
+                issues.append(Issue(str(ann_file), f"bbox must be 4 numbers [x, y, w, h], got {bbox!r}", "rejected",
+                                    ann_id=aid, split=split))
+                continue
+            cid = a.get("category_id")
+            if cid not in cat_index:
+                issues.append(Issue(str(ann_file), f"unknown category_id {cid!r}", "rejected", ann_id=aid, split=split))
+                continue
+            x, y, bw, bh = (float(v) for v in bbox)
+            box, problem = _clip_box([x, y, x + bw, y + bh], w, h, tol=0.5)
+            if problem:
+                issues.append(Issue(str(ann_file), problem, "warning" if box else "rejected", ann_id=aid, split=split))
+            if box is None:
+                continue
+            if a.get("iscrowd", 0):
+                crowd.append(box)
+                continue
+            key = (cat_index[cid], *box)
+            if key in seen:
+                issues.append(Issue(str(ann_file), f"duplicate of annotation {seen[key]}, removed", "warning",
+                                    ann_id=aid, split=split))
+                continue
+            seen[key] = aid
+            boxes.append(box)
+            classes.append(cat_index[cid])
+        records.append(ImageRecord(str(path), int(im["id"]), int(h), int(w), _arr(boxes), np.array(classes, np.int64),
+                                   _arr(crowd), apply_exif))
+    return records, issues, cat_ids, names
+
+
+def _arr(boxes: list) -> np.ndarray:
+    return np.array(boxes, np.float32).reshape(-1, 4)
+
+
+def label_path_for(image: Path) -> Path:
+    """YOLO rule: the last 'images' directory in the path becomes 'labels', suffix -> .txt."""
+    parts = list(image.parts)
+    for i in range(len(parts) - 1, -1, -1):
+        if parts[i] == "images":
+            parts[i] = "labels"
+            break
+    return Path(*parts).with_suffix(".txt")
+
+
+def list_images(source: Path, split: str, issues: list[Issue]) -> list[Path]:
+    """Image files of a directory (recursive) or a .txt list; non-image files are reported."""
+    if source.is_file() and source.suffix == ".txt":
+        base = source.parent
+        files = [(base / ln.strip()) if not Path(ln.strip()).is_absolute() else Path(ln.strip())
+                 for ln in source.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    elif source.is_dir():
+        files = sorted(p for p in source.rglob("*") if p.is_file())
+    else:
+        raise ValueError(f"{source}: image directory or list not found")
+    out = []
+    for p in files:
+        if p.suffix.lower() in IMAGE_SUFFIXES:
+            out.append(p)
+        elif p.name.startswith("."):
+            continue
+        else:
+            issues.append(Issue(str(p), f"not an image file (suffix {p.suffix or 'none'})", "rejected", split=split))
+    return out
+
+
+def index_yolo(images: Path, nc: int, split: str, decode: bool = False) -> tuple[list[ImageRecord], list[Issue]]:
+    """Index a YOLO-txt split: ``class cx cy w h`` (normalized) per line, one file per image."""
+    issues: list[Issue] = []
+    records = []
+    for image_id, path in enumerate(list_images(Path(images), split, issues)):
+        size = _check_image(path, decode, split, issues)
+        if size is None:
+            continue
+        lbl = label_path_for(path)
+        boxes, classes, seen = [], [], {}
+        if lbl.is_file():
+            try:
+                lines = lbl.read_text(encoding="utf-8").splitlines()
+            except (OSError, UnicodeDecodeError) as e:
+                issues.append(Issue(str(lbl), f"unreadable label file: {e}", "rejected", split=split))
+                continue
+            for n, line in enumerate(lines, 1):
+                if not line.strip():
+                    continue
+                parts = line.split()
+                if len(parts) != 5:
+                    issues.append(Issue(str(lbl), f"expected 5 columns 'class cx cy w h', got {len(parts)}", "rejected",
+                                        line=n, split=split))
+                    continue
+                try:
+                    vals = [float(v) for v in parts]
+                except ValueError:
+                    issues.append(Issue(str(lbl), f"non-numeric field in {line.strip()!r}", "rejected", line=n, split=split))
+                    continue
+                c = vals[0]
+                if not c.is_integer() or not 0 <= c < nc:
+                    issues.append(Issue(str(lbl), f"unknown class id {parts[0]} (dataset has {nc} classes)", "rejected",
+                                        line=n, split=split))
+                    continue
+                cx, cy, bw, bh = vals[1:]
+                box, problem = _clip_box([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], 1.0, 1.0, tol=1e-3)
+                if problem:
+                    issues.append(Issue(str(lbl), problem.replace("1x1 image", "image (normalized)"),
+                                        "warning" if box else "rejected", line=n, split=split))
+                if box is None:
+                    continue
+                key = (int(c), *box)
+                if key in seen:
+                    issues.append(Issue(str(lbl), f"duplicate of line {seen[key]}, removed", "warning", line=n, split=split))
+                    continue
+                seen[key] = n
+                boxes.append(box)
+                classes.append(int(c))
+        hw = size if isinstance(size, tuple) else (None, None)
+        records.append(ImageRecord(str(path), image_id, hw[0], hw[1], _arr(boxes), np.array(classes, np.int64),
+                                   normalized=True))
+    return records, issues
+
+
+def issues_to_json(issues: list[Issue]) -> list[dict]:
+    return [{k: v for k, v in asdict(i).items() if v is not None} for i in issues]

@@ -1,0 +1,56 @@
+"""Drawing boxes on images (OpenCV) so a person can see what the model sees or predicts."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+_PALETTE = [(56, 56, 255), (151, 157, 255), (31, 112, 255), (29, 178, 255), (49, 210, 207), (10, 249, 72),
+            (23, 204, 146), (134, 219, 61), (52, 147, 26), (187, 212, 0), (168, 153, 44), (255, 194, 0),
+            (147, 69, 52), (255, 115, 100), (236, 24, 0), (255, 56, 132), (133, 0, 82), (255, 56, 203),
+            (200, 149, 255), (199, 55, 255)]
+
+
+def color(i: int) -> tuple[int, int, int]:
+    return _PALETTE[int(i) % len(_PALETTE)]
+
+
+def draw_boxes(img: np.ndarray, boxes: np.ndarray, classes: np.ndarray, names: list[str] | dict | None = None,
+               scores: np.ndarray | None = None, line_width: int | None = None, hide_labels: bool = False,
+               hide_conf: bool = False, crowd: np.ndarray | None = None) -> np.ndarray:
+    """Draw xyxy boxes on a copy of a BGR image; crowd regions dashed-grey. Returns the new image."""
+    out = np.ascontiguousarray(img.copy())
+    lw = line_width or max(1, round(sum(out.shape[:2]) / 2 * 0.003))
+    for b in (crowd if crowd is not None else []):
+        x1, y1, x2, y2 = (int(round(v)) for v in b)
+        cv2.rectangle(out, (x1, y1), (x2, y2), (160, 160, 160), 1, cv2.LINE_4)
+    for k, (b, c) in enumerate(zip(boxes, classes)):
+        x1, y1, x2, y2 = (int(round(v)) for v in b)
+        col = color(int(c))
+        cv2.rectangle(out, (x1, y1), (x2, y2), col, lw, cv2.LINE_AA)
+        if hide_labels:
+            continue
+        label = names[int(c)] if names is not None else str(int(c))
+        if scores is not None and not hide_conf:
+            label = f"{label} {float(scores[k]):.2f}"
+        fs = max(lw / 3, 0.35)
+        (tw, th), _ = cv2.getTextSize(label, 0, fs, max(lw - 1, 1))
+        y_text = y1 - 2 if y1 - th - 3 >= 0 else y1 + th + 2
+        cv2.rectangle(out, (x1, y_text - th - 2), (x1 + tw, y_text + 2), col, -1)
+        cv2.putText(out, label, (x1, y_text), 0, fs, (255, 255, 255), max(lw - 1, 1), cv2.LINE_AA)
+    return out
+
+
+def batch_mosaic(images: np.ndarray, targets: np.ndarray, names, max_images: int = 16) -> np.ndarray:
+    """Tile a batch (images [B, 3, H, W] uint8 RGB, targets [T, 6] batch/class/xyxy) into one BGR picture."""
+    b = min(len(images), max_images)
+    cols = int(np.ceil(np.sqrt(b)))
+    rows = int(np.ceil(b / cols))
+    h, w = images.shape[2:]
+    canvas = np.full((rows * h, cols * w, 3), 255, np.uint8)
+    for i in range(b):
+        img = images[i].transpose(1, 2, 0)[:, :, ::-1]
+        t = targets[targets[:, 0] == i]
+        img = draw_boxes(img, t[:, 2:6], t[:, 1], names)
+        r, c = divmod(i, cols)
+        canvas[r * h:(r + 1) * h, c * w:(c + 1) * w] = img
+    return canvas
