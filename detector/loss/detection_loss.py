@@ -1,0 +1,105 @@
+"""Detection loss: BCE classification against task-aligned soft targets, CIoU + DFL box
+regression, smooth-L1 density regression on positive locations; crowd regions ignored.
+
+Each term is normalized by the sum of target scores (as in YOLOv8); the total is
+``sum(gain_i * term_i) * batch_size`` so that gradient accumulation to a nominal batch keeps
+the effective learning rate.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torchvision.ops import complete_box_iou_loss
+
+from ..ops.decode import dfl_to_distance, distance_to_xyxy, flatten_levels, make_anchors, split_outputs, \
+    xyxy_to_distance
+from .assigner import TaskAlignedAssigner
+from .density import density_targets
+
+DEFAULT_GAINS = dict(box=7.5, cls=0.5, dfl=1.5, density=1.0)
+
+
+def pad_targets(targets: torch.Tensor, batch_size: int, cols: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Tensor[T, 1 + cols] (batch index first) -> (Tensor[B, M, cols], mask Tensor[B, M] bool)."""
+    dev = targets.device
+    if targets.numel() == 0:
+        return torch.zeros(batch_size, 0, cols, device=dev), torch.zeros(batch_size, 0, dtype=torch.bool, device=dev)
+    bi = targets[:, 0].long()
+    counts = torch.bincount(bi, minlength=batch_size)
+    M = int(counts.max())
+    out = torch.zeros(batch_size, M, cols, device=dev)
+    mask = torch.zeros(batch_size, M, dtype=torch.bool, device=dev)
+    order = torch.argsort(bi, stable=True)
+    bi_sorted = bi[order]
+    starts = torch.cumsum(counts, 0) - counts
+    pos = torch.arange(len(bi), device=dev) - starts[bi_sorted]
+    out[bi_sorted, pos] = targets[order, 1:]
+    mask[bi_sorted, pos] = True
+    return out, mask
+
+
+def dfl_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Distribution focal loss (Li et al., GFL, NeurIPS 2020).
+
+    logits: Tensor[K, 4, R]; target: Tensor[K, 4] distances in bins (0 <= t < R - 1) -> Tensor[K].
+    """
+    tl = target.long()
+    wl = (tl + 1).float() - target
+    wr = 1 - wl
+    R = logits.shape[-1]
+    lp = F.log_softmax(logits.float(), -1).view(-1, R)
+    left = -lp.gather(1, tl.view(-1, 1)).view(tl.shape)
+    right = -lp.gather(1, (tl + 1).clamp(max=R - 1).view(-1, 1)).view(tl.shape)
+    return (left * wl + right * wr).mean(-1)
+
+
+class DetectionLoss:
+    def __init__(self, strides: torch.Tensor, nc: int, reg_max: int = 16, gains: dict | None = None,
+                 topk: int = 10, alpha: float = 0.5, beta: float = 6.0, density_per_class: bool = False):
+        self.strides = strides
+        self.nc, self.reg_max = nc, reg_max
+        self.gains = {**DEFAULT_GAINS, **(gains or {})}
+        self.assigner = TaskAlignedAssigner(topk, alpha, beta)
+        self.density_per_class = density_per_class
+
+    def __call__(self, raw: list[torch.Tensor], targets: torch.Tensor, crowd: torch.Tensor | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        """raw: model outputs; targets: Tensor[T, 6] (batch index, class, x1, y1, x2, y2) in input pixels;
+        crowd: Tensor[K, 5] (batch index, x1, y1, x2, y2). Returns (total loss, Tensor[4] box/cls/dfl/density)."""
+        R = self.reg_max
+        B = raw[0].shape[0]
+        flat = flatten_levels(raw)
+        box_logits, cls_logits, dens_logits = split_outputs(flat, R)
+        points, stride = make_anchors([r.shape[-2:] for r in raw], self.strides, device=flat.device, dtype=flat.dtype)
+        pd_dist = dfl_to_distance(box_logits, R)
+        pd_boxes = distance_to_xyxy(pd_dist, points) * stride  # [B, N, 4] pixels
+        points_px = points * stride
+
+        gt, gt_mask = pad_targets(targets.to(flat.device, flat.dtype), B, 5)
+        gt_labels, gt_boxes = gt[..., 0].long(), gt[..., 1:]
+        crowd_boxes = crowd_mask = None
+        if crowd is not None and crowd.numel():
+            crowd_boxes, crowd_mask = pad_targets(crowd.to(flat.device, flat.dtype), B, 4)
+        labels, t_boxes, t_scores, fg, gt_idx, ignore = self.assigner(
+            cls_logits.detach().sigmoid(), pd_boxes.detach(), points_px, gt_labels, gt_boxes, gt_mask,
+            crowd_boxes, crowd_mask)
+        tss = t_scores.sum().clamp(min=1.0)
+
+        bce = F.binary_cross_entropy_with_logits(cls_logits.float(), t_scores.float(), reduction="none")
+        loss_cls = (bce * (~ignore)[..., None]).sum() / tss
+
+        zero = flat.new_zeros(())
+        loss_box = loss_dfl = loss_dens = zero
+        if fg.any():
+            w = t_scores.sum(-1)[fg]
+            loss_box = (complete_box_iou_loss(pd_boxes[fg].float(), t_boxes[fg].float(), reduction="none") * w).sum() / tss
+            t_dist = xyxy_to_distance(t_boxes / stride, points, R)[fg]
+            loss_dfl = (dfl_loss(box_logits[fg].view(-1, 4, R), t_dist) * w).sum() / tss
+            d_gt = density_targets(gt_boxes, gt_mask, gt_labels, self.density_per_class)
+            d_t = d_gt.gather(1, gt_idx)[fg]
+            d_p = dens_logits[..., 0][fg].float().sigmoid()
+            loss_dens = (F.smooth_l1_loss(d_p, d_t, reduction="none", beta=0.1) * w).sum() / tss
+        g = self.gains
+        items = torch.stack([loss_box, loss_cls, loss_dfl, loss_dens]).detach()
+        total = g["box"] * loss_box + g["cls"] * loss_cls + g["dfl"] * loss_dfl + g["density"] * loss_dens
+        return total * B, items
