@@ -1,0 +1,126 @@
+"""Evaluation behind tools/val.py: a checkpoint (or an existing predictions json) on a dataset split."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data import DetectionDataset, build_dataloader, index_split, load_data_config
+from ..data.image_io import ImageReadError, read_image
+from ..metrics.coco_eval import STAT_KEYS, COCOEvaluator, evaluate_arrays
+from ..metrics.confusion import ConfusionMatrix
+from ..metrics.plots import plot_confusion, plot_pr_curve
+from ..utils.io import write_json, write_text
+from .checkpoint import load_checkpoint, model_from_checkpoint
+from .dist import select_device
+from .validate import run_validation
+
+
+@dataclass
+class ValConfig:
+    weights: str | None = None
+    data: str = "cfg/data/synthetic.yaml"
+    img: int = 640
+    batch: int = 32
+    device: str = ""
+    split: str = "val"
+    conf_thres: float = 0.001
+    iou_thres: float = 0.7
+    nms: str | None = None
+    max_det: int = 300
+    save_json: bool = True
+    half: bool = False
+    workers: int = 2
+    rect: bool = True
+    pred: str | None = None
+    plots: bool = True
+
+
+def evaluate(cfg: ValConfig, save_dir: Path) -> dict:
+    data_cfg = load_data_config(cfg.data)
+    idx = index_split(data_cfg, cfg.split)
+    if not idx.records:
+        raise ValueError(f"{cfg.data}: the {cfg.split} split has no images to evaluate")
+    save_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.pred:
+        return _score_file(cfg, idx, save_dir)
+    if not cfg.weights:
+        raise ValueError("give --weights (a checkpoint) or --pred (a COCO results json)")
+    device = select_device(cfg.device)
+    ckpt = load_checkpoint(cfg.weights)
+    model = model_from_checkpoint(ckpt, cfg.weights).to(device).fuse()
+    if model.nc != len(idx.names):
+        raise ValueError(f"{cfg.weights} predicts {model.nc} classes but {cfg.data} has {len(idx.names)}")
+    half = cfg.half and device.type == "cuda"
+    if half:
+        model.half()
+    nms = cfg.nms or ckpt.get("nms") or model.cfg.nms
+    ds = DetectionDataset(idx.records, cfg.img, augment=False, rect=cfg.rect, batch_size=cfg.batch)
+    loader, _ = build_dataloader(ds, cfg.batch, cfg.workers, shuffle=False)
+    ev = COCOEvaluator.from_split(idx)
+    cm = ConfusionMatrix(len(idx.names))
+    m = run_validation(model, loader, ev, device, cfg.conf_thres, cfg.iou_thres, nms, cfg.max_det, half, confusion=cm)
+    m["nms"] = nms
+    if cfg.save_json:
+        write_text(save_dir / "predictions.json", json.dumps(ev.predictions_json()))
+    if cfg.plots:
+        plot_pr_curve(m.get("curve"), save_dir / "PR_curve.png")
+        plot_confusion(cm.matrix, idx.names, save_dir / "confusion_matrix.png")
+    _write_metrics(save_dir, m)
+    return m
+
+
+def _score_file(cfg: ValConfig, idx, save_dir: Path) -> dict:
+    try:
+        preds = json.loads(Path(cfg.pred).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"{cfg.pred}: cannot read predictions json: {e}") from None
+    if not isinstance(preds, list):
+        raise ValueError(f"{cfg.pred}: expected a COCO results list of {{image_id, category_id, bbox, score}}")
+    ev = COCOEvaluator.from_split(idx)
+    if idx.kind == "yolo":  # in-memory ground truth needs each image's size
+        for r in idx.records:
+            if not r.height:
+                try:
+                    ev.sizes[r.image_id] = read_image(r.path).shape[:2]
+                except ImageReadError:
+                    continue
+    rows = np.array([[p["image_id"], *p["bbox"], p["score"], p["category_id"]] for p in preds], np.float64).reshape(-1, 7)
+    ids = [r.image_id for r in idx.records]
+    m = evaluate_arrays(ev.ground_truth(), rows, ids, idx.cat_ids, idx.names)
+    _write_metrics(save_dir, m)
+    return m
+
+
+def _write_metrics(save_dir: Path, m: dict) -> None:
+    out = {k: m[k] for k in STAT_KEYS}
+    out.update({k: m[k] for k in ("precision", "recall", "f1", "conf", "note") if k in m})
+    out["per_class"] = m.get("per_class", {})
+    for k in ("speed", "images", "nms"):
+        if k in m:
+            out[k] = m[k]
+    out["skipped"] = [list(s) for s in m.get("skipped", [])]
+    write_json(save_dir / "metrics.json", out)
+
+
+def format_table(m: dict, max_classes: int = 80) -> str:
+    lines = [f"{'metric':<12} {'value':>8}"]
+    for k in STAT_KEYS:
+        lines.append(f"{k:<12} {m[k]:>8.4f}")
+    if "precision" in m and m.get("f1"):
+        lines.append(f"P {m['precision']:.4f}  R {m['recall']:.4f}  F1 {m['f1']:.4f} at conf {m['conf']:.3f}")
+    pc = m.get("per_class") or {}
+    if pc:
+        lines.append(f"{'class':<20} {'AP50-95':>8} {'AP50':>8}")
+        for name, v in sorted(pc.items(), key=lambda kv: -kv[1]["AP50-95"])[:max_classes]:
+            lines.append(f"{name:<20} {v['AP50-95']:>8.4f} {v['AP50']:>8.4f}")
+    if m.get("note"):
+        lines.append(f"note: {m['note']}")
+    sp = m.get("speed")
+    if sp:
+        lines.append(f"speed: {sp['preprocess']:.1f} ms pre-process, {sp['inference']:.1f} ms inference, "
+                     f"{sp['nms']:.1f} ms NMS per image; COCOeval {sp['cocoeval_s']:.2f} s")
+    return "\n".join(lines)

@@ -1,0 +1,60 @@
+"""Run a model over a validation loader: decode, NMS, COCO metrics, per-stage speed."""
+from __future__ import annotations
+
+import time
+
+import torch
+from tqdm import tqdm
+
+from ..metrics.coco_eval import COCOEvaluator
+from ..ops.decode import decode_outputs
+from ..ops.nms import non_max_suppression
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@torch.no_grad()
+def run_validation(model, loader, evaluator: COCOEvaluator, device: torch.device, conf_thres: float = 0.001,
+                   iou_thres: float = 0.7, nms: str = "greedy", max_det: int = 300, half: bool = False,
+                   progress: bool = True, desc: str = "val", confusion=None) -> dict:
+    """Returns the evaluator's metrics plus ``speed`` (ms per image: preprocess, inference, nms) and
+    ``skipped`` (unreadable images met on the way)."""
+    was_training = model.training
+    model.eval()
+    evaluator.reset()
+    t_pre = t_inf = t_nms = 0.0
+    n_img, skipped = 0, []
+    dtype = torch.float16 if half else torch.float32
+    stride, reg_max = model.stride, model.head.reg_max
+    for batch in tqdm(loader, desc=desc, disable=not progress, leave=False):
+        t0 = time.perf_counter()
+        imgs = batch["images"].to(device, non_blocking=True).to(dtype) / 255.0
+        _sync(device)
+        t1 = time.perf_counter()
+        preds = decode_outputs(model(imgs), stride, reg_max).float()
+        _sync(device)
+        t2 = time.perf_counter()
+        dets = non_max_suppression(preds, conf_thres, iou_thres, method=nms, max_det=max_det, multi_label=True)
+        _sync(device)
+        t3 = time.perf_counter()
+        evaluator.update(dets, batch["meta"])
+        if confusion is not None:
+            t = batch["targets"]
+            for b, d in enumerate(dets):
+                tb = t[t[:, 0] == b]
+                confusion.update(d.cpu(), tb[:, 2:6], tb[:, 1])
+        t_pre, t_inf, t_nms = t_pre + t1 - t0, t_inf + t2 - t1, t_nms + t3 - t2
+        n_img += len(imgs)
+        for m in batch["meta"]:
+            skipped += m.get("skipped", [])
+    t4 = time.perf_counter()
+    metrics = evaluator.compute()
+    metrics["speed"] = {"preprocess": 1000 * t_pre / max(n_img, 1), "inference": 1000 * t_inf / max(n_img, 1),
+                        "nms": 1000 * t_nms / max(n_img, 1), "cocoeval_s": time.perf_counter() - t4}
+    metrics["images"] = n_img
+    metrics["skipped"] = skipped
+    model.train(was_training)
+    return metrics

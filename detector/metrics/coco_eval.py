@@ -1,0 +1,206 @@
+"""COCO-style bbox evaluation through pycocotools (``COCOeval``), for every dataset form.
+
+A COCO-json split is scored against its own json file; a YOLO-txt split is turned into an
+in-memory COCO ground truth first, so every dataset is scored by the same code. Predictions
+are mapped back to original-image pixels and to the dataset's category ids.
+
+Evaluator API (what the trainer calls each epoch)::
+
+    ev = COCOEvaluator.from_split(split_index)
+    ev.reset(); ev.update(dets_per_image, metas); metrics = ev.compute()
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+
+STAT_KEYS = ["mAP50-95", "mAP50", "mAP75", "mAP_small", "mAP_medium", "mAP_large",
+             "AR1", "AR10", "AR100", "AR_small", "AR_medium", "AR_large"]
+
+
+def _quiet(fn, *a, **k):
+    with contextlib.redirect_stdout(io.StringIO()):
+        return fn(*a, **k)
+
+
+def coco_from_dict(d: dict) -> COCO:
+    gt = COCO()
+    gt.dataset = copy.deepcopy(d)
+    _quiet(gt.createIndex)
+    return gt
+
+
+def load_coco(path: str | Path) -> COCO:
+    return _quiet(COCO, str(path))
+
+
+def yolo_split_to_coco(records, names: list[str], sizes: dict[int, tuple[int, int]]) -> dict:
+    """In-memory COCO ground truth of YOLO records (category id = class index)."""
+    images, anns = [], []
+    aid = 1
+    for r in records:
+        h, w = sizes.get(r.image_id, (r.height, r.width))
+        if not h or not w:
+            continue
+        images.append({"id": r.image_id, "width": int(w), "height": int(h), "file_name": Path(r.path).name})
+        scale = np.array([w, h, w, h], np.float64) if r.normalized else np.ones(4)
+        for b, c in zip(r.boxes.astype(np.float64) * scale, r.classes):
+            anns.append({"id": aid, "image_id": r.image_id, "category_id": int(c), "iscrowd": 0,
+                         "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]], "area": (b[2] - b[0]) * (b[3] - b[1])})
+            aid += 1
+    cats = [{"id": i, "name": n} for i, n in enumerate(names)]
+    return {"images": images, "annotations": anns, "categories": cats}
+
+
+def scale_to_original(boxes: torch.Tensor, meta: dict) -> torch.Tensor:
+    """Tensor[K, 4] xyxy in network-input pixels -> original-image pixels, clipped to the image."""
+    rx, ry = meta["ratio"]
+    px, py = meta["pad"]
+    out = boxes.clone().float()
+    out[:, [0, 2]] = (out[:, [0, 2]] - px) / rx
+    out[:, [1, 3]] = (out[:, [1, 3]] - py) / ry
+    h, w = meta["orig_shape"]
+    out[:, [0, 2]] = out[:, [0, 2]].clamp(0, w)
+    out[:, [1, 3]] = out[:, [1, 3]].clamp(0, h)
+    return out
+
+
+class COCOEvaluator:
+    def __init__(self, cat_ids: list[int], names: list[str], gt: COCO | None = None, records=None):
+        self.cat_ids, self.names = list(cat_ids), list(names)
+        self._gt, self._records = gt, records
+        self.reset()
+
+    @classmethod
+    def from_split(cls, idx) -> "COCOEvaluator":
+        if idx.kind == "coco":
+            return cls(idx.cat_ids, idx.names, gt=load_coco(idx.ann_file))
+        return cls(idx.cat_ids, idx.names, records=idx.records)
+
+    def reset(self) -> None:
+        self.rows: list[np.ndarray] = []  # [K, 7]: image_id, x, y, w, h, score, category_id
+        self.image_ids: list[int] = []
+        self.sizes: dict[int, tuple[int, int]] = {}
+
+    def update(self, dets: list[torch.Tensor], metas: list[dict]) -> None:
+        """dets: per image Tensor[K, >=6] (x1, y1, x2, y2, score, class) in network-input pixels."""
+        cat = np.asarray(self.cat_ids, np.float64)
+        for d, m in zip(dets, metas):
+            self.image_ids.append(int(m["image_id"]))
+            self.sizes[int(m["image_id"])] = tuple(m["orig_shape"])
+            if len(d) == 0:
+                continue
+            b = scale_to_original(d[:, :4], m).cpu().double().numpy()
+            d_np = d.detach().cpu().double().numpy()
+            rows = np.empty((len(d), 7))
+            rows[:, 0] = m["image_id"]
+            rows[:, 1:3] = b[:, :2]
+            rows[:, 3:5] = b[:, 2:4] - b[:, :2]
+            rows[:, 5] = d_np[:, 4]
+            rows[:, 6] = cat[d_np[:, 5].astype(np.int64)]
+            self.rows.append(rows)
+
+    def predictions_json(self) -> list[dict]:
+        """COCO results format (what --save-json writes)."""
+        out = []
+        for r in (np.concatenate(self.rows) if self.rows else np.zeros((0, 7))):
+            out.append({"image_id": int(r[0]), "category_id": int(r[6]),
+                        "bbox": [round(float(v), 3) for v in r[1:5]], "score": round(float(r[5]), 5)})
+        return out
+
+    def ground_truth(self) -> COCO:
+        if self._gt is None:
+            self._gt = coco_from_dict(yolo_split_to_coco(self._records, self.names, self.sizes))
+        return self._gt
+
+    def compute(self) -> dict:
+        gt = self.ground_truth()
+        dets = np.concatenate(self.rows) if self.rows else np.zeros((0, 7))
+        return evaluate_arrays(gt, dets, sorted(set(self.image_ids)) or None, self.cat_ids, self.names)
+
+
+def evaluate_arrays(gt: COCO, dets: np.ndarray, image_ids: list[int] | None, cat_ids: list[int], names: list[str]) -> dict:
+    """Score an array of detections [K, 7] (image_id, x, y, w, h, score, category_id) with COCOeval."""
+    out: dict = {k: 0.0 for k in STAT_KEYS}
+    out.update(per_class={}, precision=0.0, recall=0.0, f1=0.0, conf=0.0, note="")
+    if image_ids is None:
+        image_ids = sorted(gt.getImgIds())
+    if not image_ids:
+        raise ValueError("no images to evaluate (empty split)")
+    if len(dets) == 0:
+        out["note"] = "no predictions: every metric is 0"
+        return out
+    dt = _quiet(gt.loadRes, dets)
+    ev = COCOeval(gt, dt, "bbox")
+    ev.params.imgIds = image_ids
+    _quiet(ev.evaluate)
+    _quiet(ev.accumulate)
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        ev.summarize()
+    out["summary"] = buf.getvalue()
+    for k, v in zip(STAT_KEYS, ev.stats):
+        out[k] = max(float(v), 0.0) if v != -1 else -1.0
+    prec = ev.eval["precision"]  # [T, R, K, A, M]
+    for ki, cid in enumerate(ev.params.catIds):
+        p = prec[:, :, ki, 0, -1]
+        if (p > -1).any():
+            name = names[cat_ids.index(cid)] if cid in cat_ids else str(cid)
+            p50 = prec[0, :, ki, 0, -1]
+            out["per_class"][name] = {"AP50-95": float(p[p > -1].mean()),
+                                      "AP50": float(p50[p50 > -1].mean()) if (p50 > -1).any() else 0.0}
+    out.update(pr_at_best_f1(ev))
+    return out
+
+
+def pr_at_best_f1(ev: COCOeval, iou_index: int = 0) -> dict:
+    """Precision / recall at the confidence that maximises the class-mean F1 (IoU 0.5, area all)."""
+    per_cat: dict[int, tuple[list, list, int]] = {}
+    a_all = ev.params.areaRng[0]
+    max_det = ev.params.maxDets[-1]
+    for e in ev.evalImgs:
+        if e is None or e["aRng"] != a_all:
+            continue
+        c = e["category_id"]
+        scores, matched, n_gt = per_cat.setdefault(c, ([], [], 0))
+        ig = np.asarray(e["dtIgnore"])[iou_index][:max_det].astype(bool) if len(e["dtIds"]) else np.zeros(0, bool)
+        m = np.asarray(e["dtMatches"])[iou_index][:max_det] if len(e["dtIds"]) else np.zeros(0)
+        s = np.asarray(e["dtScores"])[:max_det]
+        scores.extend(s[~ig].tolist())
+        matched.extend((m[~ig] > 0).tolist())
+        per_cat[c] = (scores, matched, n_gt + int((~np.asarray(e["gtIgnore"], bool)).sum()))
+    grid = np.linspace(0, 1, 1001)
+    ps, rs = [], []
+    for c, (s, m, n) in per_cat.items():
+        if n == 0:
+            continue
+        s, m = np.asarray(s), np.asarray(m, bool)
+        o = np.argsort(-s, kind="stable")
+        s, m = s[o], m[o]
+        tp, fp = np.cumsum(m), np.cumsum(~m)
+        # precision / recall as functions of the confidence threshold (descending scores)
+        k = np.searchsorted(-s, -grid, side="right")  # detections with score >= threshold
+        tpk = np.where(k > 0, tp[np.maximum(k - 1, 0)], 0) if len(s) else np.zeros_like(grid)
+        fpk = np.where(k > 0, fp[np.maximum(k - 1, 0)], 0) if len(s) else np.zeros_like(grid)
+        ps.append(np.where(tpk + fpk > 0, tpk / np.maximum(tpk + fpk, 1), 1.0))
+        rs.append(tpk / n)
+    if not ps:
+        return {}
+    P, R = np.mean(ps, 0), np.mean(rs, 0)
+    F1 = 2 * P * R / np.maximum(P + R, 1e-16)
+    i = int(F1.argmax())
+    return {"precision": float(P[i]), "recall": float(R[i]), "f1": float(F1[i]), "conf": float(grid[i]),
+            "curve": {"conf": grid, "precision": P, "recall": R, "f1": F1}}
+
+
+def save_predictions(path: str | Path, preds: list[dict]) -> None:
+    from ..utils.io import write_text
+    write_text(path, json.dumps(preds))

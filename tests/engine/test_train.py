@@ -1,0 +1,131 @@
+"""Training end to end on tiny synthetic data, overfitting, resume after SIGKILL, DDP on CPU."""
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from detector import build_model
+from detector.engine.checkpoint import load_checkpoint
+from detector.engine.trainer import Trainer, TrainConfig
+from detector.loss import DetectionLoss
+
+from ..conftest import CFG_DIR, ROOT
+
+
+def test_two_epoch_run_writes_outputs(tiny_data, tmp_path):
+    cfg = TrainConfig(cfg=str(CFG_DIR / "yolo_ca_bifpn.yaml"), data=str(tiny_data), epochs=2, batch=8, img=96,
+                      workers=0, project=str(tmp_path), name="run")
+    Trainer(cfg).train()
+    run = tmp_path / "run"
+    for f in ["weights/last.pt", "weights/best.pt", "results.csv", "results.png", "train_batch0.jpg",
+              "labels_report.json", "args.json"]:
+        assert (run / f).is_file(), f
+    rows = list(csv.DictReader(open(run / "results.csv")))
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert {"metrics/mAP50-95", "train/box_loss", "fusion/max_weight_mean", "lr/pg0"} <= set(rows[0])
+    ck = load_checkpoint(run / "weights" / "last.pt")
+    assert ck["epoch"] == 1 and ck["names"] == ["circle", "square", "triangle", "star"]
+    assert ck["model_cfg"]["nc"] == 4 and ck["cat_ids"] == [1, 2, 3, 4]
+    assert any(k.startswith("events.out.tfevents") for k in os.listdir(run)) or True  # TensorBoard optional
+
+
+def test_overfit_fixed_batch():
+    """Loss on one fixed batch drops at least 5x."""
+    torch.manual_seed(0)
+    model = build_model(CFG_DIR / "yolo_ca_bifpn.yaml", nc=2)
+    crit = DetectionLoss(model.stride, 2)
+    x = torch.rand(2, 3, 64, 64)
+    t = torch.tensor([[0, 0, 8, 8, 40, 36], [0, 1, 30, 20, 60, 60], [1, 1, 4, 10, 30, 50]], dtype=torch.float)
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    first = None
+    for step in range(120):
+        loss, _ = crit(model(x), t)
+        first = first if first is not None else loss.item()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < first / 5, (first, loss.item())
+
+
+def _train_cmd(data, project, name, epochs, *extra):
+    return [sys.executable, str(ROOT / "tools" / "train.py"), "--cfg", str(CFG_DIR / "yolo_ca_bifpn.yaml"),
+            "--data", str(data), "--epochs", str(epochs), "--batch", "4", "--img", "64", "--workers", "0",
+            "--device", "cpu", "--deterministic", "--project", str(project), "--name", name, "--no-plots", *extra]
+
+
+def test_resume_after_sigkill_matches_uninterrupted(tiny_data, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    full = subprocess.run(_train_cmd(tiny_data, tmp_path, "full", 4), capture_output=True, text=True, env=env)
+    assert full.returncode == 0, full.stderr[-2000:]
+    p = subprocess.Popen(_train_cmd(tiny_data, tmp_path, "cut", 4), stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, env=env)
+    last = tmp_path / "cut" / "weights" / "last.pt"
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if last.is_file() and torch.load(last, weights_only=True)["epoch"] >= 1:
+            break
+        time.sleep(0.02)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    killed_at = load_checkpoint(last)["epoch"]
+    assert killed_at < 3, "the run finished before it could be killed"
+    r = subprocess.run(_train_cmd(tiny_data, tmp_path, "cut", 4)[:2] + ["--resume", str(last), "--device", "cpu",
+                                                                        "--workers", "0"],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert f"resuming from {last} at epoch {killed_at + 2}/4" in r.stdout
+    a = load_checkpoint(tmp_path / "full" / "weights" / "last.pt")
+    b = load_checkpoint(last)
+    assert a["epoch"] == b["epoch"] == 3
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    for k in a["ema"]:
+        assert torch.equal(a["ema"][k], b["ema"][k]), k
+
+
+def test_ddp_two_processes_on_cpu(tiny_data, tmp_path):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+           *_train_cmd(tiny_data, tmp_path, "ddp", 1)[1:]]
+    r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.count("epoch 1: mAP50") == 1  # rank 0 alone logs
+    runs = list(tmp_path.glob("ddp*"))
+    assert len(runs) == 1 and sorted(p.name for p in (runs[0] / "weights").iterdir()) == ["best.pt", "last.pt"]
+
+
+def test_bad_checkpoints_fail_clearly(tmp_path, tiny_data):
+    good = tmp_path / "good.pt"
+    from detector.engine.checkpoint import CheckpointError, save_checkpoint
+    save_checkpoint(good, {"model": {}, "epoch": 0})
+    trunc = tmp_path / "trunc.pt"
+    trunc.write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        load_checkpoint(trunc)
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("executed!",))
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": "detector-checkpoint-v1", "x": Evil()}, evil)
+    with pytest.raises(CheckpointError, match="pickled Python objects"):
+        load_checkpoint(evil)
+    other = tmp_path / "other.pt"
+    torch.save({"state_dict": {}}, other)
+    with pytest.raises(CheckpointError, match="not a detector checkpoint"):
+        load_checkpoint(other)
+    # a checkpoint of another architecture
+    from detector.engine.checkpoint import model_from_checkpoint
+    m = build_model(CFG_DIR / "yolo_base.yaml", nc=4)
+    ck = {"model": m.state_dict(), "model_cfg": build_model(CFG_DIR / "yolo_ca_bifpn.yaml", nc=4).yaml}
+    with pytest.raises(CheckpointError, match="do not fit this architecture"):
+        model_from_checkpoint(ck, "x.pt", use_ema=False)
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "train.py"), "--resume", str(trunc)],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "truncated or corrupt" in r.stderr and "Traceback" not in r.stderr

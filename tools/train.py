@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Train a detector.
+
+  python tools/train.py --cfg cfg/yolo_ca_bifpn.yaml                      # embedded synthetic data, CPU ok
+  python tools/train.py --cfg cfg/yolo_ca_bifpn.yaml --data cfg/data/coco.yaml --epochs 300 --batch 64 --img 640 --device 0
+  torchrun --nproc_per_node 4 tools/train.py --cfg cfg/yolo_ca_bifpn.yaml --data cfg/data/coco.yaml --batch 256 --device 0,1,2,3
+  python tools/train.py --resume runs/train/exp/weights/last.pt           # or --resume alone: the latest run
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from detector.config import ConfigError  # noqa: E402
+from detector.engine.checkpoint import CheckpointError  # noqa: E402
+from detector.engine.trainer import Trainer, TrainConfig  # noqa: E402
+
+
+def parse(argv=None) -> TrainConfig:
+    d = TrainConfig()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cfg", default=d.cfg, help="model YAML (name suffix -n/-s/-m/-l picks the scale)")
+    ap.add_argument("--data", default=d.data, help="dataset YAML")
+    ap.add_argument("--hyp", default=None, help="hyperparameter YAML (default: built-in defaults)")
+    ap.add_argument("--scale", default=None, help="model scale (n, s, m, l)")
+    ap.add_argument("--epochs", type=int, default=d.epochs)
+    ap.add_argument("--batch", type=int, default=d.batch, help="total batch size (all GPUs)")
+    ap.add_argument("--img", "--imgsz", type=int, default=d.img, dest="img", help="train/val image size (pixels)")
+    ap.add_argument("--device", default=d.device, help="cpu, 0, 0,1,2,3 (default: GPU 0 if available)")
+    ap.add_argument("--workers", type=int, default=d.workers, help="dataloader workers per process")
+    ap.add_argument("--weights", default=None, help="initialise from a local checkpoint (fine-tuning)")
+    ap.add_argument("--resume", nargs="?", const="last", default=None, help="resume a run: path to last.pt, or the latest")
+    ap.add_argument("--project", default=d.project)
+    ap.add_argument("--name", default=d.name)
+    ap.add_argument("--exist-ok", action="store_true", help="reuse project/name instead of incrementing")
+    ap.add_argument("--seed", type=int, default=d.seed)
+    ap.add_argument("--deterministic", action="store_true", help="deterministic algorithms (slower)")
+    ap.add_argument("--patience", type=int, default=d.patience, help="early stop after N epochs without improvement")
+    ap.add_argument("--save-period", type=int, default=d.save_period, help="also save every N epochs")
+    ap.add_argument("--cache", action="store_true", help="cache decoded images in RAM")
+    ap.add_argument("--optimizer", choices=["SGD", "AdamW"], default=d.optimizer)
+    ap.add_argument("--cos-lr", action="store_true", help="cosine LR schedule (default linear)")
+    ap.add_argument("--close-mosaic", type=int, default=None, help="disable mosaic for the last N epochs")
+    ap.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm under DDP")
+    ap.add_argument("--amp", action=argparse.BooleanOptionalAction, default=True, help="mixed precision on CUDA")
+    ap.add_argument("--val-period", type=int, default=d.val_period, help="validate every N epochs")
+    ap.add_argument("--nms", choices=["greedy", "adaptive", "soft", "diou"], default=None,
+                    help="NMS for validation (default: the model YAML's)")
+    ap.add_argument("--no-plots", dest="plots", action="store_false")
+    ap.add_argument("--max-batches", type=int, default=None, help=argparse.SUPPRESS)
+    return TrainConfig(**vars(ap.parse_args(argv)))
+
+
+def main(argv=None) -> int:
+    try:
+        Trainer(parse(argv)).train()
+    except (ConfigError, CheckpointError, ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: resume with --resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
