@@ -109,11 +109,12 @@ class COCOEvaluator:
             self.rows.append(rows)
 
     def predictions_json(self) -> list[dict]:
-        """COCO results format (what --save-json writes)."""
+        """COCO results format (what --save-json writes). Values are not rounded, so scoring the
+        file gives exactly the metrics computed in memory."""
         out = []
         for r in (np.concatenate(self.rows) if self.rows else np.zeros((0, 7))):
             out.append({"image_id": int(r[0]), "category_id": int(r[6]),
-                        "bbox": [round(float(v), 3) for v in r[1:5]], "score": round(float(r[5]), 5)})
+                        "bbox": [float(v) for v in r[1:5]], "score": float(r[5])})
         return out
 
     def ground_truth(self) -> COCO:

@@ -1,0 +1,158 @@
+"""The evaluator against pycocotools called directly, on the real-image fixture."""
+import contextlib
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+
+from detector.data.build import SplitIndex
+from detector.data.records import index_coco
+from detector.metrics.coco_eval import STAT_KEYS, COCOEvaluator
+
+from ..conftest import CFG_DIR, ROOT
+
+FIX = ROOT / "tests" / "fixtures" / "coco_mini"
+ANN = FIX / "annotations" / "instances.json"
+
+
+def direct_stats(results: list[dict]) -> np.ndarray:
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(str(ANN))
+        dt = gt.loadRes(results)
+        ev = COCOeval(gt, dt, "bbox")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return ev.stats
+
+
+def split():
+    records, issues, cat_ids, names = index_coco(FIX / "images" / "train2017", ANN, "val")
+    return SplitIndex("val", "coco", records, issues, names, cat_ids, str(ANN))
+
+
+def identity_meta(rec):
+    return {"image_id": rec.image_id, "orig_shape": (rec.height, rec.width), "ratio": (1.0, 1.0), "pad": (0.0, 0.0)}
+
+
+def feed(ev, idx, shift=(0.0, 0.0), score=1.0):
+    for r in idx.records:
+        b = torch.tensor(r.boxes) + torch.tensor([shift[0], shift[1], shift[0], shift[1]])
+        d = torch.cat([b, torch.full((len(b), 1), score), torch.tensor(r.classes, dtype=torch.float)[:, None]], 1)
+        ev.update([d], [identity_meta(r)])
+
+
+def test_ground_truth_as_predictions_gives_ap_one():
+    idx = split()
+    ev = COCOEvaluator.from_split(idx)
+    feed(ev, idx)
+    m = ev.compute()
+    assert m["mAP50-95"] == pytest.approx(1.0) and m["mAP50"] == pytest.approx(1.0)
+    assert m["recall"] == pytest.approx(1.0) and m["precision"] == pytest.approx(1.0)
+    assert all(v["AP50-95"] == pytest.approx(1.0) for v in m["per_class"].values())
+
+
+@pytest.mark.parametrize("shift", [(3.0, 0.0), (6.0, 4.0), (15.0, -9.0)])
+def test_shifted_boxes_equal_pycocotools(shift):
+    idx = split()
+    ev = COCOEvaluator.from_split(idx)
+    feed(ev, idx, shift)
+    m = ev.compute()
+    direct = direct_stats(ev.predictions_json())
+    for k, v in zip(STAT_KEYS, direct):
+        assert m[k] == pytest.approx(max(v, 0) if v != -1 else -1, abs=1e-12), k
+    assert 0 < m["mAP50-95"] < 1
+
+
+def test_category_ids_round_trip():
+    idx = split()
+    ev = COCOEvaluator.from_split(idx)
+    rec = next(r for r in idx.records if Path(r.path).name == "000000000208.jpg")
+    assert idx.names[79] == "toothbrush" and idx.cat_ids[79] == 90
+    ev.update([torch.tensor([[10.0, 10.0, 50.0, 50.0, 0.9, 79.0]])], [identity_meta(rec)])
+    assert ev.predictions_json()[0]["category_id"] == 90
+
+
+def test_mapping_back_through_letterbox_meta():
+    idx = split()
+    ev = COCOEvaluator.from_split(idx)
+    rec = idx.records[0]
+    m = {"image_id": rec.image_id, "orig_shape": (rec.height, rec.width), "ratio": (0.5, 0.5), "pad": (0.0, 53.0)}
+    b = torch.tensor(rec.boxes) * 0.5 + torch.tensor([0.0, 53.0, 0.0, 53.0])
+    ev.update([torch.cat([b, torch.ones(len(b), 1), torch.tensor(rec.classes)[:, None].float()], 1)], [m])
+    got = np.array([p["bbox"] for p in ev.predictions_json()])
+    want = np.concatenate([rec.boxes[:, :2], rec.boxes[:, 2:] - rec.boxes[:, :2]], 1)
+    np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def test_no_predictions_and_crowd_only_and_empty():
+    idx = split()
+    ev = COCOEvaluator.from_split(idx)
+    for r in idx.records:
+        ev.update([torch.zeros(0, 6)], [identity_meta(r)])
+    m = ev.compute()
+    assert m["mAP50-95"] == 0.0 and "no predictions" in m["note"]
+    # an image whose only annotation is a crowd box: predictions on it are neither TP nor FP
+    crowd = {"images": [{"id": 1, "width": 100, "height": 100, "file_name": "a.jpg"}],
+             "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 50, 50], "area": 2500,
+                              "iscrowd": 1}],
+             "categories": [{"id": 1, "name": "a"}]}
+    from detector.metrics.coco_eval import coco_from_dict, evaluate_arrays
+    gt = coco_from_dict(crowd)
+    m = evaluate_arrays(gt, np.array([[1, 5, 5, 30, 30, 0.9, 1]], float), [1], [1], ["a"])
+    assert m["mAP50-95"] in (0.0, -1.0) and m["per_class"] == {}
+    with pytest.raises(ValueError, match="no images"):
+        evaluate_arrays(gt, np.zeros((0, 7)), [], [1], ["a"])
+
+
+def test_val_tool_matches_pycocotools_on_its_json(tmp_path):
+    """tools/val.py's printed and written metrics equal pycocotools run on its predictions.json."""
+    from detector import build_model
+    from detector.engine.checkpoint import save_checkpoint
+    torch.manual_seed(0)
+    model = build_model(CFG_DIR / "yolo_ca_bifpn.yaml", nc=80)
+    with torch.no_grad():  # confident, varied boxes so that metrics are not all zero
+        for cl in model.head.cls:
+            cl[-1].bias.fill_(0.0)
+    ck = tmp_path / "m.pt"
+    save_checkpoint(ck, {"model": model.state_dict(), "model_cfg": model.yaml, "names": [str(i) for i in range(80)]})
+    data = tmp_path / "d.yaml"
+    data.write_text(f"path: {FIX}\nval: {{images: images/train2017, annotations: annotations/instances.json}}\n")
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "val.py"), "--weights", str(ck), "--data", str(data),
+                        "--img", "320", "--batch", "4", "--workers", "0", "--project", str(tmp_path), "--name", "v"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = tmp_path / "v"
+    metrics = json.loads((out / "metrics.json").read_text())
+    preds = json.loads((out / "predictions.json").read_text())
+    assert len(preds) > 100
+    direct = direct_stats(preds)
+    for k, v in zip(STAT_KEYS, direct):
+        assert metrics[k] == pytest.approx(max(v, 0.0) if v != -1 else -1.0, abs=1e-9), k
+        assert f"{k:<12} {metrics[k]:>8.4f}" in r.stdout
+    assert (out / "PR_curve.png").is_file() and (out / "confusion_matrix.png").is_file()
+    assert "speed:" in r.stdout
+    # --pred scores the same file without a model and gives the same numbers
+    r2 = subprocess.run([sys.executable, str(ROOT / "tools" / "val.py"), "--pred", str(out / "predictions.json"),
+                         "--data", str(data), "--project", str(tmp_path), "--name", "p"], capture_output=True, text=True)
+    assert r2.returncode == 0, r2.stderr[-2000:]
+    m2 = json.loads((tmp_path / "p" / "metrics.json").read_text())
+    for k in STAT_KEYS:
+        assert m2[k] == pytest.approx(metrics[k], abs=1e-12)
+
+
+def test_val_tool_empty_split_is_a_clear_error(tmp_path):
+    (tmp_path / "imgs").mkdir()
+    (tmp_path / "ann.json").write_text(json.dumps({"images": [], "annotations": [], "categories": [{"id": 1, "name": "a"}]}))
+    data = tmp_path / "d.yaml"
+    data.write_text(f"path: {tmp_path}\nval: {{images: imgs, annotations: ann.json}}\n")
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "val.py"), "--pred", str(tmp_path / "ann.json"),
+                        "--data", str(data), "--project", str(tmp_path)], capture_output=True, text=True)
+    assert r.returncode == 2 and "no images to evaluate" in r.stderr
