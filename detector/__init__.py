@@ -8,6 +8,14 @@ from .config import ConfigError, load_model_config
 from .models import DetectionModel, build_model
 from .registry import MODULES, Registry, RegistryError
 
+
+def __getattr__(name):  # lazy: importing the package does not pull in the inference engine
+    if name in ("Detector", "Detections"):
+        from .engine import predict
+
+        return getattr(predict, name)
+    raise AttributeError(f"module 'detector' has no attribute {name!r}")
+
 __version__ = "0.1.0"
-__all__ = ["build_model", "DetectionModel", "load_model_config", "ConfigError", "MODULES", "Registry",
+__all__ = ["Detector", "Detections", "build_model", "DetectionModel", "load_model_config", "ConfigError", "MODULES", "Registry",
            "RegistryError", "__version__"]

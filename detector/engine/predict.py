@@ -1,0 +1,147 @@
+"""Inference for people who embed the detector, and the engine behind tools/detect.py.
+
+>>> from detector import Detector
+>>> dets = Detector("runs/train/exp/weights/best.pt").predict("image.jpg")
+>>> dets.boxes, dets.scores, dets.classes, dets.labels   # original-image pixels, xyxy
+
+``weights`` may be a checkpoint (.pt) or an exported ONNX model (.onnx, run by onnxruntime with
+the same pre-processing and NMS).
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data.image_io import read_image
+from ..data.transforms import letterbox
+from ..metrics.coco_eval import scale_to_original
+from ..ops.decode import decode_outputs
+from ..ops.nms import non_max_suppression
+from .checkpoint import load_checkpoint, model_from_checkpoint
+from .dist import select_device
+
+
+@dataclass
+class Detections:
+    boxes: np.ndarray  # [K, 4] xyxy, original-image pixels
+    scores: np.ndarray  # [K]
+    classes: np.ndarray  # [K] int
+    names: dict  # class id -> name
+    densities: np.ndarray | None = None  # [K] predicted crowd density
+    shape: tuple[int, int] = (0, 0)  # (height, width) of the image
+
+    @property
+    def labels(self) -> list[str]:
+        return [self.names.get(int(c), str(int(c))) for c in self.classes]
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+
+@dataclass
+class Timing:
+    pre: float = 0.0
+    inference: float = 0.0
+    nms: float = 0.0
+    images: int = 0
+    per_class: dict = field(default_factory=dict)
+
+
+class Detector:
+    def __init__(self, weights: str | Path, device: str = "", img: int = 640, conf_thres: float = 0.25,
+                 iou_thres: float = 0.7, nms: str | None = None, max_det: int = 300, classes: list[int] | None = None,
+                 half: bool = False, agnostic: bool = False):
+        self.weights = Path(weights)
+        self.img, self.conf, self.iou, self.max_det = img, conf_thres, iou_thres, max_det
+        self.classes, self.agnostic = classes, agnostic
+        self.timing = Timing()
+        if self.weights.suffix == ".onnx":
+            self._init_onnx()
+        else:
+            self.device = select_device(device)
+            ck = load_checkpoint(self.weights)
+            self.model = model_from_checkpoint(ck, str(self.weights)).to(self.device).fuse().eval()
+            self.half = half and self.device.type == "cuda"
+            if self.half:
+                self.model.half()
+            self.names = dict(self.model.names)
+            self.cat_ids = ck.get("cat_ids")
+            self.default_nms = ck.get("nms") or self.model.cfg.nms
+            self.session = None
+        self.nms = nms or self.default_nms
+
+    def _init_onnx(self) -> None:
+        import onnxruntime as ort
+
+        if not self.weights.is_file():
+            raise FileNotFoundError(f"{self.weights}: ONNX model not found")
+        self.session = ort.InferenceSession(str(self.weights), providers=ort.get_available_providers())
+        meta = self.session.get_modelmeta().custom_metadata_map
+        self.names = {int(k): v for k, v in json.loads(meta.get("names", "{}")).items()}
+        self.default_nms = meta.get("nms", "greedy")
+        self.cat_ids = json.loads(meta["cat_ids"]) if "cat_ids" in meta else None
+        shape = self.session.get_inputs()[0].shape
+        if isinstance(shape[2], int):  # static export: its size wins
+            self.img = int(shape[2])
+        self.device, self.half = torch.device("cpu"), False
+        self.input_dtype = np.float16 if "float16" in self.session.get_inputs()[0].type else np.float32
+
+    # -------------------------------------------------------------------------
+    def preprocess(self, imgs: list[np.ndarray]) -> tuple[torch.Tensor, list[dict]]:
+        batch, metas = [], []
+        for im in imgs:
+            lb, ratio, pad = letterbox(im, (self.img, self.img), scaleup=True)
+            batch.append(lb[:, :, ::-1].transpose(2, 0, 1))
+            metas.append({"orig_shape": im.shape[:2], "ratio": ratio, "pad": pad})
+        x = torch.from_numpy(np.ascontiguousarray(np.stack(batch))).float() / 255.0
+        return x, metas
+
+    @torch.no_grad()
+    def infer(self, x: torch.Tensor) -> torch.Tensor:
+        """Tensor[B, 3, H, W] in 0..1 -> decoded Tensor[B, N, 4 + nc + 1]."""
+        if self.session is not None:
+            inp = self.session.get_inputs()[0]
+            xs = [x] if not isinstance(inp.shape[0], int) or x.shape[0] == inp.shape[0] else x.split(1)  # static batch 1
+            outs = [self.session.run(None, {inp.name: xi.numpy().astype(self.input_dtype)})[0] for xi in xs]
+            return torch.from_numpy(np.concatenate(outs)).float()
+        x = x.to(self.device)
+        x = x.half() if self.half else x
+        return decode_outputs(self.model(x), self.model.stride, self.model.head.reg_max).float()
+
+    def predict_arrays(self, imgs: list[np.ndarray]) -> list[Detections]:
+        """BGR images (HxWx3 uint8) -> one Detections each."""
+        t0 = time.perf_counter()
+        x, metas = self.preprocess(imgs)
+        t1 = time.perf_counter()
+        preds = self.infer(x)
+        t2 = time.perf_counter()
+        dets = non_max_suppression(preds, self.conf, self.iou, method=self.nms, max_det=self.max_det,
+                                   classes=self.classes, agnostic=self.agnostic)
+        t3 = time.perf_counter()
+        self.timing.pre += t1 - t0
+        self.timing.inference += t2 - t1
+        self.timing.nms += t3 - t2
+        self.timing.images += len(imgs)
+        out = []
+        for d, m in zip(dets, metas):
+            d = d.cpu()
+            b = scale_to_original(d[:, :4], m).numpy() if len(d) else np.zeros((0, 4), np.float32)
+            cls = d[:, 5].long().numpy()
+            for c in cls:
+                self.timing.per_class[int(c)] = self.timing.per_class.get(int(c), 0) + 1
+            out.append(Detections(b, d[:, 4].numpy(), cls, self.names, d[:, 6].numpy() if d.shape[1] > 6 else None,
+                                  tuple(m["orig_shape"])))
+        return out
+
+    def predict(self, source):
+        """An image array (BGR), a path, or a list of them -> Detections (or a list)."""
+        single = not isinstance(source, (list, tuple))
+        items = [source] if single else list(source)
+        imgs = [s if isinstance(s, np.ndarray) else read_image(s) for s in items]
+        res = self.predict_arrays(imgs)
+        return res[0] if single else res

@@ -1,0 +1,133 @@
+"""detect.py on real images, bad files and a generated video; --save-txt/--save-json; ONNX export
+and the ONNX path giving the same detections as the checkpoint."""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from detector import Detector, build_model
+from detector.engine.checkpoint import save_checkpoint
+
+from ..conftest import CFG_DIR, ROOT
+
+FIX = ROOT / "tests" / "fixtures" / "coco_mini" / "images" / "train2017"
+DETECT = [sys.executable, str(ROOT / "tools" / "detect.py")]
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    """An untrained model made to detect plenty: class logits spread widely and biased up; every
+    location predicts a box of 4 strides around itself (so neighbouring boxes overlap < 0.7 and NMS
+    decisions never hinge on float noise)."""
+    torch.manual_seed(0)
+    m = build_model(CFG_DIR / "yolo_ca_bifpn.yaml", nc=3)
+    with torch.no_grad():
+        for cl in m.head.cls:
+            cl[-1].weight.normal_(0, 30.0)
+            cl[-1].bias.fill_(0.5)
+        for bp in m.head.box_pred:
+            bp.weight.zero_()
+            bp.bias.fill_(-10.0)
+            bp.bias[2::16] = 10.0  # distance 2 bins on each side
+    p = tmp_path_factory.mktemp("ck") / "m.pt"
+    save_checkpoint(p, {"model": m.state_dict(), "model_cfg": m.yaml, "names": ["a", "b", "c"], "cat_ids": [1, 5, 9],
+                        "nms": "greedy"})
+    return p
+
+
+def run(*args):
+    return subprocess.run([*DETECT, *map(str, args)], capture_output=True, text=True)
+
+
+def test_folder_with_bad_files(ckpt, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for f in sorted(FIX.glob("*.jpg"))[:3]:
+        shutil.copy(f, src)
+    (src / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0garbage")
+    (src / "notes.txt").write_text("hello")
+    r = run("--weights", ckpt, "--source", src, "--img", "160", "--project", tmp_path, "--name", "out",
+            "--max-det", "20", "--save-txt", "--save-json")
+    assert r.returncode == 1, r.stderr[-2000:]
+    assert "skipped" in r.stdout and "broken.jpg" in r.stdout and "notes.txt" in r.stdout
+    assert "inputs: 3 image(s)" in r.stdout and "speed:" in r.stdout
+    out = tmp_path / "out"
+    for f in sorted(FIX.glob("*.jpg"))[:3]:
+        assert (out / f.name).is_file() and (out / "labels" / f"{f.stem}.txt").is_file()
+    # --save-txt and --save-json carry the same boxes, in original pixels, as the Python API
+    preds = json.loads((out / "predictions.json").read_text())
+    det = Detector(ckpt, img=160, max_det=20, nms="greedy")
+    for f in sorted(FIX.glob("*.jpg"))[:3]:
+        img = cv2.imread(str(f))
+        h, w = img.shape[:2]
+        d = det.predict(str(f))
+        rows = [p for p in preds if p["file_name"] == f.name]
+        assert len(rows) == len(d) == 20
+        np.testing.assert_allclose([p["bbox"] for p in rows],
+                                   np.c_[d.boxes[:, :2], d.boxes[:, 2:] - d.boxes[:, :2]], atol=1e-3)
+        assert [p["category_id"] for p in rows] == [[1, 5, 9][c] for c in d.classes]
+        assert rows[0]["image_id"] == int(f.stem)
+        txt = np.loadtxt(out / "labels" / f"{f.stem}.txt", ndmin=2)
+        xyxy = np.c_[(txt[:, 1] - txt[:, 3] / 2) * w, (txt[:, 2] - txt[:, 4] / 2) * h,
+                     (txt[:, 1] + txt[:, 3] / 2) * w, (txt[:, 2] + txt[:, 4] / 2) * h]
+        np.testing.assert_allclose(xyxy, d.boxes, atol=0.01 * max(w, h) / 100 + 1e-3)
+        assert d.boxes[:, [0, 2]].max() <= w and d.boxes[:, [1, 3]].max() <= h
+    r2 = run("--weights", ckpt, "--source", src, "--img", "160", "--project", tmp_path, "--name", "out")
+    assert (tmp_path / "out2").is_dir()  # nothing overwritten without --exist-ok
+
+
+def test_missing_source_exit_2(ckpt, tmp_path):
+    r = run("--weights", ckpt, "--source", tmp_path / "nope", "--project", tmp_path)
+    assert r.returncode == 2 and r.stderr.strip().startswith("error:") and "no such file" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_video_keeps_frames_fps_size(ckpt, tmp_path):
+    vid = tmp_path / "clip.mp4"
+    wr = cv2.VideoWriter(str(vid), cv2.VideoWriter_fourcc(*"mp4v"), 12.0, (160, 120))
+    rng = np.random.default_rng(0)
+    for _ in range(9):
+        wr.write(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8))
+    wr.release()
+    r = run("--weights", ckpt, "--source", vid, "--img", "128", "--project", tmp_path, "--name", "v")
+    assert r.returncode == 0, r.stderr[-2000:]
+    cap = cv2.VideoCapture(str(tmp_path / "v" / "clip.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 9
+    assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(12.0)
+    assert (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))) == (160, 120)
+    # a truncated video: the frames read are processed and saved, with a message
+    bad = tmp_path / "cut.mp4"
+    bad.write_bytes(vid.read_bytes()[: vid.stat().st_size * 2 // 3])
+    r = run("--weights", ckpt, "--source", bad, "--img", "128", "--project", tmp_path, "--name", "c")
+    assert "cut.mp4" in r.stdout
+
+
+def test_onnx_export_matches_and_detects_the_same(ckpt, tmp_path):
+    pytest.importorskip("onnxruntime")
+    out = tmp_path / "m.onnx"
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "export.py"), "--weights", str(ckpt), "--img", "160",
+                        "--output", str(out), "--image", str(next(FIX.glob("*.jpg")))], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    diff = float(r.stdout.split("max abs difference ")[1].split()[0])
+    assert diff < 1e-4
+    files = sorted(str(f) for f in FIX.glob("*.jpg"))
+    a = Detector(ckpt, img=160, max_det=10000).predict(files)
+    b = Detector(out, img=160, max_det=10000).predict(files)
+
+    def canon(d):  # boxes in padding get equal scores: compare in a canonical order
+        k = np.lexsort((d.boxes[:, 3].round(2), d.boxes[:, 2].round(2), d.boxes[:, 1].round(2), d.boxes[:, 0].round(2),
+                        d.classes))
+        return d.classes[k], d.boxes[k], d.scores[k]
+
+    for x, y in zip(a, b):
+        (cx, bx, sx), (cy, by, sy) = canon(x), canon(y)
+        assert len(x) > 20 and cx.tolist() == cy.tolist()
+        np.testing.assert_allclose(bx, by, atol=1e-2)
+        np.testing.assert_allclose(sx, sy, atol=1e-4)
+    assert b[0].names == {0: "a", 1: "b", 2: "c"}
