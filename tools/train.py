@@ -26,9 +26,10 @@ def parse(argv=None) -> TrainConfig:
     ap.add_argument("--data", default=d.data, help="dataset YAML")
     ap.add_argument("--hyp", default=None, help="hyperparameter YAML (default: built-in defaults)")
     ap.add_argument("--scale", default=None, help="model scale (n, s, m, l)")
-    ap.add_argument("--epochs", type=int, default=d.epochs)
-    ap.add_argument("--batch", type=int, default=d.batch, help="total batch size (all GPUs)")
-    ap.add_argument("--img", "--imgsz", type=int, default=d.img, dest="img", help="train/val image size (pixels)")
+    ap.add_argument("--epochs", type=int, default=None, help=f"default: the data YAML's defaults, else {d.epochs}")
+    ap.add_argument("--batch", type=int, default=None, help=f"total batch size, all GPUs (default {d.batch})")
+    ap.add_argument("--img", "--imgsz", type=int, default=None, dest="img",
+                    help=f"train/val image size in pixels (default: the data YAML's defaults, else {d.img})")
     ap.add_argument("--device", default=d.device, help="cpu, 0, 0,1,2,3 (default: GPU 0 if available)")
     ap.add_argument("--workers", type=int, default=d.workers, help="dataloader workers per process")
     ap.add_argument("--weights", default=None, help="initialise from a local checkpoint (fine-tuning)")
@@ -51,7 +52,18 @@ def parse(argv=None) -> TrainConfig:
                     help="NMS for validation (default: the model YAML's)")
     ap.add_argument("--no-plots", dest="plots", action="store_false")
     ap.add_argument("--max-batches", type=int, default=None, help=argparse.SUPPRESS)
-    return TrainConfig(**vars(ap.parse_args(argv)))
+    args = vars(ap.parse_args(argv))
+    if not args["resume"]:  # unset epochs/img/batch: the data YAML's defaults, then the built-in ones
+        from detector.data import load_data_config
+
+        dd = load_data_config(args["data"]).defaults
+        for k in ("epochs", "img", "batch"):
+            if args[k] is None:
+                args[k] = dd.get(k, getattr(d, k))
+    else:
+        for k in ("epochs", "img", "batch"):
+            args[k] = args[k] if args[k] is not None else getattr(d, k)
+    return TrainConfig(**args)
 
 
 def main(argv=None) -> int:

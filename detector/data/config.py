@@ -14,7 +14,8 @@ YOLO txt (labels found by the images/ -> labels/ rule)::
     names: {0: person, 1: car}            # or a list
 
 Optional ``synthetic: {seed: 0, train: 400, val: 100, size: 256}``: the embedded synthetic
-dataset, generated into ``path`` on first use.
+dataset, generated into ``path`` on first use. Optional ``defaults: {epochs: 30, img: 256}``:
+training settings used when the command line does not give them.
 """
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ import yaml
 
 from ..config import ConfigError
 
-DATA_KEYS = {"path", "train", "val", "test", "names", "nc", "synthetic"}
+DATA_KEYS = {"path", "train", "val", "test", "names", "nc", "synthetic", "defaults"}
+TRAIN_DEFAULT_KEYS = {"epochs", "img", "batch"}
 SPLITS = ("train", "val", "test")
 
 
@@ -43,6 +45,7 @@ class DataConfig:
     splits: dict[str, SplitSpec]
     names: list[str] | None = None  # YOLO form; COCO names come from the json
     synthetic: dict | None = None
+    defaults: dict = field(default_factory=dict)
     raw: dict = field(default_factory=dict)
 
 
@@ -98,4 +101,7 @@ def load_data_config(path: str | Path) -> DataConfig:
     syn = d.get("synthetic")
     if syn is not None and not isinstance(syn, dict):
         raise ConfigError(f"{p}: synthetic must be a mapping of generator options")
-    return DataConfig(str(p), root, splits, names, syn, d)
+    defaults = d.get("defaults") or {}
+    if not isinstance(defaults, dict) or set(defaults) - TRAIN_DEFAULT_KEYS:
+        raise ConfigError(f"{p}: defaults must be a mapping with keys among {sorted(TRAIN_DEFAULT_KEYS)}")
+    return DataConfig(str(p), root, splits, names, syn, defaults, d)

@@ -170,6 +170,34 @@ def generate(root: str | Path, seed: int = 0, train: int = 400, val: int = 100, 
     return root
 
 
+def make_video(path: str | Path, seed: int = 0, frames: int = 48, size: tuple[int, int] = (320, 256),
+               fps: float = 12.0) -> Path:
+    """A short mp4 of shapes drifting over a textured background (for the detect demo)."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    bg = cv2.resize(_background(rng, max(w, h)), (w, h))
+    objs = []
+    for _ in range(5):
+        b = _random_box(rng, min(w, h), 0.12, 0.3)
+        objs.append((int(rng.integers(len(CLASSES))), b, rng.uniform(-3, 3, 2), int(rng.integers(1 << 30))))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    if not writer.isOpened():
+        raise OSError(f"{path}: cannot open a video writer (mp4v)")
+    for t in range(frames):
+        img = bg.copy()
+        for cls, b, v, s in objs:
+            dx, dy = v * t
+            bw, bh = b[2] - b[0], b[3] - b[1]
+            x1 = float(np.clip(b[0] + dx, 0, w - bw))
+            y1 = float(np.clip(b[1] + dy, 0, h - bh))
+            _draw(img, cls, [x1, y1, x1 + bw, y1 + bh], np.random.default_rng(s))
+        writer.write(img)
+    writer.release()
+    return path
+
+
 def ensure(root: str | Path, **options) -> Path:
     """Generate the dataset at ``root`` unless it is already there (the marker is the val json)."""
     root = Path(root)
