@@ -6,6 +6,12 @@
       interleaved in one run; latency ratios against the first cfg.
   python tools/benchmark.py nms [--boxes 1000 10000 30000] [--classes 80] [--device cpu]
       adaptive, DIoU and Soft-NMS time against torchvision's batched_nms, interleaved.
+  python tools/benchmark.py loader [--data cfg/data/coco128.yaml --img 640 --workers 2]
+      training loader img/s vs model train-step img/s (the loader must not be the bottleneck).
+  python tools/benchmark.py crowd --weights W --images DIR --ann JSON [--classes person] [--iou-thres 0.5]
+      greedy vs adaptive NMS: recall@0.5, AP50, mAP50-95.
+  python tools/benchmark.py detect --weights W.pt [--onnx W.onnx] [--img 640]
+      detect.py end-to-end FPS on a generated 640x480 video, stage split; PyTorch vs ONNX Runtime.
 """
 from __future__ import annotations
 
@@ -83,6 +89,21 @@ def bench_nms(args: argparse.Namespace) -> None:
         print(f"| {n} | {t['tv']:.2f} | {t['adaptive']:.2f} | {t['adaptive'] / t['tv']:.2f} | {t['diou']:.2f} | {soft} |")
 
 
+def _loader(a):
+    from detector.utils.benchmarks import bench_loader
+    print(bench_loader(a.data, a.img, a.batch, a.workers, a.batches, a.cfg))
+
+
+def _crowd(a):
+    from detector.utils.benchmarks import bench_crowd_nms
+    print(bench_crowd_nms(a.weights, a.images, a.ann, a.img, a.iou_thres, a.classes, a.title))
+
+
+def _detect(a):
+    from detector.utils.benchmarks import bench_detect
+    print(bench_detect(a.weights, a.onnx, a.img, a.frames))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="what", required=True)
@@ -101,6 +122,29 @@ def main(argv: list[str] | None = None) -> int:
     pn.add_argument("--soft-max", type=int, default=10000, help="skip Soft-NMS above this many boxes")
     pn.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     pn.set_defaults(func=bench_nms)
+    pl = sub.add_parser("loader", help="training loader img/s vs model train-step img/s")
+    pl.add_argument("--data", default="cfg/data/coco128.yaml")
+    pl.add_argument("--cfg", default="cfg/yolo_ca_bifpn.yaml")
+    pl.add_argument("--img", type=int, default=640)
+    pl.add_argument("--batch", type=int, default=16)
+    pl.add_argument("--workers", type=int, default=2)
+    pl.add_argument("--batches", type=int, default=12)
+    pl.set_defaults(func=_loader)
+    pc = sub.add_parser("crowd", help="greedy vs adaptive NMS on an annotated image set")
+    pc.add_argument("--weights", required=True)
+    pc.add_argument("--images", required=True)
+    pc.add_argument("--ann", required=True, help="COCO json")
+    pc.add_argument("--img", type=int, default=640)
+    pc.add_argument("--iou-thres", type=float, default=0.5)
+    pc.add_argument("--classes", nargs="*", default=None, help="restrict to these class names (e.g. person)")
+    pc.add_argument("--title", default="crowd NMS")
+    pc.set_defaults(func=_crowd)
+    pd = sub.add_parser("detect", help="detect.py FPS on a 640x480 video; PyTorch vs ONNX Runtime")
+    pd.add_argument("--weights", required=True)
+    pd.add_argument("--onnx", default=None)
+    pd.add_argument("--img", type=int, default=640)
+    pd.add_argument("--frames", type=int, default=60)
+    pd.set_defaults(func=_detect)
     args = ap.parse_args(argv)
     args.func(args)
     return 0

@@ -128,8 +128,11 @@ class COCOEvaluator:
         return evaluate_arrays(gt, dets, sorted(set(self.image_ids)) or None, self.cat_ids, self.names)
 
 
-def evaluate_arrays(gt: COCO, dets: np.ndarray, image_ids: list[int] | None, cat_ids: list[int], names: list[str]) -> dict:
-    """Score an array of detections [K, 7] (image_id, x, y, w, h, score, category_id) with COCOeval."""
+def evaluate_arrays(gt: COCO, dets: np.ndarray, image_ids: list[int] | None, cat_ids: list[int], names: list[str],
+                    only_cat_ids: list[int] | None = None) -> dict:
+    """Score an array of detections [K, 7] (image_id, x, y, w, h, score, category_id) with COCOeval
+    (``only_cat_ids``: restrict to these categories). Also returns ``recall50``: recall at IoU 0.5,
+    100 detections per image, class mean."""
     out: dict = {k: 0.0 for k in STAT_KEYS}
     out.update(per_class={}, precision=0.0, recall=0.0, f1=0.0, conf=0.0, note="")
     if image_ids is None:
@@ -142,6 +145,8 @@ def evaluate_arrays(gt: COCO, dets: np.ndarray, image_ids: list[int] | None, cat
     dt = _quiet(gt.loadRes, dets)
     ev = COCOeval(gt, dt, "bbox")
     ev.params.imgIds = image_ids
+    if only_cat_ids:
+        ev.params.catIds = list(only_cat_ids)
     _quiet(ev.evaluate)
     _quiet(ev.accumulate)
     buf = io.StringIO()
@@ -150,6 +155,8 @@ def evaluate_arrays(gt: COCO, dets: np.ndarray, image_ids: list[int] | None, cat
     out["summary"] = buf.getvalue()
     for k, v in zip(STAT_KEYS, ev.stats):
         out[k] = max(float(v), 0.0) if v != -1 else -1.0
+    rec = ev.eval["recall"][0, :, 0, -1]  # [K] at IoU 0.5, area all, maxDets 100
+    out["recall50"] = float(rec[rec > -1].mean()) if (rec > -1).any() else 0.0
     prec = ev.eval["precision"]  # [T, R, K, A, M]
     for ki, cid in enumerate(ev.params.catIds):
         p = prec[:, :, ki, 0, -1]

@@ -1,0 +1,106 @@
+"""Benchmark routines behind tools/benchmark.py (figures go to docs/BENCHMARKS.md)."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .bench import machine_line, median_ms, time_interleaved
+
+
+def bench_loader(data: str, img: int, batch: int, workers: int, batches: int, cfg: str) -> str:
+    """Training loader img/s (mosaic + affine) vs model train-step img/s at the same size."""
+    from ..data import DetectionDataset, build_dataloader, index_split, load_data_config
+    from ..loss import DetectionLoss
+    from ..models import build_model
+
+    idx = index_split(load_data_config(data), "train")
+    ds = DetectionDataset(idx.records, img, augment=True)
+    loader, sampler = build_dataloader(ds, batch, workers, True, 0)
+    sampler.set_epoch(0)
+    it = iter(loader)
+    next(it)  # start the workers
+    t0, n = time.perf_counter(), 0
+    for _ in range(batches):
+        try:
+            b = next(it)
+        except StopIteration:
+            sampler.set_epoch(1)
+            it = iter(loader)
+            b = next(it)
+        n += len(b["images"])
+    loader_ips = n / (time.perf_counter() - t0)
+    model = build_model(cfg, nc=len(idx.names)).train()
+    crit = DetectionLoss(model.stride, len(idx.names))
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    x = b["images"].float() / 255
+
+    def step():
+        loss, _ = crit(model(x), b["targets"], b["crowd"])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    ts = time_interleaved({"step": step}, runs=5, warmup=1)["step"]
+    model_ips = len(x) / (median_ms(ts) / 1000)
+    return (f"# loader: {data}, img {img}, batch {batch}, {workers} workers, mosaic+affine+HSV+flip, {n} images\n"
+            f"# machine: {machine_line()}\n"
+            f"| loader img/s | model train-step img/s ({Path(cfg).stem}, n) | ratio loader / model |\n|---:|---:|---:|\n"
+            f"| {loader_ips:.1f} | {model_ips:.1f} | {loader_ips / model_ips:.2f} |")
+
+
+def bench_crowd_nms(weights: str, images: str, ann: str, img: int, iou: float, classes: list[str] | None,
+                    title: str) -> str:
+    """Greedy vs adaptive NMS (same model, same N_t) on one annotated image set."""
+    from ..data import DetectionDataset, build_dataloader
+    from ..data.records import index_coco
+    from ..engine.checkpoint import load_checkpoint, model_from_checkpoint
+    from ..engine.validate import run_validation
+    from ..metrics.coco_eval import COCOEvaluator, load_coco
+    from ..data.build import SplitIndex
+
+    records, _, cat_ids, names = index_coco(Path(images), Path(ann), "val")
+    idx = SplitIndex("val", "coco", records, [], names, cat_ids, ann)
+    model = model_from_checkpoint(load_checkpoint(weights), weights).eval().fuse()
+    loader, _ = build_dataloader(DetectionDataset(records, img, rect=True, batch_size=16), 16, 0, False)
+    only = [cat_ids[names.index(c)] for c in classes] if classes else None
+    rows = []
+    for method in ("greedy", "adaptive"):
+        ev = COCOEvaluator(cat_ids, names, gt=load_coco(ann))
+        m = run_validation(model, loader, ev, torch.device("cpu"), 0.001, iou, method, progress=False)
+        if only:
+            from ..metrics.coco_eval import evaluate_arrays
+            dets = np.concatenate(ev.rows) if ev.rows else np.zeros((0, 7))
+            m = evaluate_arrays(ev.ground_truth(), dets, sorted(set(ev.image_ids)), cat_ids, names, only)
+        rows.append((method, m["recall50"], m["mAP50"], m["mAP50-95"]))
+    g, a = rows
+    out = [f"# {title}: {len(records)} images, N_t = {iou}, conf 0.001, max_det 300, img {img}, weights {weights}",
+           "| NMS | recall@0.5 (AR100) | AP50 | mAP50-95 |", "|---|---:|---:|---:|"]
+    out += [f"| {r[0]} | {r[1]:.4f} | {r[2]:.4f} | {r[3]:.4f} |" for r in rows]
+    out.append(f"| adaptive - greedy | {a[1] - g[1]:+.4f} | {a[2] - g[2]:+.4f} | {a[3] - g[3]:+.4f} |")
+    return "\n".join(out)
+
+
+def bench_detect(weights: str, onnx: str | None, img: int, frames: int) -> str:
+    """End-to-end detect FPS on a generated 640x480 video; PyTorch vs ONNX Runtime latency."""
+    from ..data.synthetic import make_video
+    from ..engine.detect import DetectOptions, run_detect
+    from ..engine.predict import Detector
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp())
+    vid = make_video(tmp / "bench.mp4", frames=frames, size=(640, 480))
+    lines = [f"# detect: {frames}-frame 640x480 video, img {img}, batch 1, conf 0.25; machine: {machine_line()}",
+             "| backend | end-to-end FPS | pre-process ms | inference ms | NMS ms |", "|---|---:|---:|---:|---:|"]
+    for w in [weights] + ([onnx] if onnx else []):
+        det = Detector(w, img=img)
+        t0 = time.perf_counter()
+        run_detect(det, str(vid), tmp / Path(w).suffix[1:], DetectOptions())
+        dt = time.perf_counter() - t0
+        t = det.timing
+        n = max(t.images, 1)
+        lines.append(f"| {'ONNX Runtime' if w.endswith('.onnx') else 'PyTorch'} | {t.images / dt:.1f} | "
+                     f"{1000 * t.pre / n:.1f} | {1000 * t.inference / n:.1f} | {1000 * t.nms / n:.1f} |")
+    return "\n".join(lines)
