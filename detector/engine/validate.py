@@ -25,12 +25,14 @@ def run_validation(model, loader, evaluator: COCOEvaluator, device: torch.device
     was_training = model.training
     model.eval()
     evaluator.reset()
-    t_pre = t_inf = t_nms = 0.0
+    t_load = t_pre = t_inf = t_nms = 0.0
     n_img, skipped = 0, []
     dtype = torch.float16 if half else torch.float32
     stride, reg_max = model.stride, model.head.reg_max
+    t_start = tl = time.perf_counter()
     for batch in tqdm(loader, desc=desc, disable=not progress, leave=False):
         t0 = time.perf_counter()
+        t_load += t0 - tl
         imgs = batch["images"].to(device, non_blocking=True).to(dtype) / 255.0
         _sync(device)
         t1 = time.perf_counter()
@@ -50,10 +52,13 @@ def run_validation(model, loader, evaluator: COCOEvaluator, device: torch.device
         n_img += len(imgs)
         for m in batch["meta"]:
             skipped += m.get("skipped", [])
+        tl = time.perf_counter()
     t4 = time.perf_counter()
     metrics = evaluator.compute()
+    t5 = time.perf_counter()
     metrics["speed"] = {"preprocess": 1000 * t_pre / max(n_img, 1), "inference": 1000 * t_inf / max(n_img, 1),
-                        "nms": 1000 * t_nms / max(n_img, 1), "cocoeval_s": time.perf_counter() - t4}
+                        "nms": 1000 * t_nms / max(n_img, 1), "cocoeval_s": t5 - t4, "load_s": t_load,
+                        "model_s": t_pre + t_inf, "nms_s": t_nms, "total_s": t5 - t_start}
     metrics["images"] = n_img
     metrics["skipped"] = skipped
     model.train(was_training)
