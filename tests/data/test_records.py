@@ -90,3 +90,62 @@ def test_data_yaml_forms(tmp_path):
     (tmp_path / "bad2.yaml").write_text("path: x\ntrain: images\nnames: [a]\nlabels: y\n")
     with pytest.raises(ConfigError, match=r"unknown key\(s\) \['labels'\]"):
         load_data_config(tmp_path / "bad2.yaml")
+
+
+def _exif_jpeg(path, orientation):
+    """A 40x20 (w x h) JPEG whose EXIF says 'rotate 90 degrees clockwise to display' (orientation 6)."""
+    from PIL import Image
+    img = np.zeros((20, 40, 3), np.uint8)
+    img[:, :10] = 255  # white band on the left of the stored pixels
+    im = Image.fromarray(img)
+    exif = im.getexif()
+    exif[0x0112] = orientation
+    im.save(path, exif=exif)
+
+
+def test_exif_orientation_follows_the_annotation(tmp_path):
+    """COCO boxes refer to the json's width x height: an EXIF-rotated image is decoded rotated when the
+    json gives the displayed size, raw when it gives the stored size; YOLO labels use the displayed image."""
+    pytest.importorskip("PIL")
+    from detector.data.image_io import read_image
+    p = tmp_path / "images" / "r.jpg"
+    p.parent.mkdir()
+    _exif_jpeg(p, 6)
+    assert read_image(p).shape[:2] == (40, 20)  # displayed: rotated to portrait
+    assert read_image(p, apply_exif=False).shape[:2] == (20, 40)
+    for w, h in [(20, 40), (40, 20)]:  # displayed size / stored size in the json
+        ann = {"images": [{"id": 1, "file_name": "r.jpg", "width": w, "height": h}],
+               "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "iscrowd": 0}],
+               "categories": [{"id": 1, "name": "x"}]}
+        (tmp_path / "a.json").write_text(json.dumps(ann))
+        recs, issues, _, _ = index_coco(tmp_path / "images", tmp_path / "a.json", "val", decode=True)
+        assert issues == [] and recs[0].apply_exif == ((w, h) == (20, 40))
+        ds = DetectionDataset(recs, img_size=64)
+        img, (h0, w0), _ = ds.load_image(0)
+        assert (h0, w0) == (h, w)
+        if (w, h) == (40, 20):  # raw pixels: the white band is on the left
+            assert img[:, :4].mean() > 200 and img[:, -4:].mean() < 50
+
+
+def test_yolo_split_scored_like_coco():
+    """A YOLO-txt split goes through the same pycocotools scoring via an in-memory ground truth."""
+    import torch
+    from detector.data.build import SplitIndex
+    from detector.metrics.coco_eval import COCOEvaluator
+    yolo, _ = index_yolo(IMGS, 80, "val", decode=True)
+    idx = SplitIndex("val", "yolo", yolo, [], [str(i) for i in range(80)], list(range(80)))
+    ev = COCOEvaluator.from_split(idx)
+    for r in yolo:
+        h, w = r.height, r.width
+        b = torch.tensor(r.boxes * np.array([w, h, w, h], np.float32))
+        d = torch.cat([b, torch.ones(len(b), 1), torch.tensor(r.classes)[:, None].float()], 1)
+        ev.update([d], [{"image_id": r.image_id, "orig_shape": (h, w), "ratio": (1.0, 1.0), "pad": (0.0, 0.0)}])
+    m = ev.compute()
+    assert m["mAP50-95"] == pytest.approx(1.0)
+    ev.reset()
+    for r in yolo:  # every box shifted by 8 px: AP < 1, computed by the same COCOeval code
+        h, w = r.height, r.width
+        b = torch.tensor(r.boxes * np.array([w, h, w, h], np.float32)) + 8
+        d = torch.cat([b, torch.ones(len(b), 1), torch.tensor(r.classes)[:, None].float()], 1)
+        ev.update([d], [{"image_id": r.image_id, "orig_shape": (h, w), "ratio": (1.0, 1.0), "pad": (0.0, 0.0)}])
+    assert 0 < ev.compute()["mAP50-95"] < 1
