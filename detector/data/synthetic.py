@@ -46,7 +46,7 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
 
 def _polygon(cls: int, box, rng: np.random.Generator) -> np.ndarray | None:
     x1, y1, x2, y2 = box
-    cx, cy, w, h = (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1
+    cx, w, h = (x1 + x2) / 2, x2 - x1, y2 - y1
     if cls == 1:  # square (axis-aligned rectangle)
         return np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]])
     if cls == 2:  # triangle

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..data import DetectionDataset, build_dataloader, index_split, load_data_config
 from ..data.image_io import ImageReadError, read_image

@@ -2,7 +2,6 @@
 checkpoints and resume. ``tools/train.py`` only parses flags into a :class:`TrainConfig`."""
 from __future__ import annotations
 
-import math
 import os
 import random
 import time

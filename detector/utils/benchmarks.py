@@ -59,10 +59,8 @@ def bench_crowd_nms(weights: str, images: str, ann: str, img: int, iou: float, c
     from ..engine.checkpoint import load_checkpoint, model_from_checkpoint
     from ..engine.validate import run_validation
     from ..metrics.coco_eval import COCOEvaluator, load_coco
-    from ..data.build import SplitIndex
 
     records, _, cat_ids, names = index_coco(Path(images), Path(ann), "val")
-    idx = SplitIndex("val", "coco", records, [], names, cat_ids, ann)
     model = model_from_checkpoint(load_checkpoint(weights), weights).eval().fuse()
     loader, _ = build_dataloader(DetectionDataset(records, img, rect=True, batch_size=16), 16, 0, False)
     only = [cat_ids[names.index(c)] for c in classes] if classes else None

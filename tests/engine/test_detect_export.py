@@ -4,7 +4,6 @@ import json
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -79,7 +78,7 @@ def test_folder_with_bad_files(ckpt, tmp_path):
         np.testing.assert_allclose(xyxy, d.boxes, atol=0.01 * max(w, h) / 100 + 1e-3)
         assert d.boxes[:, [0, 2]].max() <= w and d.boxes[:, [1, 3]].max() <= h
     r2 = run("--weights", ckpt, "--source", src, "--img", "160", "--project", tmp_path, "--name", "out")
-    assert (tmp_path / "out2").is_dir()  # nothing overwritten without --exist-ok
+    assert r2.returncode == 1 and (tmp_path / "out2").is_dir()  # nothing overwritten without --exist-ok
 
 
 def test_missing_source_exit_2(ckpt, tmp_path):

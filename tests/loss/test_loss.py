@@ -3,7 +3,6 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torchvision.ops import box_iou
 
 from detector.loss import DetectionLoss, TaskAlignedAssigner, density_targets
 from detector.loss.detection_loss import dfl_loss, pad_targets
@@ -85,7 +84,6 @@ def test_empty_image_loss_is_background_bce():
 
 
 def test_dfl_loss_integer_and_fractional_targets():
-    R = 4
     logits = torch.tensor([[[0.0, 1.0, 2.0, 3.0]] * 4])
     lp = F.log_softmax(logits[0, 0], -1)
     torch.testing.assert_close(dfl_loss(logits, torch.full((1, 4), 2.0)), -lp[2][None])
