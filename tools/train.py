@@ -47,6 +47,8 @@ def parse(argv=None) -> TrainConfig:
     ap.add_argument("--close-mosaic", type=int, default=None, help="disable mosaic for the last N epochs")
     ap.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm under DDP")
     ap.add_argument("--amp", action=argparse.BooleanOptionalAction, default=True, help="mixed precision on CUDA")
+    ap.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=d.channels_last,
+                    help="NHWC memory format for the model and batches (faster convolutions on CPU and CUDA)")
     ap.add_argument("--val-period", type=int, default=d.val_period, help="validate every N epochs")
     ap.add_argument("--nms", choices=["greedy", "adaptive", "soft", "diou"], default=None,
                     help="NMS for validation (default: the model YAML's)")

@@ -54,7 +54,7 @@ class RunLogger:
             import matplotlib.pyplot as plt
         except ImportError:
             return None
-        keys = [k for k in self.rows[0] if k not in ("epoch", "time")]
+        keys = [k for k in self.rows[0] if k not in ("epoch", "time", "val_time")]
         cols = 5
         rows = (len(keys) + cols - 1) // cols
         fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)

@@ -56,6 +56,7 @@ class TrainConfig:
     close_mosaic: int | None = None
     sync_bn: bool = False
     amp: bool = True
+    channels_last: bool = True  # NHWC tensors: ~1.3x faster convolutions on CPU (oneDNN) and CUDA tensor cores
     val_period: int = 1
     nms: str | None = None
     plots: bool = True
@@ -139,6 +140,8 @@ class Trainer:
             self.log(f"initialised from {cfg.weights}" + (f" ({len(skipped)} tensors of another shape left as initialised, "
                                                            f"e.g. {skipped[:2]})" if skipped else ""))
         self.model = model.to(self.device)
+        self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        self.model = self.model.to(memory_format=self.memory_format)
         self.nms = cfg.nms or model.cfg.nms
         if self.world > 1 and cfg.sync_bn:
             self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
@@ -225,7 +228,8 @@ class Trainer:
                 ni = i + nb * epoch
                 if ni <= nw:
                     self._warmup(ni, nw, epoch)
-                imgs = batch["images"].to(self.device, non_blocking=True).float() / 255.0
+                imgs = batch["images"].to(self.device, non_blocking=True).float().div_(255.0)
+                imgs = imgs.contiguous(memory_format=self.memory_format)
                 with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
                                     enabled=self.amp_dtype is not None):
                     preds = self.model(imgs)
@@ -256,16 +260,18 @@ class Trainer:
                          + "; ".join(f"{p}: {r}" for p, r in skipped[:5]))
             if self.main:
                 final = epoch + 1 == cfg.epochs
+                t_val = time.time()
                 if self.val_idx is not None and ((epoch + 1) % cfg.val_period == 0 or final):
                     last_metrics = run_validation(self.ema.ema, self.val_loader, self.evaluator, self.device,
                                                   nms=self.nms, progress=True)
+                val_s = time.time() - t_val
                 fitness = last_metrics.get("mAP50-95", 0.0)
                 improved = fitness > self.best_fitness
                 if improved:
                     self.best_fitness, patience_left = fitness, cfg.patience
                 else:
                     patience_left -= 1
-                self._log_epoch(epoch, mloss, lrs, last_metrics, train_s, n_seen)
+                self._log_epoch(epoch, mloss, lrs, last_metrics, train_s, val_s, n_seen)
                 self._save(epoch, improved, last_metrics)
                 stop = patience_left <= 0 and not final
                 if stop:
@@ -311,7 +317,7 @@ class Trainer:
         pic = batch_mosaic(batch["images"].numpy(), batch["targets"].numpy(), self.names)
         cv2.imwrite(str(self.save_dir / "train_batch0.jpg"), pic)
 
-    def _log_epoch(self, epoch, mloss, lrs, m, train_s, n_seen) -> None:
+    def _log_epoch(self, epoch, mloss, lrs, m, train_s, val_s, n_seen) -> None:
         fw = unwrap(self.model).fusion_weights()
         row = {"epoch": epoch + 1, "train/box_loss": float(mloss[0]), "train/cls_loss": float(mloss[1]),
                "train/dfl_loss": float(mloss[2]), "train/density_loss": float(mloss[3]),
@@ -319,12 +325,12 @@ class Trainer:
                "metrics/mAP50": float(m.get("mAP50", 0.0)), "metrics/mAP50-95": float(m.get("mAP50-95", 0.0)),
                "lr/pg0": lrs[0], "lr/pg1": lrs[1], "lr/pg2": lrs[2],
                "fusion/max_weight_mean": float(np.mean([w.max().item() for w in fw.values()])) if fw else 0.0,
-               "train/img_per_s": n_seen * self.world / max(train_s, 1e-9), "time": train_s}
+               "train/img_per_s": n_seen * self.world / max(train_s, 1e-9), "time": train_s, "val_time": val_s}
         extra = {f"fusion/{k}/{j}": float(v) for k, w in fw.items() for j, v in enumerate(w.tolist())}
         self.logger.log(row, extra)
         self.log(f"epoch {epoch + 1}: mAP50 {row['metrics/mAP50']:.4f} mAP50-95 {row['metrics/mAP50-95']:.4f} "
-                 f"P {row['metrics/precision']:.3f} R {row['metrics/recall']:.3f} ({train_s:.0f}s, "
-                 f"{row['train/img_per_s']:.1f} img/s)")
+                 f"P {row['metrics/precision']:.3f} R {row['metrics/recall']:.3f} (train {train_s:.1f}s, "
+                 f"{row['train/img_per_s']:.1f} img/s; val {val_s:.1f}s)")
 
     def _save(self, epoch: int, best: bool, metrics: dict) -> None:
         model = unwrap(self.model)

@@ -115,9 +115,25 @@ def adaptive_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, 
     """Adaptive NMS: kept box M suppresses same-class boxes with IoU > max(iou_threshold, d_M).
 
     densities: Tensor[N] predicted density of each box (e.g. in [0, 1]).
+
+    Classes in which no box has a density above ``iou_threshold`` suppress exactly as greedy
+    NMS does, so they go to ``torchvision.ops.batched_nms``; only the others need the exact
+    per-box-threshold solver. The result is the same either way, only faster.
     """
     thr = torch.clamp(densities.to(boxes.dtype), min=float(iou_threshold))
-    return _grouped_suppression(boxes, scores, idxs, thr, batched_box_iou)
+    raised = thr > float(iou_threshold)
+    if not bool(raised.any()):
+        return greedy_nms(boxes, scores, idxs, iou_threshold)
+    hot = torch.isin(idxs, torch.unique(idxs[raised]))
+    if bool(hot.all()):
+        return _grouped_suppression(boxes, scores, idxs, thr, batched_box_iou)
+    keep = torch.zeros(len(scores), dtype=torch.bool, device=boxes.device)
+    cold = (~hot).nonzero().squeeze(1)
+    keep[cold[greedy_nms(boxes[cold], scores[cold], idxs[cold], iou_threshold)]] = True
+    hot = hot.nonzero().squeeze(1)
+    keep[hot[_grouped_suppression(boxes[hot], scores[hot], idxs[hot], thr[hot], batched_box_iou)]] = True
+    order = torch.argsort(scores, descending=True, stable=True)
+    return order[keep[order]]
 
 
 def diou_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, iou_threshold: float,

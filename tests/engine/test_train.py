@@ -27,11 +27,33 @@ def test_two_epoch_run_writes_outputs(tiny_data, tmp_path):
         assert (run / f).is_file(), f
     rows = list(csv.DictReader(open(run / "results.csv")))
     assert [r["epoch"] for r in rows] == ["1", "2"]
-    assert {"metrics/mAP50-95", "train/box_loss", "fusion/max_weight_mean", "lr/pg0"} <= set(rows[0])
+    assert {"metrics/mAP50-95", "train/box_loss", "fusion/max_weight_mean", "lr/pg0", "time", "val_time"} <= set(rows[0])
+    assert float(rows[0]["val_time"]) > 0
     ck = load_checkpoint(run / "weights" / "last.pt")
     assert ck["epoch"] == 1 and ck["names"] == ["circle", "square", "triangle", "star"]
     assert ck["model_cfg"]["nc"] == 4 and ck["cat_ids"] == [1, 2, 3, 4]
     assert any(k.startswith("events.out.tfevents") for k in os.listdir(run))  # TensorBoard events
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_channels_last_option(tiny_data, tmp_path, channels_last):
+    """--channels-last (the default) puts model and EMA in NHWC; either way the weights load into a
+    freshly built (contiguous) model and give the same outputs."""
+    cfg = TrainConfig(cfg=str(CFG_DIR / "yolo_ca_bifpn.yaml"), data=str(tiny_data), epochs=1, batch=8, img=96,
+                      workers=0, project=str(tmp_path), name="run", channels_last=channels_last)
+    tr = Trainer(cfg)
+    tr.setup()
+    w = [p for p in tr.model.parameters() if p.dim() == 4 and p.shape[1] > 1 and p.shape[-1] > 1]
+    assert all(p.is_contiguous(memory_format=torch.channels_last) == channels_last for p in w)
+    assert all(p.is_contiguous() != channels_last for p in w)
+    ema_w = [p for p in tr.ema.ema.parameters() if p.dim() == 4 and p.shape[1] > 1 and p.shape[-1] > 1]
+    assert all(p.is_contiguous(memory_format=torch.channels_last) == channels_last for p in ema_w)
+    fresh = build_model(tr.model.yaml).eval()
+    fresh.load_state_dict(tr.ema.ema.state_dict())
+    x = torch.rand(2, 3, 96, 96)
+    with torch.no_grad():
+        for a, b in zip(fresh(x), tr.ema.ema.eval()(x)):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
 
 
 def test_overfit_fixed_batch():

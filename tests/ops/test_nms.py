@@ -105,7 +105,28 @@ def test_adaptive_blocked_path_equals_reference(monkeypatch):
 def test_adaptive_with_low_density_equals_greedy(seed):
     b, s, c, d = crowd_boxes(seed=seed)
     for nt in (0.4, 0.6):
-        assert adaptive_nms(b, s, c, nt, d * nt).tolist() == greedy_nms(b, s, c, nt).tolist()
+        got = adaptive_nms(b, s, c, nt, d * nt).tolist()
+        assert got == ref_sequential(b, s, c, lambda i: nt)
+        assert got == greedy_nms(b, s, c, nt).tolist()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_adaptive_mixed_classes_equals_reference(seed, monkeypatch):
+    """Only classes with a density above N_t need the per-box-threshold solver; the others go to
+    batched_nms. Merged, the result must still be the sequential one, in score order."""
+    import detector.ops.nms as nms
+
+    b, s, c, d = crowd_boxes(n=300, seed=seed, n_cls=4)
+    d = torch.where(c == 1, d, d * 0.3)  # only class 1 is crowded
+    seen = []
+    real = nms._grouped_suppression
+    monkeypatch.setattr(nms, "_grouped_suppression", lambda bb, ss, cc, *a: seen.append(cc.unique().tolist()) or
+                        real(bb, ss, cc, *a))
+    nt = 0.4
+    got = adaptive_nms(b, s, c, nt, d).tolist()
+    assert got == ref_sequential(b, s, c, lambda i: max(nt, float(d[i])))
+    assert seen == [[1]]  # the solver saw class 1 alone
+    assert got != greedy_nms(b, s, c, nt).tolist()
 
 
 def test_density_one_suppresses_nothing_of_its_class():
