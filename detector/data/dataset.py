@@ -11,6 +11,7 @@ runs are reproducible with any number of workers and resumable mid-run: the samp
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 import cv2
@@ -96,6 +97,41 @@ class DetectionDataset(Dataset):
         if self.cache:
             self._cache[i] = out
         return out
+
+    def cache_bytes(self) -> int:
+        """Estimated RAM of the decoded, resized images (from the sizes the labels record)."""
+        total = 0
+        for r in self.records:
+            h, w = (r.height, r.width) if r.height and r.width else (self.img_size, self.img_size)
+            k = self.img_size / max(h, w)  # load_image scales the long side to img_size
+            total += round(h * k) * round(w * k) * 3
+        return total
+
+    def fill_cache(self, threads: int = 4, progress: bool = True, max_fraction: float = 0.5) -> bool:
+        """Decode every image once, in this process, before DataLoader workers start: forked
+        workers then share the cached arrays instead of each filling a copy of its own.
+        Returns False (and caches nothing) when the images would take more than ``max_fraction``
+        of the available RAM. Unreadable images are left out; loading reports them later."""
+        need, avail = self.cache_bytes(), available_memory()
+        if avail is not None and need > max_fraction * avail:
+            print(f"--cache: the images need ~{need / 2**30:.1f} GiB, more than {max_fraction:.0%} of the "
+                  f"{avail / 2**30:.1f} GiB available: not caching", flush=True)
+            return False
+        self.cache = True
+        from concurrent.futures import ThreadPoolExecutor
+
+        from tqdm import tqdm
+
+        def one(i):
+            try:
+                self.load_image(i)
+            except ImageReadError:
+                pass
+
+        with ThreadPoolExecutor(max(1, threads)) as ex:  # cv2 decoding releases the GIL
+            list(tqdm(ex.map(one, range(len(self.records))), total=len(self.records), disable=not progress,
+                      desc=f"caching {len(self.records)} images (~{need / 2**20:.0f} MiB)", leave=False))
+        return True
 
     def load(self, i: int) -> Loaded:
         img, (h0, w0), r = self.load_image(i)
@@ -221,8 +257,19 @@ def collate(samples: list[dict]) -> dict:
                 meta=[s["meta"] for s in samples])
 
 
+def available_memory() -> int | None:
+    """Bytes of RAM available now (Linux/macOS sysconf), None where unknown."""
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
 def seed_worker(worker_id: int) -> None:
-    """Deterministic per-worker seeds for any library randomness outside the per-sample RNG."""
+    """Deterministic per-worker seeds for any library randomness outside the per-sample RNG.
+    OpenCV's own thread pool is turned off in workers: the workers already run in parallel, and
+    extra threads only compete with the training process for the cores."""
+    cv2.setNumThreads(0)
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     import random

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ..data import DetectionDataset, build_dataloader, index_split, load_data_config
 from ..data.image_io import ImageReadError, read_image
@@ -50,7 +51,7 @@ def evaluate(cfg: ValConfig, save_dir: Path) -> dict:
         raise ValueError("give --weights (a checkpoint) or --pred (a COCO results json)")
     device = select_device(cfg.device)
     ckpt = load_checkpoint(cfg.weights)
-    model = model_from_checkpoint(ckpt, cfg.weights).to(device).fuse()
+    model = model_from_checkpoint(ckpt, cfg.weights).to(device).fuse().to(memory_format=torch.channels_last)
     if model.nc != len(idx.names):
         raise ValueError(f"{cfg.weights} predicts {model.nc} classes but {cfg.data} has {len(idx.names)}")
     half = cfg.half and device.type == "cuda"

@@ -169,14 +169,18 @@ class Trainer:
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
 
         close_epoch = max(cfg.epochs - int(hyp["close_mosaic"]), 0) if hyp["close_mosaic"] else None
-        self.train_ds = DetectionDataset(self.train_idx.records, cfg.img, augment=True, hyp=hyp, cache=cfg.cache,
-                                         seed=cfg.seed, close_mosaic_epoch=close_epoch)
+        self.train_ds = DetectionDataset(self.train_idx.records, cfg.img, augment=True, hyp=hyp, seed=cfg.seed,
+                                         close_mosaic_epoch=close_epoch)
+        if cfg.cache:  # filled here, before the workers fork, so that they share one copy
+            self.train_ds.fill_cache(threads=os.cpu_count() or 1, progress=self.main)
         per_rank = max(cfg.batch // self.world, 1) if self.world > 1 else cfg.batch
         self.train_loader, self.sampler = build_dataloader(self.train_ds, per_rank, cfg.workers, True, cfg.seed,
                                                            self.rank, self.world)
         if self.main and self.val_idx is not None:
-            self.val_ds = DetectionDataset(self.val_idx.records, cfg.img, augment=False, cache=cfg.cache, rect=True,
+            self.val_ds = DetectionDataset(self.val_idx.records, cfg.img, augment=False, rect=True,
                                            batch_size=cfg.batch * 2)
+            if cfg.cache:
+                self.val_ds.fill_cache(threads=os.cpu_count() or 1)
             self.val_loader, _ = build_dataloader(self.val_ds, cfg.batch * 2, cfg.workers, False, cfg.seed)
             self.evaluator = COCOEvaluator.from_split(self.val_idx)
         self.logger = RunLogger(self.save_dir) if self.main else None
@@ -214,12 +218,16 @@ class Trainer:
         self.log(f"training {cfg.cfg} on {cfg.data}: {len(self.train_ds)} images, {cfg.epochs} epochs, batch {cfg.batch} "
                  f"(x{self.accumulate} accumulation), img {cfg.img}, device {self.device}, results in {self.save_dir}")
         t_start = time.time()
+        batches = None  # the next epoch's iterator, started early
         for epoch in range(self.start_epoch, cfg.epochs):
-            self.sampler.set_epoch(epoch)
+            if batches is None:
+                self.sampler.set_epoch(epoch)
+                batches = iter(self.train_loader)
             self.model.train()
             mloss = torch.zeros(4, device=self.device)
-            pbar = tqdm(enumerate(self.train_loader), total=nb, disable=not self.main, ncols=120,
+            pbar = tqdm(enumerate(batches), total=nb, disable=not self.main, ncols=120,
                         desc=f"{epoch + 1}/{cfg.epochs}")
+            batches = None
             t0, n_seen, skipped = time.time(), 0, []
             self.optimizer.zero_grad(set_to_none=True)
             for i, batch in pbar:
@@ -255,6 +263,9 @@ class Trainer:
             lrs = [g["lr"] for g in self.optimizer.param_groups]
             self.scheduler.step()
             train_s = time.time() - t0
+            if epoch + 1 < cfg.epochs:  # workers prepare the next epoch's batches while this one validates
+                self.sampler.set_epoch(epoch + 1)
+                batches = iter(self.train_loader)
             if skipped:
                 self.log(f"epoch {epoch + 1}: {len(skipped)} unreadable image(s) skipped: "
                          + "; ".join(f"{p}: {r}" for p, r in skipped[:5]))

@@ -130,15 +130,12 @@ def test_mosaic_via_dataset(tmp_path):
     assert set(batch["targets"][:, 0].tolist()) <= {0.0, 1.0}
 
 
-def test_unreadable_image_is_skipped_and_listed(tmp_path):
-    good = tmp_path / "g.png"
-    cv2.imwrite(str(good), np.zeros((32, 32, 3), np.uint8))
-    bad = tmp_path / "b.jpg"
-    bad.write_bytes(b"\xff\xd8\xffbroken")
-    ds = DetectionDataset([ImageRecord(str(bad), 0, 32, 32), ImageRecord(str(good), 1, 32, 32)], img_size=32)
+def test_unreadable_image_is_skipped_and_listed(broken_then_good):
+    ds = DetectionDataset(broken_then_good, img_size=32)
     s = ds[0]
     assert s["meta"]["image_id"] == 1
-    assert s["meta"]["skipped"][0][0] == str(bad) and "not a decodable image" in s["meta"]["skipped"][0][1]
+    assert s["meta"]["skipped"][0][0] == broken_then_good[0].path
+    assert "not a decodable image" in s["meta"]["skipped"][0][1]
 
 
 def _tree_hash(root):

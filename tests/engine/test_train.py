@@ -36,13 +36,15 @@ def test_two_epoch_run_writes_outputs(tiny_data, tmp_path):
 
 
 @pytest.mark.parametrize("channels_last", [True, False])
-def test_channels_last_option(tiny_data, tmp_path, channels_last):
+def test_setup_channels_last_and_cache(tiny_data, tmp_path, channels_last):
     """--channels-last (the default) puts model and EMA in NHWC; either way the weights load into a
-    freshly built (contiguous) model and give the same outputs."""
+    freshly built (contiguous) model and give the same outputs. --cache fills both image caches
+    during setup, before any DataLoader worker starts."""
     cfg = TrainConfig(cfg=str(CFG_DIR / "yolo_ca_bifpn.yaml"), data=str(tiny_data), epochs=1, batch=8, img=96,
-                      workers=0, project=str(tmp_path), name="run", channels_last=channels_last)
+                      workers=0, project=str(tmp_path), name="run", channels_last=channels_last, cache=True)
     tr = Trainer(cfg)
     tr.setup()
+    assert len(tr.train_ds._cache) == len(tr.train_ds) == 24 and len(tr.val_ds._cache) == len(tr.val_ds) == 8
     w = [p for p in tr.model.parameters() if p.dim() == 4 and p.shape[1] > 1 and p.shape[-1] > 1]
     assert all(p.is_contiguous(memory_format=torch.channels_last) == channels_last for p in w)
     assert all(p.is_contiguous() != channels_last for p in w)
