@@ -8,6 +8,8 @@
       adaptive, DIoU and Soft-NMS time against torchvision's batched_nms, interleaved.
   python tools/benchmark.py loader [--data cfg/data/coco128.yaml --img 640 --workers 2]
       training loader img/s vs model train-step img/s (the loader must not be the bottleneck).
+  python tools/benchmark.py memory-format [--data cfg/data/coco128.yaml --img 320 --batch 16]
+      train step and fused eval forward, NCHW vs channels-last (the trainer's default), interleaved.
   python tools/benchmark.py crowd --weights W --images DIR --ann JSON [--classes person] [--iou-thres 0.5]
       greedy vs adaptive NMS: recall@0.5, AP50, mAP50-95.
   python tools/benchmark.py detect --weights W.pt [--onnx W.onnx] [--img 640]
@@ -94,6 +96,11 @@ def _loader(a):
     print(bench_loader(a.data, a.img, a.batch, a.workers, a.batches, a.cfg))
 
 
+def _memory_format(a):
+    from detector.utils.benchmarks import bench_memory_format
+    print(bench_memory_format(a.data, a.cfg, a.img, a.batch, a.runs, a.device))
+
+
 def _crowd(a):
     from detector.utils.benchmarks import bench_crowd_nms
     print(bench_crowd_nms(a.weights, a.images, a.ann, a.img, a.iou_thres, a.classes, a.title))
@@ -130,6 +137,14 @@ def main(argv: list[str] | None = None) -> int:
     pl.add_argument("--workers", type=int, default=2)
     pl.add_argument("--batches", type=int, default=12)
     pl.set_defaults(func=_loader)
+    pf = sub.add_parser("memory-format", help="train step and eval forward: NCHW vs channels-last")
+    pf.add_argument("--data", default="cfg/data/coco128.yaml")
+    pf.add_argument("--cfg", default="cfg/yolo_ca_bifpn.yaml")
+    pf.add_argument("--img", type=int, default=320)
+    pf.add_argument("--batch", type=int, default=16)
+    pf.add_argument("--runs", type=int, default=10)
+    pf.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    pf.set_defaults(func=_memory_format)
     pc = sub.add_parser("crowd", help="greedy vs adaptive NMS on an annotated image set")
     pc.add_argument("--weights", required=True)
     pc.add_argument("--images", required=True)

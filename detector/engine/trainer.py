@@ -218,16 +218,12 @@ class Trainer:
         self.log(f"training {cfg.cfg} on {cfg.data}: {len(self.train_ds)} images, {cfg.epochs} epochs, batch {cfg.batch} "
                  f"(x{self.accumulate} accumulation), img {cfg.img}, device {self.device}, results in {self.save_dir}")
         t_start = time.time()
-        batches = None  # the next epoch's iterator, started early
         for epoch in range(self.start_epoch, cfg.epochs):
-            if batches is None:
-                self.sampler.set_epoch(epoch)
-                batches = iter(self.train_loader)
+            self.sampler.set_epoch(epoch)
             self.model.train()
             mloss = torch.zeros(4, device=self.device)
-            pbar = tqdm(enumerate(batches), total=nb, disable=not self.main, ncols=120,
+            pbar = tqdm(enumerate(self.train_loader), total=nb, disable=not self.main, ncols=120,
                         desc=f"{epoch + 1}/{cfg.epochs}")
-            batches = None
             t0, n_seen, skipped = time.time(), 0, []
             self.optimizer.zero_grad(set_to_none=True)
             for i, batch in pbar:
@@ -263,9 +259,6 @@ class Trainer:
             lrs = [g["lr"] for g in self.optimizer.param_groups]
             self.scheduler.step()
             train_s = time.time() - t0
-            if epoch + 1 < cfg.epochs:  # workers prepare the next epoch's batches while this one validates
-                self.sampler.set_epoch(epoch + 1)
-                batches = iter(self.train_loader)
             if skipped:
                 self.log(f"epoch {epoch + 1}: {len(skipped)} unreadable image(s) skipped: "
                          + "; ".join(f"{p}: {r}" for p, r in skipped[:5]))

@@ -147,6 +147,10 @@ def evaluate_arrays(gt: COCO, dets: np.ndarray, image_ids: list[int] | None, cat
     ev.params.imgIds = image_ids
     if only_cat_ids:
         ev.params.catIds = list(only_cat_ids)
+    else:  # categories without ground truth in these images score -1 (left out of every mean) anyway:
+        present = _categories_in(gt, image_ids)  # skipping them gives the same numbers, faster
+        if present:
+            ev.params.catIds = present
     _quiet(ev.evaluate)
     _quiet(ev.accumulate)
     buf = io.StringIO()
@@ -167,6 +171,11 @@ def evaluate_arrays(gt: COCO, dets: np.ndarray, image_ids: list[int] | None, cat
                                       "AP50": float(p50[p50 > -1].mean()) if (p50 > -1).any() else 0.0}
     out.update(pr_at_best_f1(ev))
     return out
+
+
+def _categories_in(gt: COCO, image_ids: list[int]) -> list[int]:
+    """Sorted category ids with at least one annotation (crowd included) in ``image_ids``."""
+    return sorted({a["category_id"] for i in image_ids for a in gt.imgToAnns.get(i, [])})
 
 
 def pr_at_best_f1(ev: COCOeval, iou_index: int = 0) -> dict:

@@ -51,6 +51,61 @@ def bench_loader(data: str, img: int, batch: int, workers: int, batches: int, cf
             f"| {loader_ips:.1f} | {model_ips:.1f} | {loader_ips / model_ips:.2f} |")
 
 
+def bench_memory_format(data: str, cfg: str, img: int, batch: int, runs: int, device: str = "cpu") -> str:
+    """Training step (forward, loss, backward, SGD step) and fused eval forward, contiguous (NCHW)
+    vs channels-last (NHWC) copies of one model on one real augmented batch, timed interleaved."""
+    import copy
+
+    from ..data import DetectionDataset, build_dataloader, index_split, load_data_config
+    from ..loss import DetectionLoss
+    from ..models import build_model
+
+    dev = torch.device(device)
+    idx = index_split(load_data_config(data), "train")
+    loader, sampler = build_dataloader(DetectionDataset(idx.records, img, augment=True), batch, 0, True, 0)
+    sampler.set_epoch(0)
+    b = next(iter(loader))
+    x = (b["images"].float() / 255).to(dev)
+    targets, crowd = b["targets"].to(dev), b["crowd"].to(dev)
+    torch.manual_seed(0)
+    base = build_model(cfg, nc=len(idx.names)).to(dev)
+    fmts = {"contiguous": torch.contiguous_format, "channels_last": torch.channels_last}
+    train_fns, eval_fns = {}, {}
+    for name, fmt in fmts.items():
+        m = copy.deepcopy(base).to(memory_format=fmt).train()
+        crit = DetectionLoss(m.stride, len(idx.names), m.head.reg_max)
+        opt = torch.optim.SGD(m.parameters(), lr=1e-4, momentum=0.9)
+        xf = x.contiguous(memory_format=fmt)
+        fused = copy.deepcopy(base).eval().fuse().to(memory_format=fmt)
+
+        def step(m=m, crit=crit, opt=opt, xf=xf):
+            loss, _ = crit(m(xf), targets, crowd)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+
+        def infer(fused=fused, xf=xf):
+            with torch.inference_mode():
+                fused(xf)
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+
+        train_fns[name], eval_fns[name] = step, infer
+    tt = {k: median_ms(v) for k, v in time_interleaved(train_fns, runs=runs, warmup=2).items()}
+    te = {k: median_ms(v) for k, v in time_interleaved(eval_fns, runs=runs, warmup=2).items()}
+    lines = [f"# memory format: {Path(cfg).stem} n, {data} train batch of {batch} at {img} px (augmented), "
+             f"device {dev}, fp32, median of {runs} interleaved runs",
+             f"# machine: {machine_line()}",
+             "| memory format | train step img/s | fused eval img/s | train speed-up | eval speed-up |",
+             "|---|---:|---:|---:|---:|"]
+    for k in fmts:
+        lines.append(f"| {k} | {batch / tt[k] * 1000:.1f} | {batch / te[k] * 1000:.1f} | "
+                     f"{tt['contiguous'] / tt[k]:.2f} | {te['contiguous'] / te[k]:.2f} |")
+    return "\n".join(lines)
+
+
 def bench_crowd_nms(weights: str, images: str, ann: str, img: int, iou: float, classes: list[str] | None,
                     title: str) -> str:
     """Greedy vs adaptive NMS (same model, same N_t) on one annotated image set."""

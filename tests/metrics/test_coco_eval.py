@@ -71,6 +71,32 @@ def test_shifted_boxes_equal_pycocotools(shift):
     assert 0 < m["mAP50-95"] < 1
 
 
+def test_absent_categories_are_skipped_without_changing_any_number():
+    """Detections of classes with no ground truth in the split: COCOeval scores those classes -1,
+    so the evaluator leaves them out; every number must equal a full pycocotools run."""
+    from detector.metrics.coco_eval import evaluate_arrays
+
+    idx = split()
+    ev = COCOEvaluator.from_split(idx)
+    feed(ev, idx, (4.0, 2.0), score=0.9)
+    present = {int(c) for r in idx.records for c in r.classes}
+    absent = [c for c in range(len(idx.cat_ids)) if c not in present]
+    g = torch.Generator().manual_seed(0)
+    for r in idx.records:  # confident false positives of absent classes, overlapping real objects
+        b = torch.tensor(r.boxes[:3]) + torch.rand(min(3, len(r.boxes)), 4, generator=g) * 5
+        cls = torch.tensor(absent[:len(b)], dtype=torch.float)[:, None]
+        ev.update([torch.cat([b, torch.rand(len(b), 1, generator=g), cls], 1)], [identity_meta(r)])
+    m = ev.compute()
+    direct = direct_stats(ev.predictions_json())
+    for k, v in zip(STAT_KEYS, direct):
+        assert m[k] == pytest.approx(max(v, 0) if v != -1 else -1, abs=1e-12), k
+    full = evaluate_arrays(ev.ground_truth(), np.concatenate(ev.rows), sorted(set(ev.image_ids)), ev.cat_ids,
+                           ev.names, only_cat_ids=list(ev.cat_ids))
+    for k in ("precision", "recall", "f1", "recall50"):
+        assert m[k] == pytest.approx(full[k], abs=1e-12), k
+    assert m["per_class"] == full["per_class"]
+
+
 def test_category_ids_round_trip():
     idx = split()
     ev = COCOEvaluator.from_split(idx)
