@@ -13,7 +13,7 @@
   python tools/benchmark.py crowd --weights W --images DIR --ann JSON [--classes person] [--iou-thres 0.5]
       greedy vs adaptive NMS: recall@0.5, AP50, mAP50-95.
   python tools/benchmark.py detect --weights W.pt [--onnx W.onnx] [--img 640]
-      detect.py end-to-end FPS on a generated 640x480 video, stage split; PyTorch vs ONNX Runtime.
+      detect.py end-to-end FPS on a generated 640x480 video, stage split; PyTorch rect / square, ONNX Runtime.
 """
 from __future__ import annotations
 

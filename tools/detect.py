@@ -25,7 +25,10 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weights", required=True, help="checkpoint .pt or exported .onnx")
     ap.add_argument("--source", required=True, help="image, folder, glob, .txt list, video, or webcam index")
-    ap.add_argument("--img", "--imgsz", type=int, default=640, dest="img")
+    ap.add_argument("--img", "--imgsz", type=int, default=640, dest="img", help="long side of the network input")
+    ap.add_argument("--rect", action=argparse.BooleanOptionalAction, default=True,
+                    help="pad each batch only to a multiple of the stride (640x480 frames run at 640x480); "
+                         "--no-rect pads to img x img. Static ONNX models are always square")
     ap.add_argument("--conf-thres", type=float, default=0.25)
     ap.add_argument("--iou-thres", type=float, default=0.7)
     ap.add_argument("--nms", choices=["greedy", "adaptive", "soft", "diou"], default=None,
@@ -51,7 +54,7 @@ def main(argv=None) -> int:
     try:
         resolve(a.source)  # fail fast on a missing source
         det = Detector(a.weights, a.device, a.img, a.conf_thres, a.iou_thres, a.nms, a.max_det, a.classes, a.half,
-                       a.agnostic_nms)
+                       a.agnostic_nms, a.rect)
         cat_ids = det.cat_ids
         save_dir = increment_path(Path(a.project) / a.name, a.exist_ok)
         opt = DetectOptions(not a.nosave, a.save_txt, a.save_conf, a.save_json, a.save_crop, a.line_width,

@@ -55,9 +55,10 @@ class Timing:
 class Detector:
     def __init__(self, weights: str | Path, device: str = "", img: int = 640, conf_thres: float = 0.25,
                  iou_thres: float = 0.7, nms: str | None = None, max_det: int = 300, classes: list[int] | None = None,
-                 half: bool = False, agnostic: bool = False):
+                 half: bool = False, agnostic: bool = False, rect: bool = True):
         self.weights = Path(weights)
         self.img, self.conf, self.iou, self.max_det = img, conf_thres, iou_thres, max_det
+        self.rect, self.stride = rect, 32
         self.classes, self.agnostic = classes, agnostic
         self.timing = Timing()
         if self.weights.suffix == ".onnx":
@@ -72,6 +73,7 @@ class Detector:
             if self.half:
                 self.model.half()
             self.names = dict(self.model.names)
+            self.stride = int(self.model.stride.max())
             self.cat_ids = ck.get("cat_ids")
             self.default_nms = ck.get("nms") or self.model.cfg.nms
             self.session = None
@@ -88,16 +90,29 @@ class Detector:
         self.default_nms = meta.get("nms", "greedy")
         self.cat_ids = json.loads(meta["cat_ids"]) if "cat_ids" in meta else None
         shape = self.session.get_inputs()[0].shape
-        if isinstance(shape[2], int):  # static export: its size wins
-            self.img = int(shape[2])
+        if isinstance(shape[2], int):  # static export: its size wins, square input only
+            self.img, self.rect = int(shape[2]), False
+        self.stride = max(json.loads(meta.get("stride", "[32]")))
         self.device, self.half = torch.device("cpu"), False
         self.input_dtype = np.float16 if "float16" in self.session.get_inputs()[0].type else np.float32
 
     # -------------------------------------------------------------------------
+    def input_shape(self, imgs: list[np.ndarray]) -> tuple[int, int]:
+        """Network input (h, w) for a batch: ``img`` x ``img``, or with ``rect`` the smallest
+        multiple of the stride that holds every image resized to a long side of ``img`` (a
+        640x480 frame runs at 640x480 instead of 640x640)."""
+        if not self.rect:
+            return self.img, self.img
+        s = self.stride
+        hs, ws = zip(*[(round(h * self.img / max(h, w)), round(w * self.img / max(h, w)))
+                       for h, w in (im.shape[:2] for im in imgs)])
+        return -(-max(hs) // s) * s, -(-max(ws) // s) * s
+
     def preprocess(self, imgs: list[np.ndarray]) -> tuple[torch.Tensor, list[dict]]:
         batch, metas = [], []
+        shape = self.input_shape(imgs)
         for im in imgs:
-            lb, ratio, pad = letterbox(im, (self.img, self.img), scaleup=True)
+            lb, ratio, pad = letterbox(im, shape, scaleup=True)
             batch.append(lb[:, :, ::-1].transpose(2, 0, 1))
             metas.append({"orig_shape": im.shape[:2], "ratio": ratio, "pad": pad})
         x = torch.from_numpy(np.ascontiguousarray(np.stack(batch))).float() / 255.0

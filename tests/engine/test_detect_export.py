@@ -11,7 +11,9 @@ import pytest
 import torch
 
 from detector import Detector, build_model
+from detector.data.image_io import read_image
 from detector.engine.checkpoint import save_checkpoint
+from detector.metrics.coco_eval import scale_to_original
 
 from ..conftest import CFG_DIR, ROOT
 
@@ -116,7 +118,7 @@ def test_onnx_export_matches_and_detects_the_same(ckpt, tmp_path):
     diff = float(r.stdout.split("max abs difference ")[1].split()[0])
     assert diff < 1e-4
     files = sorted(str(f) for f in FIX.glob("*.jpg"))
-    a = Detector(ckpt, img=160, max_det=10000).predict(files)
+    a = Detector(ckpt, img=160, max_det=10000, rect=False).predict(files)  # a static export is square
     b = Detector(out, img=160, max_det=10000).predict(files)
 
     def canon(d):  # boxes in padding get equal scores: compare in a canonical order
@@ -130,3 +132,32 @@ def test_onnx_export_matches_and_detects_the_same(ckpt, tmp_path):
         np.testing.assert_allclose(bx, by, atol=1e-2)
         np.testing.assert_allclose(sx, sy, atol=1e-4)
     assert b[0].names == {0: "a", 1: "b", 2: "c"}
+
+
+def test_rect_inference_shapes_and_mapping(ckpt):
+    """Rectangular inference pads a batch only to the stride: a 640x480 frame runs at 640x480, a
+    batch takes the smallest shape that holds all; boxes still map back to original pixels, and a
+    square image gives exactly what square inference gives."""
+    det = Detector(ckpt, img=640)
+    land, port = np.zeros((480, 640, 3), np.uint8), np.zeros((640, 480, 3), np.uint8)
+    assert det.input_shape([land]) == (480, 640) and det.input_shape([port]) == (640, 480)
+    assert det.input_shape([land, port]) == (640, 640)
+    assert det.input_shape([np.zeros((333, 500, 3), np.uint8)]) == (448, 640)  # 426 px rounded up to 32
+    det.img = 320
+    x, metas = det.preprocess([np.zeros((333, 500, 3), np.uint8)])
+    assert tuple(x.shape) == (1, 3, 224, 320)
+    centre = scale_to_original(torch.tensor([[160.0, 111.5, 160.0, 111.5]]), metas[0])  # 5 px pad on top
+    torch.testing.assert_close(centre, torch.tensor([[250.0, 166.5, 250.0, 166.5]]), atol=0.01, rtol=0)
+    assert Detector(ckpt, img=160, rect=False).input_shape([land]) == (160, 160)
+
+    img = read_image(next(FIX.glob("*.jpg")))
+    h, w = img.shape[:2]
+    d = Detector(ckpt, img=160, max_det=10000).predict(img)
+    assert len(d) > 20 and d.shape == (h, w)
+    assert (d.boxes[:, [0, 2]] >= 0).all() and (d.boxes[:, [0, 2]] <= w).all()
+    assert (d.boxes[:, [1, 3]] >= 0).all() and (d.boxes[:, [1, 3]] <= h).all()
+    sq = cv2.resize(img, (300, 300))
+    a = Detector(ckpt, img=160, max_det=10000).predict(sq)
+    b = Detector(ckpt, img=160, max_det=10000, rect=False).predict(sq)
+    np.testing.assert_array_equal(a.boxes, b.boxes)
+    np.testing.assert_array_equal(a.classes, b.classes)
