@@ -161,3 +161,17 @@ def test_rect_inference_shapes_and_mapping(ckpt):
     b = Detector(ckpt, img=160, max_det=10000, rect=False).predict(sq)
     np.testing.assert_array_equal(a.boxes, b.boxes)
     np.testing.assert_array_equal(a.classes, b.classes)
+
+
+def test_dynamic_onnx_runs_rectangular_like_the_checkpoint(ckpt, tmp_path):
+    pytest.importorskip("onnxruntime")
+    out = tmp_path / "d.onnx"
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "export.py"), "--weights", str(ckpt), "--img", "160",
+                        "--dynamic", "--output", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    img = read_image(next(FIX.glob("*.jpg")))
+    a, b = Detector(ckpt, img=160, max_det=10000), Detector(out, img=160, max_det=10000)
+    assert a.rect and b.rect and a.input_shape([img]) == b.input_shape([img]) != (160, 160)
+    da, db = a.predict(img), b.predict(img)
+    assert len(da) > 20 and len(da) == len(db)
+    np.testing.assert_allclose(np.sort(da.boxes, 0), np.sort(db.boxes, 0), atol=1e-2)
