@@ -41,7 +41,9 @@ def parse(argv=None) -> TrainConfig:
     ap.add_argument("--deterministic", action="store_true", help="deterministic algorithms (slower)")
     ap.add_argument("--patience", type=int, default=d.patience, help="early stop after N epochs without improvement")
     ap.add_argument("--save-period", type=int, default=d.save_period, help="also save every N epochs")
-    ap.add_argument("--cache", action="store_true", help="cache decoded images in RAM")
+    ap.add_argument("--cache", nargs="?", const="ram", default=d.cache, choices=["auto", "ram", "none"],
+                    help="decoded images in RAM: auto (default: when they take < 2 GiB and < 10%% of free RAM), "
+                         "ram (--cache alone: whenever they fit in half the free RAM), none")
     ap.add_argument("--optimizer", choices=["SGD", "AdamW"], default=d.optimizer)
     ap.add_argument("--cos-lr", action="store_true", help="cosine LR schedule (default linear)")
     ap.add_argument("--close-mosaic", type=int, default=None, help="disable mosaic for the last N epochs")

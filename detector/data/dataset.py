@@ -107,15 +107,20 @@ class DetectionDataset(Dataset):
             total += round(h * k) * round(w * k) * 3
         return total
 
-    def fill_cache(self, threads: int = 4, progress: bool = True, max_fraction: float = 0.5) -> bool:
+    def fill_cache(self, threads: int = 4, progress: bool = True, max_fraction: float = 0.5, copies: int = 1,
+                   max_bytes: float = float("inf"), quiet: bool = False) -> bool:
         """Decode every image once, in this process, before DataLoader workers start: forked
         workers then share the cached arrays instead of each filling a copy of its own.
-        Returns False (and caches nothing) when the images would take more than ``max_fraction``
-        of the available RAM. Unreadable images are left out; loading reports them later."""
+        Returns False (and caches nothing) when ``copies`` caches (one per DDP process) would take
+        more than ``max_fraction`` of the available RAM or more than ``max_bytes``. Unreadable
+        images are left out; loading reports them later."""
         need, avail = self.cache_bytes(), available_memory()
-        if avail is not None and need > max_fraction * avail:
-            print(f"--cache: the images need ~{need / 2**30:.1f} GiB, more than {max_fraction:.0%} of the "
-                  f"{avail / 2**30:.1f} GiB available: not caching", flush=True)
+        if need * copies > max_bytes or (avail is not None and need * copies > max_fraction * avail):
+            if not quiet:
+                print(f"cache: {len(self.records)} images need ~{need * copies / 2**30:.2f} GiB of RAM, more than "
+                      f"{max_fraction:.0%} of the {(avail or 0) / 2**30:.1f} GiB available"
+                      + (f" or {max_bytes / 2**30:.1f} GiB" if max_bytes < float("inf") else "")
+                      + ": not caching", flush=True)
             return False
         self.cache = True
         from concurrent.futures import ThreadPoolExecutor

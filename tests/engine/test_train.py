@@ -58,6 +58,31 @@ def test_setup_channels_last_and_cache(tiny_data, tmp_path, channels_last):
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
 
 
+def test_cache_modes(tiny_data, tmp_path, monkeypatch, capsys):
+    """--cache auto (default) caches a small set and says how to turn it off; above its limit it
+    reads from disk and says so; none never caches; a bad value is a clear error."""
+    import detector.engine.trainer as trainer_mod
+
+    def setup(cache, name):
+        tr = Trainer(TrainConfig(cfg=str(CFG_DIR / "yolo_ca_bifpn.yaml"), data=str(tiny_data), epochs=1, batch=8,
+                                 img=96, workers=0, project=str(tmp_path), name=name, cache=cache))
+        tr.setup()
+        return tr
+
+    assert TrainConfig().cache == "auto"
+    tr = setup("auto", "a")
+    assert len(tr.train_ds._cache) == 24 and len(tr.val_ds._cache) == 8
+    assert "--cache none to turn off" in capsys.readouterr().out
+    tr = setup("none", "n")
+    assert not tr.train_ds._cache and not tr.val_ds._cache
+    monkeypatch.setattr(trainer_mod, "CACHE_AUTO", dict(max_bytes=1000, max_fraction=0.1))
+    tr = setup("auto", "big")
+    assert not tr.train_ds._cache
+    assert "above the --cache auto limit" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="--cache must be one of"):
+        setup("disk", "d")
+
+
 def test_overfit_fixed_batch():
     """Loss on one fixed batch drops at least 5x."""
     torch.manual_seed(0)
