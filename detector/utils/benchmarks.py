@@ -153,10 +153,10 @@ def bench_detect(weights: str, onnx: str | None, img: int, frames: int, rounds: 
         variants["ONNX Runtime (static, square)"] = (onnx, False)
     best: dict[str, tuple[float, object]] = {}
     for r in range(rounds):
-        for k, (w, rect) in variants.items():
+        for j, (k, (w, rect)) in enumerate(variants.items()):
             det = Detector(w, img=img, rect=rect)
             t0 = time.perf_counter()
-            run_detect(det, str(vid), tmp / f"{r}_{len(best)}_{Path(w).suffix[1:]}", DetectOptions())
+            run_detect(det, str(vid), tmp / f"round{r}_variant{j}", DetectOptions())
             dt = time.perf_counter() - t0
             if k not in best or dt < best[k][0]:
                 best[k] = (dt, det.timing)
