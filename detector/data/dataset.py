@@ -39,13 +39,13 @@ class Loaded:
 
 class DetectionDataset(Dataset):
     def __init__(self, records: list[ImageRecord], img_size: int = 640, augment: bool = False, hyp: dict | None = None,
-                 cache: bool = False, rect: bool = False, batch_size: int = 16, stride: int = 32, seed: int = 0,
+                 rect: bool = False, batch_size: int = 16, stride: int = 32, seed: int = 0,
                  close_mosaic_epoch: int | None = None):
         self.records = list(records)
         self.img_size, self.augment, self.stride, self.seed = img_size, augment, stride, seed
         self.hyp = {**DEFAULT_AUG, **(hyp or {})}
         self.close_mosaic_epoch = close_mosaic_epoch
-        self.cache = cache
+        self.cache = False  # set by fill_cache(), which fills it before any worker forks
         self._cache: dict[int, tuple[np.ndarray, tuple[int, int], float]] = {}
         self.batch_shapes = None
         if rect:

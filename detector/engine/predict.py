@@ -66,7 +66,7 @@ class Detector:
         else:
             self.device = select_device(device)
             ck = load_checkpoint(self.weights)
-            # channels-last (NHWC) convolutions: 15-25 % faster on CPU (oneDNN), tensor-core friendly on CUDA
+            # channels-last (NHWC) convolutions: ~1.2x faster on CPU (oneDNN, docs/BENCHMARKS.md), tensor-core friendly on CUDA
             self.model = model_from_checkpoint(ck, str(self.weights)).to(self.device).fuse().eval()
             self.model = self.model.to(memory_format=torch.channels_last)
             self.half = half and self.device.type == "cuda"

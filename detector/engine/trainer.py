@@ -205,7 +205,7 @@ class Trainer:
 
     def _cache(self, ds: DetectionDataset, split: str) -> None:
         """Fill the RAM cache here, before the DataLoader workers fork, so that they share one copy."""
-        mode = cache_mode(self.cfg.cache)
+        mode = self.cfg.cache  # normalised by cache_mode() in __init__
         if mode == "none":
             return
         limits = CACHE_AUTO if mode == "auto" else CACHE_RAM
