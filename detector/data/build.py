@@ -20,7 +20,7 @@ class SplitIndex:
     records: list[ImageRecord]
     issues: list[Issue]
     names: list[str]
-    cat_ids: list[int]  # dataset category id of each contiguous class (COCO ids; YOLO: 0..nc-1)
+    cat_ids: list[int]  # dataset category id of each contiguous class (COCO: the json's; YOLO: class + 1)
     ann_file: str | None = None
     extra: dict = field(default_factory=dict)
 
@@ -45,7 +45,8 @@ def index_split(cfg: DataConfig, split: str, decode: bool = False) -> SplitIndex
         return SplitIndex(split, "coco", records, issues, names, cat_ids, str(sp.annotations))
     names = cfg.names or []
     records, issues = index_yolo(sp.images, len(names), split, decode)
-    return SplitIndex(split, "yolo", records, issues, names, list(range(len(names))))
+    # YOLO txt: category id = class index + 1, as Ultralytics writes results files (interchangeable json)
+    return SplitIndex(split, "yolo", records, issues, names, list(range(1, len(names) + 1)))
 
 
 def build_dataloader(dataset: DetectionDataset, batch_size: int, workers: int = 2, shuffle: bool = True,

@@ -104,16 +104,27 @@ def index_coco(images_dir: Path, ann_file: Path, split: str, decode: bool = Fals
     cat_index = {cid: i for i, cid in enumerate(cat_ids)}
 
     by_image: dict[int, list[dict]] = {}
-    image_ids = {im.get("id") for im in data["images"]}
+    images, dup_ids = _unique_images(data["images"], ann_file, split, issues)
+    image_ids = {im.get("id") for im in images}
+    seen_ann: set = set()
     for a in data["annotations"]:
+        if a.get("image_id") in dup_ids:  # which of the images with this id it belongs to is unknowable
+            issues.append(Issue(str(ann_file), f"annotation for image_id {a.get('image_id')!r}, which several images "
+                                "share", "rejected", ann_id=a.get("id"), split=split))
+            continue
         if a.get("image_id") not in image_ids:
             issues.append(Issue(str(ann_file), f"annotation for unknown image_id {a.get('image_id')!r}", "rejected",
                                 ann_id=a.get("id"), split=split))
             continue
+        if "id" in a and a["id"] in seen_ann:
+            issues.append(Issue(str(ann_file), f"duplicate annotation id {a['id']!r} (ids must be unique; this one is "
+                                "used, but tools that index by id will confuse them)", "warning", ann_id=a.get("id"),
+                                split=split))
+        seen_ann.add(a.get("id"))
         by_image.setdefault(a["image_id"], []).append(a)
 
     records = []
-    for im in data["images"]:
+    for im in images:
         path = Path(images_dir) / str(im.get("file_name", ""))
         size = _check_image(path, decode, split, issues)
         if size is None:
@@ -165,6 +176,30 @@ def index_coco(images_dir: Path, ann_file: Path, split: str, decode: bool = Fals
     return records, issues, cat_ids, names
 
 
+def _unique_images(images: list, ann_file, split: str, issues: list[Issue]) -> tuple[list[dict], set]:
+    """Images whose id is shared with another image, or whose file is listed twice, are errors: boxes
+    would be attached to the wrong picture. All images sharing an id are rejected (with their boxes);
+    a file listed again under another id is rejected after its first entry."""
+    count: dict = {}
+    for im in images:
+        count[im.get("id")] = count.get(im.get("id"), 0) + 1
+    dup_ids = {i for i, n in count.items() if n > 1}
+    out, files = [], {}
+    for im in images:
+        iid, fn = im.get("id"), im.get("file_name")
+        if iid in dup_ids:
+            issues.append(Issue(str(ann_file), f"image id {iid!r} is used by {count[iid]} images (file {fn!r}); "
+                                "their annotations cannot be told apart", "rejected", split=split))
+            continue
+        if fn in files:
+            issues.append(Issue(str(ann_file), f"image file {fn!r} is listed twice (ids {files[fn]!r} and {iid!r}); "
+                                "the second entry is left out", "rejected", split=split))
+            continue
+        files[fn] = iid
+        out.append(im)
+    return out, dup_ids
+
+
 def _arr(boxes: list) -> np.ndarray:
     return np.array(boxes, np.float32).reshape(-1, 4)
 
@@ -200,11 +235,22 @@ def list_images(source: Path, split: str, issues: list[Issue]) -> list[Path]:
     return out
 
 
+def yolo_image_ids(paths: list[Path]) -> list[int]:
+    """Image ids of a YOLO-txt split, Ultralytics' convention: ``int(stem)`` when every file stem is a
+    number and no two are equal (COCO-style names such as ``000000000139.jpg``), else the position in
+    the sorted list (results files then identify images by ``file_name`` or by the stem)."""
+    stems = [p.stem for p in paths]
+    if stems and all(s.isdigit() for s in stems) and len({int(s) for s in stems}) == len(stems):
+        return [int(s) for s in stems]
+    return list(range(len(paths)))
+
+
 def index_yolo(images: Path, nc: int, split: str, decode: bool = False) -> tuple[list[ImageRecord], list[Issue]]:
     """Index a YOLO-txt split: ``class cx cy w h`` (normalized) per line, one file per image."""
     issues: list[Issue] = []
     records = []
-    for image_id, path in enumerate(list_images(Path(images), split, issues)):
+    paths = list_images(Path(images), split, issues)
+    for image_id, path in zip(yolo_image_ids(paths), paths):
         size = _check_image(path, decode, split, issues)
         if size is None:
             continue

@@ -9,10 +9,12 @@ import numpy as np
 import torch
 
 from ..data import DetectionDataset, build_dataloader, index_split, load_data_config
+from ..data.categories import category_mismatch
 from ..data.image_io import ImageReadError, read_image
 from ..metrics.coco_eval import STAT_KEYS, COCOEvaluator, evaluate_arrays
 from ..metrics.confusion import ConfusionMatrix
 from ..metrics.plots import plot_confusion, plot_pr_curve
+from ..metrics.results_file import read_results
 from ..utils.io import write_json, write_text
 from .checkpoint import load_checkpoint, model_from_checkpoint
 from .dist import select_device
@@ -37,6 +39,7 @@ class ValConfig:
     rect: bool = True
     pred: str | None = None
     plots: bool = True
+    cat_offset: int = 0  # --pred: added to every category id of the file
 
 
 def evaluate(cfg: ValConfig, save_dir: Path) -> dict:
@@ -52,8 +55,11 @@ def evaluate(cfg: ValConfig, save_dir: Path) -> dict:
     device = select_device(cfg.device)
     ckpt = load_checkpoint(cfg.weights)
     model = model_from_checkpoint(ckpt, cfg.weights).to(device).fuse().to(memory_format=torch.channels_last)
-    if model.nc != len(idx.names):
-        raise ValueError(f"{cfg.weights} predicts {model.nc} classes but {cfg.data} has {len(idx.names)}")
+    ck_names = ckpt.get("names") or [str(i) for i in range(model.nc)]
+    problem = category_mismatch(f"checkpoint {cfg.weights}", ck_names, ckpt.get("cat_ids") if ckpt.get("names") else None,
+                                f"{cfg.data} ({cfg.split})", idx.names, idx.cat_ids)
+    if model.nc != len(idx.names) or (problem and ckpt.get("names")):
+        raise ValueError(problem or f"{cfg.weights} predicts {model.nc} classes but {cfg.data} has {len(idx.names)}")
     half = cfg.half and device.type == "cuda"
     if half:
         model.half()
@@ -74,12 +80,7 @@ def evaluate(cfg: ValConfig, save_dir: Path) -> dict:
 
 
 def _score_file(cfg: ValConfig, idx, save_dir: Path) -> dict:
-    try:
-        preds = json.loads(Path(cfg.pred).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise ValueError(f"{cfg.pred}: cannot read predictions json: {e}") from None
-    if not isinstance(preds, list):
-        raise ValueError(f"{cfg.pred}: expected a COCO results list of {{image_id, category_id, bbox, score}}")
+    res = read_results(cfg.pred, idx, cfg.cat_offset)
     ev = COCOEvaluator.from_split(idx)
     if idx.kind == "yolo":  # in-memory ground truth needs each image's size
         for r in idx.records:
@@ -88,9 +89,10 @@ def _score_file(cfg: ValConfig, idx, save_dir: Path) -> dict:
                     ev.sizes[r.image_id] = read_image(r.path).shape[:2]
                 except ImageReadError:
                     continue
-    rows = np.array([[p["image_id"], *p["bbox"], p["score"], p["category_id"]] for p in preds], np.float64).reshape(-1, 7)
     ids = [r.image_id for r in idx.records]
-    m = evaluate_arrays(ev.ground_truth(), rows, ids, idx.cat_ids, idx.names)
+    m = evaluate_arrays(ev.ground_truth(), res.rows, ids, idx.cat_ids, idx.names)
+    m["note"] = "; ".join([*res.notes, *([m["note"]] if m.get("note") else [])])
+    m["rows_rejected"], m["rows_unknown_image"] = res.rejected, res.unknown_images
     _write_metrics(save_dir, m)
     return m
 
@@ -99,7 +101,8 @@ def _write_metrics(save_dir: Path, m: dict) -> None:
     out = {k: m[k] for k in STAT_KEYS}
     out.update({k: m[k] for k in ("precision", "recall", "f1", "conf", "note") if k in m})
     out["per_class"] = m.get("per_class", {})
-    for k in ("speed", "images", "nms"):
+    for k in ("speed", "images", "nms", "recall50", "crowded_gt", "crowded_recall50", "rows_rejected",
+              "rows_unknown_image"):
         if k in m:
             out[k] = m[k]
     out["skipped"] = [list(s) for s in m.get("skipped", [])]

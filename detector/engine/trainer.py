@@ -15,6 +15,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..data import DetectionDataset, build_dataloader, index_split, load_data_config
+from ..data.categories import category_mismatch
 from ..data.report import summarize, write_report
 from ..loss import DetectionLoss
 from ..metrics.coco_eval import COCOEvaluator
@@ -141,6 +142,11 @@ class Trainer:
             self.log(summarize(issues, counts))
         if not self.train_idx.records:
             raise ValueError(f"{cfg.data}: the train split has no usable images")
+        if self.val_idx is not None:
+            problem = category_mismatch(f"{cfg.data} train split", self.train_idx.names, self.train_idx.cat_ids,
+                                        "its val split", self.val_idx.names, self.val_idx.cat_ids)
+            if problem:
+                raise ValueError(problem)
         self.names = self.train_idx.names
         nc = len(self.names)
 
@@ -372,7 +378,7 @@ class Trainer:
               "scaler": self.scaler.state_dict(), "model_cfg": model.yaml, "train_cfg": asdict(self.cfg),
               "data_cfg": self.data_cfg.raw, "hyp": self.hyp, "names": self.names,
               "cat_ids": self.train_idx.cat_ids, "nms": self.nms,
-              "metrics": {k: v for k, v in metrics.items() if isinstance(v, float)},
+              "metrics": {k: float(v) for k, v in metrics.items() if isinstance(v, float)},  # plain floats
               "rng": {"torch": torch.get_rng_state()}}
         w = self.save_dir / "weights"
         save_checkpoint(w / "last.pt", ck)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
-import json
 from pathlib import Path
 
 import numpy as np
@@ -42,8 +41,11 @@ def load_coco(path: str | Path) -> COCO:
     return _quiet(COCO, str(path))
 
 
-def yolo_split_to_coco(records, names: list[str], sizes: dict[int, tuple[int, int]]) -> dict:
-    """In-memory COCO ground truth of YOLO records (category id = class index)."""
+def yolo_split_to_coco(records, names: list[str], sizes: dict[int, tuple[int, int]],
+                       cat_ids: list[int] | None = None) -> dict:
+    """In-memory COCO ground truth of YOLO records (category id ``cat_ids[class]``, by default class + 1
+    as in Ultralytics' results files)."""
+    cat_ids = list(cat_ids) if cat_ids is not None else list(range(1, len(names) + 1))
     images, anns = [], []
     aid = 1
     for r in records:
@@ -53,11 +55,20 @@ def yolo_split_to_coco(records, names: list[str], sizes: dict[int, tuple[int, in
         images.append({"id": r.image_id, "width": int(w), "height": int(h), "file_name": Path(r.path).name})
         scale = np.array([w, h, w, h], np.float64) if r.normalized else np.ones(4)
         for b, c in zip(r.boxes.astype(np.float64) * scale, r.classes):
-            anns.append({"id": aid, "image_id": r.image_id, "category_id": int(c), "iscrowd": 0,
+            anns.append({"id": aid, "image_id": r.image_id, "category_id": cat_ids[int(c)], "iscrowd": 0,
                          "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]], "area": (b[2] - b[0]) * (b[3] - b[1])})
             aid += 1
-    cats = [{"id": i, "name": n} for i, n in enumerate(names)]
+    cats = [{"id": cid, "name": n} for cid, n in zip(cat_ids, names)]
     return {"images": images, "annotations": anns, "categories": cats}
+
+
+def external_image_id(record) -> int | str:
+    """The image id a results file uses: the dataset's id for COCO json; for YOLO txt, Ultralytics'
+    ``int(stem)`` if the stem is a number, else the stem itself."""
+    if not record.normalized:
+        return int(record.image_id)
+    stem = Path(record.path).stem
+    return int(stem) if stem.isdigit() else stem
 
 
 def scale_to_original(boxes: torch.Tensor, meta: dict) -> torch.Tensor:
@@ -77,12 +88,16 @@ class COCOEvaluator:
     def __init__(self, cat_ids: list[int], names: list[str], gt: COCO | None = None, records=None):
         self.cat_ids, self.names = list(cat_ids), list(names)
         self._gt, self._records = gt, records
+        # image id -> (id written to results files, file name): Ultralytics-compatible predictions.json
+        self.external = {r.image_id: (external_image_id(r), Path(r.path).name) for r in (records or [])}
         self.reset()
 
     @classmethod
     def from_split(cls, idx) -> "COCOEvaluator":
         if idx.kind == "coco":
-            return cls(idx.cat_ids, idx.names, gt=load_coco(idx.ann_file))
+            ev = cls(idx.cat_ids, idx.names, gt=load_coco(idx.ann_file))
+            ev.external = {r.image_id: (r.image_id, Path(r.path).name) for r in idx.records}
+            return ev
         return cls(idx.cat_ids, idx.names, records=idx.records)
 
     def reset(self) -> None:
@@ -113,13 +128,17 @@ class COCOEvaluator:
         file gives exactly the metrics computed in memory."""
         out = []
         for r in (np.concatenate(self.rows) if self.rows else np.zeros((0, 7))):
-            out.append({"image_id": int(r[0]), "category_id": int(r[6]),
-                        "bbox": [float(v) for v in r[1:5]], "score": float(r[5])})
+            image_id, file_name = self.external.get(int(r[0]), (int(r[0]), None))
+            row = {"image_id": image_id, "category_id": int(r[6]), "bbox": [float(v) for v in r[1:5]],
+                   "score": float(r[5])}
+            if file_name:
+                row["file_name"] = file_name
+            out.append(row)
         return out
 
     def ground_truth(self) -> COCO:
         if self._gt is None:
-            self._gt = coco_from_dict(yolo_split_to_coco(self._records, self.names, self.sizes))
+            self._gt = coco_from_dict(yolo_split_to_coco(self._records, self.names, self.sizes, self.cat_ids))
         return self._gt
 
     def compute(self) -> dict:
@@ -161,6 +180,7 @@ def evaluate_arrays(gt: COCO, dets: np.ndarray, image_ids: list[int] | None, cat
         out[k] = max(float(v), 0.0) if v != -1 else -1.0
     rec = ev.eval["recall"][0, :, 0, -1]  # [K] at IoU 0.5, area all, maxDets 100
     out["recall50"] = float(rec[rec > -1].mean()) if (rec > -1).any() else 0.0
+    out.update(crowded_recall(ev))
     prec = ev.eval["precision"]  # [T, R, K, A, M]
     for ki, cid in enumerate(ev.params.catIds):
         p = prec[:, :, ki, 0, -1]
@@ -171,6 +191,43 @@ def evaluate_arrays(gt: COCO, dets: np.ndarray, image_ids: list[int] | None, cat
                                       "AP50": float(p50[p50 > -1].mean()) if (p50 > -1).any() else 0.0}
     out.update(pr_at_best_f1(ev))
     return out
+
+
+CROWDED_IOU = 0.5  # a ground-truth box is "crowded" when it overlaps another of its class at least this much
+
+
+def crowded_gt_ids(gt: COCO, image_ids: list[int], iou: float = CROWDED_IOU) -> set[int]:
+    """Annotation ids of non-crowd ground-truth boxes whose highest IoU with another non-crowd box of
+    the same class in the same image is >= ``iou``: the objects greedy NMS at 0.5 tends to remove."""
+    from torchvision.ops import box_iou
+
+    out: set[int] = set()
+    for i in image_ids:
+        by_cat: dict[int, list[dict]] = {}
+        for a in gt.imgToAnns.get(i, []):
+            if not a.get("iscrowd", 0):
+                by_cat.setdefault(a["category_id"], []).append(a)
+        for anns in by_cat.values():
+            if len(anns) < 2:
+                continue
+            b = torch.tensor([a["bbox"] for a in anns], dtype=torch.float64)
+            b[:, 2:] += b[:, :2]
+            m = box_iou(b, b).fill_diagonal_(0).amax(1)
+            out.update(a["id"] for a, v in zip(anns, m.tolist()) if v >= iou)
+    return out
+
+
+def crowded_recall(ev: COCOeval) -> dict:
+    """Recall at IoU 0.5 (area all, 100 detections per image) of the crowded ground truth
+    (:func:`crowded_gt_ids`), read from pycocotools' own matching of an evaluated ``COCOeval``."""
+    crowded = crowded_gt_ids(ev.cocoGt, ev.params.imgIds)
+    a_all, hit = ev.params.areaRng[0], 0
+    for e in ev.evalImgs:
+        if e is None or e["aRng"] != a_all:
+            continue
+        for gid, m in zip(e["gtIds"], np.asarray(e["gtMatches"]).reshape(len(ev.params.iouThrs), -1)[0]):
+            hit += int(gid in crowded and m > 0)
+    return {"crowded_gt": len(crowded), "crowded_recall50": float(hit / len(crowded)) if crowded else float("nan")}
 
 
 def _categories_in(gt: COCO, image_ids: list[int]) -> list[int]:
@@ -216,8 +273,3 @@ def pr_at_best_f1(ev: COCOeval, iou_index: int = 0) -> dict:
     i = int(F1.argmax())
     return {"precision": float(P[i]), "recall": float(R[i]), "f1": float(F1[i]), "conf": float(grid[i]),
             "curve": {"conf": grid, "precision": P, "recall": R, "f1": F1}}
-
-
-def save_predictions(path: str | Path, preds: list[dict]) -> None:
-    from ..utils.io import write_text
-    write_text(path, json.dumps(preds))

@@ -148,7 +148,8 @@ def test_val_tool_matches_pycocotools_on_its_json(tmp_path):
         for cl in model.head.cls:
             cl[-1].bias.fill_(0.0)
     ck = tmp_path / "m.pt"
-    save_checkpoint(ck, {"model": model.state_dict(), "model_cfg": model.yaml, "names": [str(i) for i in range(80)]})
+    names = split().names  # the checkpoint's classes must be the data's (names, not only their count)
+    save_checkpoint(ck, {"model": model.state_dict(), "model_cfg": model.yaml, "names": names})
     data = tmp_path / "d.yaml"
     data.write_text(f"path: {FIX}\nval: {{images: images/train2017, annotations: annotations/instances.json}}\n")
     r = subprocess.run([sys.executable, str(ROOT / "tools" / "val.py"), "--weights", str(ck), "--data", str(data),

@@ -1,0 +1,143 @@
+"""Read a COCO results file (``predictions.json``) made by any tool and match it to a dataset split.
+
+Rows are matched to images by ``file_name`` when present, else by ``image_id``: the split's own ids,
+or (YOLO txt) the file stem as Ultralytics writes it. Nothing is scored silently wrong:
+
+- a row that is not ``{image_id|file_name, category_id, bbox: 4 finite numbers, score: finite}`` is
+  rejected and counted, with the first reasons in the notes;
+- ``image_id`` is looked up as the split's results-file id, then as the image's file stem (what
+  Ultralytics writes for any dataset: ``int(stem)`` or the stem);
+- rows for images that are not in the split are counted and named in the notes (scored without them);
+  when no row matches an image the file is refused;
+- category ids the split does not have are refused, naming them, the split's ids and the offset that
+  would match (the 0- vs 1-based mix-up); ``cat_offset`` applies that offset knowingly.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .coco_eval import external_image_id
+
+
+@dataclass
+class ResultsFile:
+    rows: np.ndarray  # [K, 7]: image_id (the split's), x, y, w, h, score, category_id
+    notes: list[str] = field(default_factory=list)
+    rejected: int = 0
+    unknown_images: int = 0
+
+
+def _fmt(ids, n: int = 8) -> str:
+    ids = sorted(ids, key=str)
+    return ", ".join(map(repr, ids[:n])) + (f", ... ({len(ids)} in all)" if len(ids) > n else "")
+
+
+def _stem_key(stem: str) -> int | str:
+    return int(stem) if stem.isdigit() else stem
+
+
+def _row_problem(p) -> str | None:
+    if not isinstance(p, dict):
+        return f"not an object: {str(p)[:40]!r}"
+    if "image_id" not in p and "file_name" not in p:
+        return "no image_id or file_name"
+    for k in ("category_id", "bbox", "score"):
+        if k not in p:
+            return f"missing '{k}'"
+    b = p["bbox"]
+    if not isinstance(b, list) or len(b) != 4 or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                         for v in b):
+        return f"bbox must be 4 numbers [x, y, w, h], got {str(b)[:60]}"
+    if not all(math.isfinite(v) for v in b):
+        return f"bbox has NaN/inf {b}"
+    if b[2] < 0 or b[3] < 0:
+        return f"bbox has a negative width or height {b}"
+    s = p["score"]
+    if not isinstance(s, (int, float)) or isinstance(s, bool) or not math.isfinite(s):
+        return f"score must be a finite number, got {s!r}"
+    c = p["category_id"]
+    if not isinstance(c, int) or isinstance(c, bool):
+        if not (isinstance(c, float) and c.is_integer()):
+            return f"category_id must be an integer, got {c!r}"
+    return None
+
+
+def read_results(path: str | Path, idx, cat_offset: int = 0) -> ResultsFile:
+    """Parse ``path`` against a :class:`~detector.data.SplitIndex`. Raises ``ValueError`` (naming the file)
+    when the file is unusable: unreadable, not a results list, no valid row, no row for any image of the
+    split, or category ids the split does not have."""
+    path = Path(path)
+    try:
+        preds = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: cannot read predictions json: {e}") from None
+    if isinstance(preds, dict) and "annotations" in preds:
+        raise ValueError(f"{path}: this is a COCO annotations file (ground truth), not a results list")
+    if not isinstance(preds, list):
+        raise ValueError(f"{path}: expected a COCO results list [{{image_id, category_id, bbox, score}}, ...], "
+                         f"got a {type(preds).__name__}")
+    by_name = {Path(r.path).name: r.image_id for r in idx.records}
+    by_ext = {external_image_id(r): r.image_id for r in idx.records}
+    own_ids = {r.image_id for r in idx.records}
+    by_stem = {_stem_key(Path(r.path).stem): r.image_id for r in idx.records}  # Ultralytics on COCO-json splits
+    out = ResultsFile(np.zeros((0, 7)))
+    reasons: dict[str, int] = {}
+    unknown: set = set()
+    rows = []
+    for p in preds:
+        problem = _row_problem(p)
+        if problem:
+            out.rejected += 1
+            key = problem.split(" [")[0].split(" {")[0] if "NaN" not in problem else "bbox has NaN/inf"
+            reasons[key] = reasons.get(key, 0) + 1
+            continue
+        fname = p.get("file_name")
+        if isinstance(fname, str) and fname:
+            iid = by_name.get(Path(fname).name)
+            key = fname
+        else:
+            key = p["image_id"]
+            iid = by_ext.get(key)
+            if iid is None and isinstance(key, int) and key in own_ids:
+                iid = key
+            if iid is None and isinstance(key, str) and key.isdigit():
+                iid = by_ext.get(int(key))
+            if iid is None and isinstance(key, (str, int)):
+                iid = by_stem.get(_stem_key(str(key)))
+        if iid is None:
+            unknown.add(key)
+            out.unknown_images += 1
+            continue
+        x, y, w, h = (float(v) for v in p["bbox"])
+        rows.append([iid, x, y, w, h, float(p["score"]), int(p["category_id"]) + cat_offset])
+    if out.rejected:
+        detail = "; ".join(f"{n} x {r}" for r, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:5])
+        out.notes.append(f"{out.rejected} of {len(preds)} rows rejected ({detail})")
+    if preds and not rows and not unknown:
+        raise ValueError(f"{path}: no usable row: {out.notes[0]}")
+    if unknown:
+        msg = (f"{out.unknown_images} rows name {len(unknown)} image(s) not in the {idx.split} split: {_fmt(unknown)}; "
+               f"the split's ids look like {_fmt(list(by_ext)[:3], 3)} (file names like "
+               f"{_fmt(list(by_name)[:2], 2)})")
+        if not rows:
+            raise ValueError(f"{path}: no row matches an image of the split: {msg}")
+        out.notes.append(msg + "; scored without them")
+    arr = np.array(rows, np.float64).reshape(-1, 7)
+    cats = set(int(c) for c in arr[:, 6])
+    known = set(idx.cat_ids)
+    bad = cats - known
+    if bad:
+        offsets = [d for d in (-1, 1) if {c + d for c in cats} <= known]
+        hint = (f"; every id would match with an offset of {offsets[0]:+d} (the 0- vs 1-based mix-up): "
+                f"pass --cat-offset {offsets[0] + cat_offset:+d} if that is what the file means") if offsets else ""
+        raise ValueError(f"{path}: category ids {_fmt(bad)} are not in the split ({len(known)} categories, ids "
+                         f"{_fmt(known)}){hint}")
+    if cat_offset:
+        out.notes.append(f"category ids shifted by {cat_offset:+d} (--cat-offset)")
+    out.rows = arr
+    return out
