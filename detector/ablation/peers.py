@@ -1,0 +1,159 @@
+"""Peer runs: Ultralytics models trained on the same data with the same epochs, image size, batch
+and seeds, driven through the ``yolo`` command line of a separate ("yardstick") environment and
+scored by our evaluator from their ``predictions.json``.
+
+Nothing here imports ultralytics: it is a separate program (AGPL) we only run. Its recipe is its COCO
+one, ``optimizer=SGD lr0=0.01`` (its ``optimizer=auto`` picks AdamW with a tiny learning rate for short
+runs and learns almost nothing from scratch). The dataset is handed to it as a YOLO-txt copy of our
+split (images linked, not copied; crowd regions, which YOLO txt cannot express, are left out of its
+training labels; scoring uses our ground truth with them as ignore regions, as for our runs).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import yaml
+
+from ..metrics.coco_eval import COCOEvaluator, evaluate_arrays
+from ..metrics.results_file import read_results
+from ..utils.io import write_json, write_text
+
+ENV_VAR = "DETECTOR_YOLO_CLI"
+
+
+def find_yolo_cli(explicit: str | None = None) -> str | None:
+    """The Ultralytics CLI: ``explicit`` (a path), else $DETECTOR_YOLO_CLI, else ``yolo`` on PATH."""
+    for c in (explicit, os.environ.get(ENV_VAR)):
+        if c:
+            return c if Path(c).is_file() and os.access(c, os.X_OK) else None
+    return shutil.which("yolo")
+
+
+def write_yolo_copy(data_cfg, out: Path) -> Path:
+    """A YOLO-txt view of the data's train and val splits under ``out`` (images symlinked, labels written
+    as ``class cx cy w h`` normalized); returns the data YAML to hand to Ultralytics."""
+    from ..data import index_split
+    from ..data.image_io import read_image
+
+    names = None
+    for split in ("train", "val"):
+        idx = index_split(data_cfg, split)
+        names = idx.names
+        img_dir, lbl_dir = out / "images" / split, out / "labels" / split
+        img_dir.mkdir(parents=True, exist_ok=True)
+        lbl_dir.mkdir(parents=True, exist_ok=True)
+        for r in idx.records:
+            src = Path(r.path).resolve()
+            dst = img_dir / src.name
+            if not dst.exists():
+                dst.symlink_to(src)
+            if r.normalized:
+                boxes = r.boxes
+            else:
+                h, w = (r.height, r.width) if r.height else read_image(r.path).shape[:2]
+                boxes = r.boxes / [w, h, w, h]
+            lines = [f"{int(c)} {(b[0] + b[2]) / 2:.6f} {(b[1] + b[3]) / 2:.6f} {b[2] - b[0]:.6f} {b[3] - b[1]:.6f}"
+                     for b, c in zip(boxes, r.classes)]
+            write_text(lbl_dir / f"{src.stem}.txt", "\n".join(lines) + ("\n" if lines else ""))
+    y = out / "data.yaml"
+    write_text(y, yaml.safe_dump({"path": str(out.resolve()), "train": "images/train", "val": "images/val",
+                                  "names": {i: n for i, n in enumerate(names)}}, sort_keys=False))
+    return y
+
+
+class PeerRunner:
+    def __init__(self, cli: str, root: Path, recipe, data_cfg, log=print):
+        self.cli, self.root, self.recipe, self.log = cli, Path(root), recipe, log
+        self.data_yaml = write_yolo_copy(data_cfg, self.root / "data")
+        self.env = {**os.environ, "YOLO_CONFIG_DIR": str((self.root / "config").resolve()), "YOLO_OFFLINE": "1"}
+
+    def run_dir(self, model: str, seed: int) -> Path:
+        return self.root / "runs" / f"{model}-s{seed}"
+
+    def _cmd(self, *args: str, log_file: Path) -> None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_file, "a", encoding="utf-8") as f:
+            f.write("$ " + " ".join([self.cli, *args]) + "\n")
+            f.flush()
+            p = subprocess.run([self.cli, *args], stdout=f, stderr=subprocess.STDOUT, env=self.env,
+                               cwd=self.root, stdin=subprocess.DEVNULL)
+        if p.returncode != 0:
+            tail = log_file.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
+            raise RuntimeError(f"'{self.cli} {args[0]} {args[1]}' exited {p.returncode} (log {log_file}): "
+                               + " | ".join(tail))
+
+    def run(self, model: str, seed: int, val_idx) -> tuple[dict, float]:
+        """Train (or resume) ``model`` (e.g. 'yolov8n') with ``seed``, validate its final weights with
+        save_json, score the json with our evaluator. Returns ({metric: value}, train seconds)."""
+        r, d = self.recipe, self.run_dir(model, seed)
+        last = d / "train" / "weights" / "last.pt"
+        log = d / "log.txt"
+        t0 = time.time()
+        if not self._trained(d):
+            if last.is_file():
+                self._cmd("detect", "train", f"resume={last.resolve()}", log_file=log)
+            else:
+                self._cmd("detect", "train", f"model={model}.yaml", f"data={self.data_yaml.resolve()}",
+                          f"epochs={r.epochs}", f"imgsz={r.img}", f"batch={r.batch}", f"seed={seed}",
+                          "deterministic=True", "optimizer=SGD", "lr0=0.01", f"device={r.device or 'cpu'}",
+                          f"workers={r.workers}", f"project={d.resolve()}", "name=train", "exist_ok=True",
+                          "val=False", "plots=False", "pretrained=False", "amp=False", log_file=log)
+        t_train = time.time() - t0
+        self._cmd("detect", "val", f"model={last.resolve()}", f"data={self.data_yaml.resolve()}", f"imgsz={r.img}",
+                  f"batch={r.batch}", "conf=0.001", "iou=0.7", "save_json=True", "plots=False",
+                  f"device={r.device or 'cpu'}", f"project={d.resolve()}", "name=val", "exist_ok=True", log_file=log)
+        pred = d / "val" / "predictions.json"
+        if not pred.is_file():
+            raise RuntimeError(f"{model}: Ultralytics val wrote no {pred}")
+        ours = d / "predictions_ours.json"
+        write_json(ours, self._to_our_categories(pred, val_idx))
+        res = read_results(ours, val_idx)
+        ev = COCOEvaluator.from_split(val_idx)
+        if val_idx.kind == "yolo":
+            ev.sizes.update(self._sizes(val_idx))
+        m = evaluate_arrays(ev.ground_truth(), res.rows, [x.image_id for x in val_idx.records], val_idx.cat_ids,
+                            val_idx.names)
+        if res.notes:
+            self.log(f"{model} seed {seed}: " + "; ".join(res.notes))
+        from .runner import EVAL_KEYS
+
+        return {k: m.get(k) for k in EVAL_KEYS}, t_train
+
+    @staticmethod
+    def _sizes(idx) -> dict:
+        from ..data.image_io import read_image
+
+        return {r.image_id: read_image(r.path).shape[:2] for r in idx.records if not r.height}
+
+    @staticmethod
+    def _to_our_categories(pred: Path, idx) -> list[dict]:
+        """Ultralytics writes category id = class + 1 for non-COCO data: map to the split's ids."""
+        rows = json.loads(pred.read_text(encoding="utf-8"))
+        for p in rows:
+            c = int(p["category_id"]) - 1
+            p["category_id"] = idx.cat_ids[c] if 0 <= c < len(idx.cat_ids) else -1
+        return rows
+
+    def _trained(self, d: Path) -> bool:
+        res = d / "train" / "results.csv"
+        if not res.is_file():
+            return False
+        with open(res, newline="", encoding="utf-8") as f:
+            return sum(1 for _ in csv.DictReader(f)) >= self.recipe.epochs
+
+    def costs(self, model: str) -> dict:
+        """Params and GFLOPs as Ultralytics printed them in a run's log (at the task's class count)."""
+        for log in sorted(self.root.glob(f"runs/{model}-s*/log.txt")):
+            m = re.search(r"summary[^\n]*?([\d,]+) parameters[^\n]*?([\d.]+) GFLOPs",
+                          log.read_text(encoding="utf-8", errors="replace"))
+            if m:
+                return {"params_M": int(m.group(1).replace(",", "")) / 1e6, "gflops640": float(m.group(2)),
+                        "note": "as printed by Ultralytics for the task's classes"}
+        return {}

@@ -1,0 +1,230 @@
+"""The ablation harness behind ``tools/ablate.py``: every (cfg, seed) trained with one recipe, each
+run evaluated with every requested NMS method (re-evaluation, no retraining), model costs measured
+once per cfg, peers (Ultralytics models) trained and scored by the same evaluator, and the tables
+written by :mod:`detector.ablation.report`.
+
+Layout under ``project/name``::
+
+    runs/<cfg>-s<seed>/      a normal training run (weights/last.pt, results.csv, ...) + eval/<nms>/
+    runs/<cfg>-s<seed>/ablation_run.json    the run's metrics: written last, so its presence = done
+    peers/...                Ultralytics runs (see peers.py)
+    costs.json               params, GFLOPs@640, CPU latency per cfg
+    ablation.csv / ablation.md / ablation.png
+
+Resumable: a run with ``ablation_run.json`` is skipped; a run with ``weights/last.pt`` and no
+``ablation_run.json`` resumes (or, when all its epochs are done, is only evaluated); the recipe is
+stored and a second invocation with another recipe under the same name is refused.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..utils.io import write_json
+
+EVAL_KEYS = ("mAP50-95", "mAP50", "mAP75", "AR100", "recall50", "crowded_gt", "crowded_recall50")
+
+
+@dataclass
+class Recipe:
+    """What every candidate shares: data, epochs, image size, batch (and our hyperparameters)."""
+    data: str
+    epochs: int
+    img: int
+    batch: int
+    workers: int = 2
+    hyp: str | None = None
+    val_period: int | None = None  # validate every N epochs while training (default: after the last only)
+    device: str = "cpu"
+
+
+@dataclass
+class AblationConfig:
+    cfgs: list[str]
+    seeds: list[int]
+    recipe: Recipe
+    nms: list[str] = field(default_factory=lambda: ["greedy"])  # the first is the one the main table uses
+    project: str = "runs/ablate"
+    name: str = "exp"
+    peers: list[str] = field(default_factory=list)  # e.g. ["yolov8n", "yolo11n"]
+    yolo: str | None = None  # the Ultralytics CLI of a yardstick environment
+    latency_runs: int = 20
+    max_batches: int | None = None  # tests: stop each epoch early
+
+
+def model_key(cfg: str) -> str:
+    """'cfg/yolo_ca_bifpn-s.yaml' -> 'yolo_ca_bifpn-s'."""
+    return Path(cfg).stem
+
+
+def _check_recipe(root: Path, cfg: AblationConfig) -> None:
+    p = root / "recipe.json"
+    want = {**asdict(cfg.recipe), "max_batches": cfg.max_batches}
+    if p.is_file():
+        have = json.loads(p.read_text(encoding="utf-8"))
+        diff = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
+        if diff:
+            raise ValueError(f"{root}: holds runs made with another recipe (differs in {diff}: "
+                             f"{ {k: have.get(k) for k in diff} } there, { {k: want.get(k) for k in diff} } now); "
+                             "use another --name")
+    else:
+        write_json(p, want)
+
+
+def train_run(cfg_path: str, seed: int, cfg: AblationConfig, runs_dir: Path) -> Path:
+    """Train (or resume) one run; returns its folder."""
+    from ..engine.checkpoint import load_checkpoint
+    from ..engine.trainer import Trainer, TrainConfig
+
+    r = cfg.recipe
+    run_dir = runs_dir / f"{model_key(cfg_path)}-s{seed}"
+    last = run_dir / "weights" / "last.pt"
+    if last.is_file():
+        done_epochs = int(load_checkpoint(last)["epoch"]) + 1
+        if done_epochs >= r.epochs:
+            return run_dir
+        Trainer(TrainConfig(resume=str(last), device=r.device, workers=r.workers)).train()
+        return run_dir
+    tc = TrainConfig(cfg=cfg_path, data=r.data, hyp=r.hyp, epochs=r.epochs, batch=r.batch, img=r.img, device=r.device,
+                     workers=r.workers, project=str(runs_dir), name=run_dir.name, exist_ok=True, seed=seed,
+                     val_period=r.val_period or r.epochs, patience=r.epochs + 1, plots=False,
+                     max_batches=cfg.max_batches)
+    Trainer(tc).train()
+    return run_dir
+
+
+def evaluate_run(weights: Path, recipe: Recipe, methods: list[str], out_dir: Path) -> dict[str, dict]:
+    """Evaluate one checkpoint on the val split with each NMS method: {method: {metric: value}}."""
+    from ..engine.evaluate import ValConfig, evaluate
+
+    out = {}
+    for m in methods:
+        vc = ValConfig(weights=str(weights), data=recipe.data, img=recipe.img, batch=recipe.batch, device=recipe.device,
+                       nms=m, workers=recipe.workers, plots=False)
+        res = evaluate(vc, out_dir / m)
+        out[m] = {k: res.get(k) for k in EVAL_KEYS}
+    return out
+
+
+def measure_costs(cfgs: list[str], nc: int, img: int, runs: int) -> dict[str, dict]:
+    """Params and GFLOPs@640 (80 classes, as published for COCO models) and fused CPU latency
+    (batch 1, ``img`` px, the task's class count), all cfgs timed interleaved."""
+    import torch
+
+    from ..models import build_model
+    from ..models.summary import count_flops, count_params
+    from ..utils.bench import median_ms, time_interleaved
+
+    out, fns = {}, {}
+    x = torch.rand(1, 3, img, img).contiguous(memory_format=torch.channels_last)
+    for c in cfgs:
+        m80 = build_model(c, nc=80)
+        out[model_key(c)] = {"params_M": count_params(m80) / 1e6, "gflops640": count_flops(m80, 640)}
+        m = build_model(c, nc=nc).eval().fuse().to(memory_format=torch.channels_last)
+
+        def fn(m=m):
+            with torch.inference_mode():
+                m(x)
+        fns[model_key(c)] = fn
+    times = time_interleaved(fns, runs=runs, warmup=3)
+    for k, ts in times.items():
+        out[k]["latency_ms"] = median_ms(ts)
+    return out
+
+
+def _row(model: str, source: str, seed: int, recipe: Recipe, metrics: dict[str, dict], train_s: float | None) -> dict:
+    row = {"model": model, "source": source, "seed": seed, "epochs": recipe.epochs, "img": recipe.img,
+           "batch": recipe.batch, "train_s": train_s}
+    for m, vals in metrics.items():
+        for k, v in vals.items():
+            row[f"{m}:{k}"] = v
+    return row
+
+
+def run_ablation(cfg: AblationConfig, log=print) -> dict:
+    """Run (or resume) the whole ablation; returns {'rows': [...], 'costs': {...}, 'paths': {...}}."""
+    from ..data import index_split, load_data_config
+    from .peers import PeerRunner, find_yolo_cli
+    from .report import write_reports
+
+    if not cfg.cfgs:
+        raise ValueError("give at least one --cfgs model YAML")
+    if not cfg.seeds:
+        raise ValueError("give at least one --seeds value")
+    for c in cfg.cfgs:
+        if not Path(c).is_file():
+            raise ValueError(f"{c}: model YAML not found")
+    if len({model_key(c) for c in cfg.cfgs}) != len(cfg.cfgs):
+        raise ValueError(f"--cfgs names repeat: {[model_key(c) for c in cfg.cfgs]}")
+    data_cfg = load_data_config(cfg.recipe.data)
+    val_idx = index_split(data_cfg, "val")
+    nc = len(val_idx.names)
+    root = Path(cfg.project) / cfg.name
+    root.mkdir(parents=True, exist_ok=True)
+    _check_recipe(root, cfg)
+    runs_dir = root / "runs"
+    peer_runner = None
+    if cfg.peers:
+        cli = find_yolo_cli(cfg.yolo)
+        if cli is None:
+            log("peers: no Ultralytics CLI found (give --yolo PATH or set DETECTOR_YOLO_CLI, e.g. "
+                "/tmp/yardstick/bin/yolo): peer runs skipped, the rest runs")
+        else:
+            peer_runner = PeerRunner(cli, root / "peers", cfg.recipe, data_cfg, log)
+    # seed-major order: an interrupted ablation leaves every model with the same seeds (paired comparisons)
+    models = [("ours", c) for c in cfg.cfgs] + [("peer", p) for p in (cfg.peers if peer_runner else [])]
+    plan = [(source, m, s) for s in cfg.seeds for source, m in models]
+    rows, durations, t_all = [], [], time.time()
+    for k, (source, model, seed) in enumerate(plan, 1):
+        key = model_key(model) if source == "ours" else model
+        done_file = (runs_dir / f"{key}-s{seed}" if source == "ours" else peer_runner.run_dir(model, seed)) / "ablation_run.json"
+        eta = ""
+        if durations:
+            left = sum(1 for s, m, sd in plan[k - 1:] if not _done(runs_dir, peer_runner, s, m, sd))
+            eta = f", ETA {_hms(left * sum(durations) / len(durations))}"
+        status = "done, skipped" if done_file.is_file() else "running"
+        log(f"[ablate {k}/{len(plan)}] {key} seed {seed} ({source}): {status} (elapsed {_hms(time.time() - t_all)}{eta})")
+        if done_file.is_file():
+            rows.append(json.loads(done_file.read_text(encoding="utf-8")))
+            continue
+        t0 = time.time()
+        try:
+            if source == "ours":
+                run_dir = train_run(model, seed, cfg, runs_dir)
+                t_train = time.time() - t0
+                metrics = evaluate_run(run_dir / "weights" / "last.pt", cfg.recipe, cfg.nms, run_dir / "eval")
+                row = _row(key, "ours", seed, cfg.recipe, metrics, t_train)
+            else:
+                metrics, t_train = peer_runner.run(model, seed, val_idx)
+                row = _row(key, "ultralytics", seed, cfg.recipe, {cfg.nms[0]: metrics}, t_train)
+        except (RuntimeError, ValueError, FloatingPointError, OSError) as e:
+            log(f"[ablate] {key} seed {seed} failed: {e} (left out of the tables; rerun to retry)")
+            continue
+        write_json(done_file, row)
+        rows.append(row)
+        durations.append(time.time() - t0)
+    costs_file = root / "costs.json"
+    costs = json.loads(costs_file.read_text(encoding="utf-8")) if costs_file.is_file() else {}
+    missing = [c for c in cfg.cfgs if model_key(c) not in costs]
+    if missing:
+        log(f"[ablate] measuring params, GFLOPs and CPU latency of {len(cfg.cfgs)} cfgs (interleaved)")
+        costs = measure_costs(cfg.cfgs, nc, cfg.recipe.img, cfg.latency_runs)
+        write_json(costs_file, costs)
+    if peer_runner:
+        for p in cfg.peers:
+            costs.setdefault(p, peer_runner.costs(p))
+    paths = write_reports(root, rows, costs, cfg, [model_key(c) for c in cfg.cfgs] + list(cfg.peers))
+    log(f"[ablate] {len(rows)}/{len(plan)} runs in the tables; {paths['md']}")
+    return {"rows": rows, "costs": costs, "paths": paths}
+
+
+def _done(runs_dir: Path, peer_runner, source: str, model: str, seed: int) -> bool:
+    d = runs_dir / f"{model_key(model)}-s{seed}" if source == "ours" else peer_runner.run_dir(model, seed)
+    return (d / "ablation_run.json").is_file()
+
+
+def _hms(s: float) -> str:
+    s = int(s)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"

@@ -1,0 +1,148 @@
+"""tools/ablate.py on tiny data: 2 cfgs x 2 seeds x 1 short epoch; the tables' arithmetic is checked
+against the per-run metrics; reruns skip finished runs; a stand-in for the Ultralytics CLI checks
+that a peer's results file (stem image ids, class + 1) is scored by our evaluator."""
+import csv
+import json
+import math
+import os
+import re
+import stat
+import sys
+import textwrap
+
+import pytest
+
+from detector.ablation.stats import paired, summarize
+
+from ..conftest import CFG_DIR, ROOT
+
+sys.path.insert(0, str(ROOT / "tools"))
+import ablate  # noqa: E402
+
+CFGS = [str(CFG_DIR / "yolo_base.yaml"), str(CFG_DIR / "yolo_ca_bifpn.yaml")]
+
+FAKE_YOLO = '''#!{python}
+"""Stand-in for the Ultralytics CLI: 'train' writes results.csv and last.pt; 'val' writes the ground
+truth of the YOLO copy as predictions.json in Ultralytics' conventions (a perfect model)."""
+import json, sys
+from pathlib import Path
+import cv2, yaml
+a = dict(x.split("=", 1) for x in sys.argv[3:])
+if sys.argv[2] == "train":
+    d = Path(a["project"]) / a["name"]
+    (d / "weights").mkdir(parents=True, exist_ok=True)
+    (d / "weights" / "last.pt").write_bytes(b"stand-in")
+    (d / "results.csv").write_text("epoch\\n" + "".join(f"{{e}}\\n" for e in range(1, int(a["epochs"]) + 1)))
+    print("YOLOv8n summary: 129 layers, 3,011,628 parameters, 3,011,612 gradients, 8.2 GFLOPs")
+else:
+    data = yaml.safe_load(open(a["data"]))
+    rows = []
+    for img in sorted((Path(data["path"]) / data["val"]).iterdir()):
+        h, w = cv2.imread(str(img)).shape[:2]
+        lbl = Path(data["path"]) / "labels" / "val" / (img.stem + ".txt")
+        for line in lbl.read_text().splitlines():
+            c, x, y, bw, bh = map(float, line.split())
+            rows.append({{"image_id": int(img.stem) if img.stem.isnumeric() else img.stem, "category_id": int(c) + 1,
+                         "bbox": [(x - bw / 2) * w, (y - bh / 2) * h, bw * w, bh * h], "score": 0.9}})
+    d = Path(a["project"]) / a["name"]
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "predictions.json").write_text(json.dumps(rows))
+'''
+
+
+@pytest.fixture(scope="module")
+def ablation(tiny_data, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ablate")
+    fake = tmp / "yolo"
+    fake.write_text(FAKE_YOLO.format(python=sys.executable))
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    argv = ["--cfgs", *CFGS, "--data", str(tiny_data), "--epochs", "1", "--img", "64", "--batch", "4",
+            "--seeds", "0", "1", "--nms", "greedy", "adaptive", "--workers", "0", "--latency-runs", "1",
+            "--max-batches", "1", "--peers", "yolov8n", "--yolo", str(fake), "--project", str(tmp), "--name", "t"]
+    assert ablate.main(argv) == 0
+    return tmp / "t", argv
+
+
+def _rows(root):
+    return list(csv.DictReader(open(root / "ablation.csv")))
+
+
+def test_outputs_and_one_row_per_run(ablation):
+    root, _ = ablation
+    for f in ("ablation.csv", "ablation.md", "ablation.png", "costs.json", "recipe.json"):
+        assert (root / f).is_file(), f
+    rows = _rows(root)
+    assert sorted((r["model"], r["seed"]) for r in rows) == [
+        ("yolo_base", "0"), ("yolo_base", "1"), ("yolo_ca_bifpn", "0"), ("yolo_ca_bifpn", "1"),
+        ("yolov8n", "0"), ("yolov8n", "1")]
+    costs = json.loads((root / "costs.json").read_text())
+    assert costs["yolo_base"]["gflops640"] == pytest.approx(8.7, abs=0.1) and costs["yolo_base"]["latency_ms"] > 0
+
+
+def test_rows_equal_each_runs_own_evaluation(ablation):
+    root, _ = ablation
+    for r in _rows(root):
+        if r["source"] != "ours":
+            continue
+        for meth in ("greedy", "adaptive"):
+            m = json.loads((root / "runs" / f"{r['model']}-s{r['seed']}" / "eval" / meth / "metrics.json").read_text())
+            assert float(r[f"{meth}:mAP50-95"]) == pytest.approx(m["mAP50-95"], abs=1e-6)
+            assert float(r[f"{meth}:recall50"]) == pytest.approx(m["recall50"], abs=1e-6)
+
+
+def test_table_arithmetic(ablation):
+    root, _ = ablation
+    rows = _rows(root)
+    md = (root / "ablation.md").read_text()
+    by = {}
+    for r in rows:
+        by.setdefault(r["model"], {})[int(r["seed"])] = float(r["greedy:mAP50-95"])
+    for model, vals in by.items():
+        line = next(ln for ln in md.splitlines() if ln.startswith(f"| {model} |"))
+        s = summarize(list(vals.values()))
+        assert f"| {s.fmt()} |" in line
+        if model != "yolo_base":
+            assert paired(vals, by["yolo_base"]).fmt() in line
+
+
+def test_peer_results_scored_by_our_evaluator(ablation):
+    """The stand-in writes the ground truth in Ultralytics' conventions: it must score 1.0 with ours."""
+    root, _ = ablation
+    peer = [r for r in _rows(root) if r["model"] == "yolov8n"]
+    assert all(r["source"] == "ultralytics" and float(r["greedy:mAP50-95"]) == pytest.approx(1.0) for r in peer)
+    assert json.loads((root / "costs.json").read_text()).get("yolov8n") is None  # only ours measured there
+    assert "| yolov8n | 2 |" in (root / "ablation.md").read_text() and "3.01" in (root / "ablation.md").read_text()
+
+
+def test_rerun_skips_finished_runs_and_reevaluates_a_missing_one(ablation, capsys):
+    root, argv = ablation
+    before = _rows(root)
+    last = root / "runs" / "yolo_base-s0" / "weights" / "last.pt"
+    mtime = os.stat(last).st_mtime_ns
+    (root / "runs" / "yolo_base-s1" / "ablation_run.json").unlink()
+    assert ablate.main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.count("done, skipped") == 5 and "yolo_base seed 1 (ours): running" in out
+    assert os.stat(last).st_mtime_ns == mtime
+    after = _rows(root)
+    key = lambda r: (r["model"], r["seed"])  # noqa: E731
+    for a, b in zip(sorted(before, key=key), sorted(after, key=key)):
+        assert a["greedy:mAP50-95"] == b["greedy:mAP50-95"]
+
+
+def test_other_recipe_under_same_name_is_refused(ablation, capsys):
+    _, argv = ablation
+    argv = list(argv)
+    argv[argv.index("--img") + 1] = "96"
+    assert ablate.main(argv) == 2
+    assert re.search(r"another recipe .*img", capsys.readouterr().err)
+
+
+def test_missing_peer_cli_is_said_and_the_rest_runs(tiny_data, tmp_path, capsys):
+    argv = ["--cfgs", CFGS[0], "--data", str(tiny_data), "--epochs", "1", "--img", "64", "--batch", "4", "--seeds", "0",
+            "--workers", "0", "--latency-runs", "1", "--max-batches", "1", "--peers", "yolo11n",
+            "--yolo", str(tmp_path / "no-such-yolo"), "--project", str(tmp_path), "--name", "p"]
+    assert ablate.main(argv) == 0
+    assert "no Ultralytics CLI found" in capsys.readouterr().out
+    assert [r["model"] for r in _rows(tmp_path / "p")] == ["yolo_base"]
+    assert not math.isnan(float(_rows(tmp_path / "p")[0]["greedy:mAP50-95"]))
