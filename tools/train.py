@@ -16,7 +16,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from detector.config import ConfigError  # noqa: E402
 from detector.engine.checkpoint import CheckpointError  # noqa: E402
+from detector.engine.dist import check_device_arg  # noqa: E402
 from detector.engine.trainer import Trainer, TrainConfig  # noqa: E402
+from detector.utils.cli import non_negative_int, positive_int, round_img  # noqa: E402
 
 
 def parse(argv=None) -> TrainConfig:
@@ -26,12 +28,12 @@ def parse(argv=None) -> TrainConfig:
     ap.add_argument("--data", default=d.data, help="dataset YAML")
     ap.add_argument("--hyp", default=None, help="hyperparameter YAML (default: built-in defaults)")
     ap.add_argument("--scale", default=None, help="model scale (n, s, m, l)")
-    ap.add_argument("--epochs", type=int, default=None, help=f"default: the data YAML's defaults, else {d.epochs}")
-    ap.add_argument("--batch", type=int, default=None, help=f"total batch size, all GPUs (default {d.batch})")
-    ap.add_argument("--img", "--imgsz", type=int, default=None, dest="img",
+    ap.add_argument("--epochs", type=positive_int, default=None, help=f"default: the data YAML's defaults, else {d.epochs}")
+    ap.add_argument("--batch", type=positive_int, default=None, help=f"total batch size, all GPUs (default {d.batch})")
+    ap.add_argument("--img", "--imgsz", type=positive_int, default=None, dest="img",
                     help=f"train/val image size in pixels (default: the data YAML's defaults, else {d.img})")
     ap.add_argument("--device", default=d.device, help="cpu, 0, 0,1,2,3 (default: GPU 0 if available)")
-    ap.add_argument("--workers", type=int, default=d.workers, help="dataloader workers per process")
+    ap.add_argument("--workers", type=non_negative_int, default=d.workers, help="dataloader workers per process")
     ap.add_argument("--weights", default=None, help="initialise from a local checkpoint (fine-tuning)")
     ap.add_argument("--resume", nargs="?", const="last", default=None, help="resume a run: path to last.pt, or the latest")
     ap.add_argument("--project", default=d.project)
@@ -39,7 +41,7 @@ def parse(argv=None) -> TrainConfig:
     ap.add_argument("--exist-ok", action="store_true", help="reuse project/name instead of incrementing")
     ap.add_argument("--seed", type=int, default=d.seed)
     ap.add_argument("--deterministic", action="store_true", help="deterministic algorithms (slower)")
-    ap.add_argument("--patience", type=int, default=d.patience, help="early stop after N epochs without improvement")
+    ap.add_argument("--patience", type=positive_int, default=d.patience, help="early stop after N epochs without improvement")
     ap.add_argument("--save-period", type=int, default=d.save_period, help="also save every N epochs")
     ap.add_argument("--cache", nargs="?", const="ram", default=d.cache, choices=["auto", "ram", "none"],
                     help="decoded images in RAM: auto (default: when they take < 2 GiB and < 10%% of free RAM), "
@@ -51,12 +53,14 @@ def parse(argv=None) -> TrainConfig:
     ap.add_argument("--amp", action=argparse.BooleanOptionalAction, default=True, help="mixed precision on CUDA")
     ap.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=d.channels_last,
                     help="NHWC memory format for the model and batches (faster convolutions on CPU and CUDA)")
-    ap.add_argument("--val-period", type=int, default=d.val_period, help="validate every N epochs")
+    ap.add_argument("--val-period", type=positive_int, default=d.val_period, help="validate every N epochs")
     ap.add_argument("--nms", choices=["greedy", "adaptive", "soft", "diou"], default=None,
                     help="NMS for validation (default: the model YAML's)")
     ap.add_argument("--no-plots", dest="plots", action="store_false")
     ap.add_argument("--max-batches", type=int, default=None, help=argparse.SUPPRESS)
     args = vars(ap.parse_args(argv))
+    check_device_arg(ap, args["device"])
+    args["img"] = round_img(args["img"])
     if not args["resume"]:  # unset epochs/img/batch: the data YAML's defaults, then the built-in ones
         from detector.data import load_data_config
 

@@ -3,7 +3,6 @@ with ``torch.load(weights_only=True)`` (no pickled objects are ever executed).""
 from __future__ import annotations
 
 import pickle
-import zipfile
 from pathlib import Path
 
 import torch
@@ -22,27 +21,70 @@ def save_checkpoint(path: str | Path, ckpt: dict) -> Path:
     return atomic_write(path, lambda tmp: torch.save(ckpt, tmp))
 
 
+def describe_file(p: Path) -> str:
+    """A few words on what a file that is not a usable checkpoint actually is."""
+    try:
+        size = p.stat().st_size
+        with open(p, "rb") as f:
+            head = f.read(512)
+    except OSError as e:
+        return f"unreadable ({e.strerror})"
+    if size == 0:
+        return "an empty file (0 bytes)"
+    if p.suffix.lower() == ".onnx":
+        return f"an ONNX file ({size:,} bytes)"
+    if head[:1] == b"\x80" and len(head) > 1 and head[1] <= 5:
+        return (f"a raw Python pickle (protocol {head[1]}, {size:,} bytes), not a PyTorch zip checkpoint: refused, "
+                "since loading it could run code; nothing in it was run")
+    if head.startswith(b"PK"):
+        return f"a zip archive of {size:,} bytes, truncated or corrupt (or another kind of zip file)"
+    try:
+        text = head.decode("utf-8")
+        if text.isprintable() or all(c.isprintable() or c.isspace() for c in text):
+            return f"a text file ({size:,} bytes) starting {text[:30].strip()!r}"
+    except UnicodeDecodeError:
+        pass
+    return f"binary data of {size:,} bytes that is not a PyTorch checkpoint"
+
+
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     p = Path(path)
     if not p.is_file():
-        raise CheckpointError(f"{p}: checkpoint not found")
+        raise CheckpointError(f"{p}: checkpoint not found" + (" (it is a folder)" if p.is_dir() else ""))
+    if p.suffix.lower() == ".onnx":
+        raise CheckpointError(f"{p}: an ONNX model, not a checkpoint: tools/detect.py and the Detector API run it; "
+                              "training, val.py and export need the .pt checkpoint it was exported from")
     try:
         ckpt = torch.load(p, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        raise CheckpointError(f"{p}: refused: the file holds pickled Python objects, not plain state dicts "
-                              f"(only weights_only checkpoints are loaded): {str(e).splitlines()[0]}") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
-        raise CheckpointError(f"{p}: not a readable checkpoint (truncated or corrupt?): {str(e).splitlines()[0]}") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise CheckpointError(f"{p}: not a detector checkpoint (no '{FORMAT}' marker)")
+        if "Unsupported global" in str(e):
+            raise CheckpointError(f"{p}: refused: the file holds pickled Python objects, not plain state dicts "
+                                  "(only weights_only checkpoints are loaded; nothing in it was run)") from None
+        raise CheckpointError(f"{p}: not a checkpoint: {describe_file(p)}") from None
+    except Exception as e:  # noqa: BLE001 - torch's loaders raise many kinds on foreign bytes; all mean "not ours"
+        raise CheckpointError(f"{p}: not a readable checkpoint: {describe_file(p)} "
+                              f"({(str(e).splitlines() or [type(e).__name__])[0][:120]})") from None
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(f"{p}: not a detector checkpoint: it holds a {type(ckpt).__name__}, not a dict")
+    if ckpt.get("format") != FORMAT:
+        keys = sorted(map(str, ckpt))[:6]
+        raise CheckpointError(f"{p}: not a detector checkpoint (no '{FORMAT}' marker; keys {keys})")
+    for key, kind in (("model", dict), ("model_cfg", dict)):
+        if not isinstance(ckpt.get(key), kind):
+            raise CheckpointError(f"{p}: damaged checkpoint: '{key}' should be a {kind.__name__}, "
+                                  f"got {type(ckpt.get(key)).__name__}")
     return ckpt
 
 
 def model_from_checkpoint(ckpt: dict, path: str = "checkpoint", use_ema: bool = True):
     """Rebuild the model from the config stored in a checkpoint and load its weights."""
+    from ..config import ConfigError
     from ..models import build_model
 
-    model = build_model(ckpt["model_cfg"])
+    try:
+        model = build_model(ckpt["model_cfg"])
+    except (ConfigError, TypeError, ValueError, KeyError) as e:
+        raise CheckpointError(f"{path}: its model config cannot be built: {e}") from None
     sd = ckpt.get("ema") if use_ema and ckpt.get("ema") else ckpt["model"]
     load_weights(model, sd, path)
     names = ckpt.get("names")
@@ -68,5 +110,8 @@ def load_weights(model: torch.nn.Module, state: dict, path: str = "checkpoint", 
             parts.append(f"{len(shape)} of another shape (e.g. {shape[0]}: {tuple(state[shape[0]].shape)} vs "
                          f"{tuple(own[shape[0]].shape)})")
         raise CheckpointError(f"{path}: weights do not fit this architecture: " + "; ".join(parts))
+    if not strict and own and len(shape) + len(missing) == len(own):
+        raise CheckpointError(f"{path}: no tensor of it fits this model ({len(state)} tensors in the file, "
+                              f"{len(own)} in the model; names like {list(state)[:2]} vs {list(own)[:2]})")
     model.load_state_dict({k: v for k, v in state.items() if k in own and k not in shape}, strict=False)
     return shape + missing

@@ -25,6 +25,14 @@ def select_device(spec: str = "") -> torch.device:
     return torch.device("cuda", first)
 
 
+def check_device_arg(ap, spec: str) -> None:
+    """``ap.error`` (argparse usage message, exit 2) when ``--device`` names hardware this machine lacks."""
+    try:
+        select_device(spec)
+    except (ValueError, RuntimeError) as e:
+        ap.error(str(e))
+
+
 def init_distributed(device: torch.device) -> tuple[int, int]:
     """(rank, world_size); initializes the process group when launched by torchrun."""
     world = int(os.environ.get("WORLD_SIZE", "1"))

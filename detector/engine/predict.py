@@ -22,7 +22,7 @@ from ..data.transforms import letterbox
 from ..metrics.coco_eval import scale_to_original
 from ..ops.decode import decode_outputs
 from ..ops.nms import non_max_suppression
-from .checkpoint import load_checkpoint, model_from_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
 from .dist import select_device
 
 
@@ -84,9 +84,29 @@ class Detector:
 
         if not self.weights.is_file():
             raise FileNotFoundError(f"{self.weights}: ONNX model not found")
-        self.session = ort.InferenceSession(str(self.weights), providers=ort.get_available_providers())
+        if self.weights.stat().st_size == 0:
+            raise CheckpointError(f"{self.weights}: an empty file (0 bytes), not an ONNX model")
+        try:
+            self.session = ort.InferenceSession(str(self.weights), providers=ort.get_available_providers())
+        except Exception as e:  # onnxruntime raises its own exception classes for corrupt/truncated graphs
+            raise CheckpointError(f"{self.weights}: not a loadable ONNX model (corrupt or truncated?): "
+                                  f"{(str(e).splitlines() or [type(e).__name__])[0][:160]}") from None
         meta = self.session.get_modelmeta().custom_metadata_map
-        self.names = {int(k): v for k, v in json.loads(meta.get("names", "{}")).items()}
+        inp, outs = self.session.get_inputs(), self.session.get_outputs()
+        oshape = outs[0].shape if outs else []
+        if meta.get("format") != "detector-onnx-v1" or len(inp) != 1 or len(inp[0].shape) != 4 or len(oshape) != 3:
+            raise CheckpointError(
+                f"{self.weights}: not an ONNX model exported by tools/export.py (expected one image input "
+                f"[B, 3, H, W] and one output [B, N, 4 + classes + 1] with our metadata; got inputs "
+                f"{[i.shape for i in inp]}, outputs {[o.shape for o in outs]})")
+        try:
+            names = json.loads(meta.get("names", "{}"))
+            self.names = {int(k): str(v) for k, v in (names.items() if isinstance(names, dict) else enumerate(names))}
+        except (ValueError, TypeError, AttributeError) as e:
+            raise CheckpointError(f"{self.weights}: unreadable class names in the ONNX metadata: {e}") from None
+        if isinstance(oshape[2], int) and oshape[2] != 4 + len(self.names) + 1:
+            raise CheckpointError(f"{self.weights}: its output has {oshape[2]} values per box, but its metadata names "
+                                  f"{len(self.names)} classes (expected {4 + len(self.names) + 1})")
         self.default_nms = meta.get("nms", "greedy")
         self.cat_ids = json.loads(meta["cat_ids"]) if "cat_ids" in meta else None
         shape = self.session.get_inputs()[0].shape

@@ -71,7 +71,7 @@ def build_layers(cfg: ModelConfig, in_channels: int = 3) -> tuple[nn.ModuleList,
                     m, c_out = cls.from_yaml(ctx, *spec.args)
                     mods.append(m)
                 module = nn.Sequential(*mods)
-        except (TypeError, ValueError, RuntimeError) as e:
+        except (TypeError, ValueError, RuntimeError, ZeroDivisionError) as e:
             raise cfg.error(spec, f"args {spec.args}: {e}") from None
         module.i, module.f, module.type = spec.index, spec.from_, spec.module
         layers.append(module)

@@ -30,6 +30,9 @@ class DetectionModel(nn.Module):
         used = {j for m in self.layers for j in m.f}
         self.save = sorted(j for j in used if j >= 0)
         head = self.layers[-1]
+        for m in self.layers[:-1]:
+            if isinstance(m, Detect):
+                raise ConfigError(f"{cfg.source}: layer {m.i} ({m.type}): the detection head must be the last layer")
         if not isinstance(head, Detect):
             raise ConfigError(f"{cfg.source}: the last layer must be a detection head (Detect), got {head.type}")
         self._init_strides(in_channels)
@@ -46,8 +49,12 @@ class DetectionModel(nn.Module):
     def _init_strides(self, in_channels: int, s: int = 256) -> None:
         training = self.training
         self.eval()
-        with torch.no_grad():
-            out = self.forward(torch.zeros(1, in_channels, s, s))
+        self._probe = True  # name the layer whose YAML values fail on a real tensor, at build time
+        try:
+            with torch.no_grad():
+                out = self.forward(torch.zeros(1, in_channels, s, s))
+        finally:
+            self._probe = False
         self.train(training)
         strides = torch.tensor([s / o.shape[-1] for o in out])
         if not torch.all(strides[1:] > strides[:-1]):
@@ -63,9 +70,25 @@ class DetectionModel(nn.Module):
                     x = xs[0]
                 else:  # several inputs: one flat list of tensors
                     x = [t for v in xs for t in (v if isinstance(v, list) else [v])]
-            x = m(x)
+            x = m(x) if not getattr(self, "_probe", False) else self._probe_layer(m, x)
             outputs.append(x if m.i in self.save else None)
         return x
+
+    def _probe_layer(self, m, x):
+        try:
+            y = m(x)
+        except (RuntimeError, ValueError, ZeroDivisionError, IndexError, TypeError) as e:
+            raise ConfigError(f"{self.cfg.source}: layer {m.i} ({m.type}) fails on a {self._shapes(x)} input: "
+                              f"{str(e).splitlines()[0]}") from None
+        for t in (y if isinstance(y, list) else [y]):
+            if t.numel() == 0:
+                raise ConfigError(f"{self.cfg.source}: layer {m.i} ({m.type}) outputs an empty tensor "
+                                  f"{list(t.shape)} from a {self._shapes(x)} input: check its args")
+        return y
+
+    @staticmethod
+    def _shapes(x) -> str:
+        return " + ".join(str(list(t.shape)) for t in (x if isinstance(x, list) else [x]))
 
     # ----------------------------------------------------------------- utilities
     def fuse(self) -> "DetectionModel":

@@ -20,7 +20,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from ..registry import MODULES
-from .base import LayerContext
+from .base import LayerContext, check_positive
 
 
 class _SameChannels:
@@ -44,6 +44,7 @@ class CoordAtt(_SameChannels, nn.Module):
 
     def __init__(self, c1: int, reduction: int = 32):
         super().__init__()
+        check_positive(reduction=reduction)
         mip = max(8, c1 // int(reduction))
         self.conv1 = nn.Conv2d(c1, mip, 1)
         self.bn1 = nn.BatchNorm2d(mip)
@@ -73,6 +74,7 @@ class SE(_SameChannels, nn.Module):
 
     def __init__(self, c1: int, reduction: int = 16):
         super().__init__()
+        check_positive(reduction=reduction)
         mid = max(8, c1 // int(reduction))
         self.fc1 = nn.Conv2d(c1, mid, 1)
         self.act = nn.ReLU(inplace=True)
@@ -90,6 +92,7 @@ class CBAM(_SameChannels, nn.Module):
 
     def __init__(self, c1: int, reduction: int = 16, kernel_size: int = 7):
         super().__init__()
+        check_positive(reduction=reduction, kernel_size=kernel_size)
         if kernel_size % 2 != 1:
             raise ValueError(f"kernel_size must be odd, got {kernel_size}")
         mid = max(8, c1 // int(reduction))

@@ -47,3 +47,11 @@ class LayerContext:
         if not isinstance(c, int) or isinstance(c, bool) or c <= 0:
             raise ValueError(f"channel count must be a positive integer, got {c!r}")
         return make_divisible(min(c, self.max_channels) * self.width, 8)
+
+
+def check_positive(**values) -> None:
+    """Raise ``ValueError`` naming the first YAML arg that is not a positive integer (a stride,
+    kernel size, group count, reduction or scale of 0 would only fail at the first forward)."""
+    for name, v in values.items():
+        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")

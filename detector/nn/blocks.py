@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..registry import MODULES
-from .base import LayerContext
+from .base import LayerContext, check_positive
 from .conv import Conv
 
 
@@ -83,6 +83,7 @@ class SPPF(nn.Module):
 
     @classmethod
     def from_yaml(cls, ctx: LayerContext, c_out: int, k: int = 5):
+        check_positive(k=k)
         c2 = ctx.ch(c_out)
         return cls(ctx.c1, c2, k), c2
 
@@ -127,6 +128,8 @@ class Upsample(nn.Module):
             args = args[1:]
         if len(args) > 2:
             raise TypeError(f"takes [scale=2, mode='nearest'], got {list(args)}")
+        if args:
+            check_positive(scale=args[0])
         return cls(*args), ctx.c1
 
 

@@ -10,7 +10,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from ..registry import MODULES
-from .base import LayerContext
+from .base import LayerContext, check_positive
 
 
 def autopad(k: int, d: int = 1) -> int:
@@ -50,7 +50,10 @@ class Conv(_ConvBN):
 
     @classmethod
     def from_yaml(cls, ctx: LayerContext, c_out: int, k: int = 1, s: int = 1, g: int = 1):
+        check_positive(k=k, s=s, g=g)
         c2 = ctx.ch(c_out)
+        if ctx.c1 % g or c2 % g:
+            raise ValueError(f"groups g={g} must divide the input ({ctx.c1}) and output ({c2}) channels")
         return cls(ctx.c1, c2, k, s, g), c2
 
 
@@ -73,5 +76,6 @@ class SeparableConv(_ConvBN):
 
     @classmethod
     def from_yaml(cls, ctx: LayerContext, c_out: int, k: int = 3, s: int = 1):
+        check_positive(k=k, s=s)
         c2 = ctx.ch(c_out)
         return cls(ctx.c1, c2, k, s, act=True), c2

@@ -45,6 +45,13 @@ def test_good_config_builds(tmp_path):
         ("[[3, 4], 1, Detect, [nc]]", "[[3, 4], 1, Concat, []]", r"m\.yaml: the last layer must be a detection head"),
         ("[[3, 4], 1, Detect, [nc]]", "[[4, 3], 1, Detect, [nc]]", r"fine to coarse"),
         ("[-1, 1, CoordAtt, []]", "[[-1, -2], 1, CoordAtt, []]", r"layer 3 \(backbone\[3\], CoordAtt\): .*expects one input"),
+        # values that used to fail only at the first forward (issue 12): caught at build time
+        ("[-1, 1, Conv, [32, 3, 2]]", "[-1, 1, Conv, [32, 3, 0]]", r"layer 1 \(backbone\[1\], Conv\): .*s must be a positive integer, got 0"),
+        ("[-1, 1, Conv, [32, 3, 2]]", "[-1, 1, Conv, [32, 0, 2]]", r"layer 1 \(backbone\[1\], Conv\): .*k must be a positive integer"),
+        ("[-1, 1, Conv, [32, 3, 2]]", "[-1, 1, Conv, [32, 3, 2, 3]]", r"layer 1 \(backbone\[1\], Conv\): .*groups g=3 must divide"),
+        ("[-1, 1, CoordAtt, []]", "[-1, 1, CoordAtt, [0]]", r"layer 3 \(backbone\[3\], CoordAtt\): .*reduction must be a positive integer"),
+        ("[-1, 1, CoordAtt, []]", "[-1, 1, Upsample, [0]]", r"layer 3 \(backbone\[3\], Upsample\): .*scale must be a positive integer"),
+        ("[-1, 1, CoordAtt, []]", "[[2], 1, Detect, [nc]]", r"layer 3 \(Detect\): the detection head must be the last layer"),
     ],
 )
 def test_error_names_file_and_layer(tmp_path, old, new, expect):
