@@ -56,6 +56,7 @@ def parse(argv=None) -> TrainConfig:
     ap.add_argument("--val-period", type=positive_int, default=d.val_period, help="validate every N epochs")
     ap.add_argument("--nms", choices=["greedy", "adaptive", "soft", "diou"], default=None,
                     help="NMS for validation (default: the model YAML's)")
+    ap.add_argument("--strict-labels", action="store_true", help="refuse to train when any label is rejected")
     ap.add_argument("--no-plots", dest="plots", action="store_false")
     ap.add_argument("--max-batches", type=int, default=None, help=argparse.SUPPRESS)
     args = vars(ap.parse_args(argv))
@@ -69,6 +70,11 @@ def parse(argv=None) -> TrainConfig:
             if args[k] is None:
                 args[k] = dd.get(k, getattr(d, k))
     else:
+        ignored = [f"--{k.replace('_', '-')}" for k, v in args.items()
+                   if k not in ("resume", "device", "workers") and v is not None and v != ap.get_default(k)]
+        if ignored:
+            print(f"note: --resume continues the run with its saved settings; ignoring {' '.join(ignored)}",
+                  file=sys.stderr)
         for k in ("epochs", "img", "batch"):
             args[k] = args[k] if args[k] is not None else getattr(d, k)
     return TrainConfig(**args)

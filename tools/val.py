@@ -57,6 +57,11 @@ def main(argv=None) -> int:
         return 2
     print(format_table(m))
     print(f"results in {save_dir}")
+    if m.get("skipped"):
+        print(f"{len(m['skipped'])} image(s) skipped, left out of the metrics:", file=sys.stderr)
+        for path, reason in m["skipped"]:
+            print(f"  {path}: {reason}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -48,6 +48,7 @@ class DetectionDataset(Dataset):
         self.cache = False  # set by fill_cache(), which fills it before any worker forks
         self._cache: dict[int, tuple[np.ndarray, tuple[int, int], float]] = {}
         self.batch_shapes = None
+        self.unreadable: list[tuple[str, str]] = []  # (path, reason) of images left out at construction
         if rect:
             self._init_rect(batch_size)
 
@@ -60,9 +61,17 @@ class DetectionDataset(Dataset):
         def ar(r):
             if r.height and r.width:
                 return r.height / r.width
-            h, w = read_image(r.path, r.apply_exif).shape[:2]
+            try:
+                h, w = read_image(r.path, r.apply_exif).shape[:2]
+            except ImageReadError as e:  # e.g. a truncated JPEG whose header passed the indexing check
+                self.unreadable.append((r.path, str(e)))
+                return None
             return h / w
-        ars = np.array([ar(r) for r in self.records])
+        ars = [ar(r) for r in self.records]
+        self.records = [r for r, a in zip(self.records, ars) if a is not None]  # skipped, named in .unreadable
+        ars = np.array([a for a in ars if a is not None])
+        if not len(ars):
+            return
         order = np.argsort(ars)
         self.records = [self.records[i] for i in order]
         ars = ars[order]

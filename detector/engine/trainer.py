@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -16,7 +17,7 @@ from tqdm import tqdm
 
 from ..data import DetectionDataset, build_dataloader, index_split, load_data_config
 from ..data.categories import category_mismatch
-from ..data.report import summarize, write_report
+from ..data.report import label_warnings, summarize, write_report
 from ..loss import DetectionLoss
 from ..metrics.coco_eval import COCOEvaluator
 from ..models import build_model
@@ -62,6 +63,7 @@ class TrainConfig:
     nms: str | None = None
     plots: bool = True
     max_batches: int | None = None  # stop each epoch after this many batches (tests, smoke runs)
+    strict_labels: bool = False  # refuse to train when any label is rejected
 
 
 CACHE_MODES = ("auto", "ram", "none")
@@ -95,6 +97,10 @@ def find_last_checkpoint(project: str = "runs/train") -> Path:
     if not cands:
         raise CheckpointError(f"--resume: no {project}/*/weights/last.pt to resume from")
     return cands[-1]
+
+
+class LabelError(ValueError):
+    """Training refused because of label errors (--strict-labels); the run folder keeps its report."""
 
 
 class Trainer:
@@ -137,9 +143,16 @@ class Trainer:
                                 crowd=sum(len(r.crowd) for r in s.records),
                                 background=sum(len(r.boxes) == 0 for r in s.records))
                   for s in (self.train_idx, self.val_idx) if s is not None}
+        loud = label_warnings(issues, counts)
         if self.main:
-            write_report(self.save_dir / "labels_report.json", issues, counts)
+            write_report(self.save_dir / "labels_report.json", issues, counts, loud)
             self.log(summarize(issues, counts))
+            for w in loud:
+                self.log(f"WARNING: {w}: check {self.save_dir / 'labels_report.json'} (--strict-labels refuses to train)")
+        n_rejected = sum(i.severity == "rejected" for v in issues.values() for i in v)
+        if cfg.strict_labels and n_rejected:
+            raise LabelError(f"{cfg.data}: --strict-labels: {n_rejected} label error(s), listed in "
+                             f"{self.save_dir / 'labels_report.json'}" if self.main else "label errors")
         if not self.train_idx.records:
             raise ValueError(f"{cfg.data}: the train split has no usable images")
         if self.val_idx is not None:
@@ -244,7 +257,17 @@ class Trainer:
 
     # ------------------------------------------------------------------ loop
     def train(self) -> dict:
-        self.setup()
+        existed = self.save_dir is not None and self.save_dir.exists()
+        if self.main:
+            for tmp in self.save_dir.glob("weights/.*.tmp"):  # left by a write that was killed
+                tmp.unlink(missing_ok=True)
+        try:
+            self.setup()
+        except BaseException as e:
+            keep = isinstance(e, LabelError) or any(self.save_dir.glob("weights/*.pt")) if self.main else True
+            if self.main and not existed and not keep:
+                shutil.rmtree(self.save_dir, ignore_errors=True)  # no empty run folder after a failed start
+            raise
         cfg, hyp = self.cfg, self.hyp
         nb = len(self.train_loader) if cfg.max_batches is None else min(cfg.max_batches, len(self.train_loader))
         nw = max(round(hyp["warmup_epochs"] * nb), 100) if hyp["warmup_epochs"] > 0 else -1

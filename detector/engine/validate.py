@@ -26,7 +26,7 @@ def run_validation(model, loader, evaluator: COCOEvaluator, device: torch.device
     model.eval()
     evaluator.reset()
     t_load = t_pre = t_inf = t_nms = 0.0
-    n_img, skipped = 0, []
+    n_img, skipped = 0, list(getattr(loader.dataset, "unreadable", []))
     dtype = torch.float16 if half else torch.float32
     stride, reg_max = model.stride, model.head.reg_max
     t_start = tl = time.perf_counter()
@@ -60,6 +60,6 @@ def run_validation(model, loader, evaluator: COCOEvaluator, device: torch.device
                         "nms": 1000 * t_nms / max(n_img, 1), "cocoeval_s": t5 - t4, "load_s": t_load,
                         "model_s": t_pre + t_inf, "nms_s": t_nms, "total_s": t5 - t_start}
     metrics["images"] = n_img
-    metrics["skipped"] = skipped
+    metrics["skipped"] = list(dict.fromkeys(tuple(x) for x in skipped))  # each unreadable image once
     model.train(was_training)
     return metrics

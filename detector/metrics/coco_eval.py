@@ -103,12 +103,16 @@ class COCOEvaluator:
     def reset(self) -> None:
         self.rows: list[np.ndarray] = []  # [K, 7]: image_id, x, y, w, h, score, category_id
         self.image_ids: list[int] = []
+        self._seen: set[int] = set()
         self.sizes: dict[int, tuple[int, int]] = {}
 
     def update(self, dets: list[torch.Tensor], metas: list[dict]) -> None:
         """dets: per image Tensor[K, >=6] (x1, y1, x2, y2, score, class) in network-input pixels."""
         cat = np.asarray(self.cat_ids, np.float64)
         for d, m in zip(dets, metas):
+            if int(m["image_id"]) in self._seen:  # a stand-in for an unreadable image: scored once only
+                continue
+            self._seen.add(int(m["image_id"]))
             self.image_ids.append(int(m["image_id"]))
             self.sizes[int(m["image_id"])] = tuple(m["orig_shape"])
             if len(d) == 0:

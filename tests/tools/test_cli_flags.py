@@ -1,0 +1,110 @@
+"""Flag values that cannot work stop at parse time with argparse's message and exit 2; --img is
+rounded up to the stride; --resume says which flags it ignores; run hygiene (file modes, stray temp
+files, no empty run folder after a failed start, --strict-labels)."""
+import os
+import stat
+
+import pytest
+
+from detector.utils.io import write_json
+
+from .conftest import tool
+
+
+@pytest.mark.parametrize("name,argv,flag", [
+    ("train", ["--img", "0"], "--img"), ("train", ["--batch", "0"], "--batch"), ("train", ["--epochs", "-1"], "--epochs"),
+    ("train", ["--val-period", "0"], "--val-period"), ("train", ["--workers", "-2"], "--workers"),
+    ("train", ["--device", "7"], "GPU"),
+    ("val", ["--conf-thres", "1.5"], "--conf-thres"), ("val", ["--iou-thres", "-0.1"], "--iou-thres"),
+    ("val", ["--max-det", "0"], "--max-det"), ("val", ["--batch", "0"], "--batch"), ("val", ["--img", "x"], "--img"),
+    ("detect", ["--weights", "w.pt", "--source", "s", "--conf-thres", "2"], "--conf-thres"),
+    ("detect", ["--weights", "w.pt", "--source", "s", "--max-det", "0"], "--max-det"),
+    ("detect", ["--weights", "w.pt", "--source", "s", "--device", "3"], "GPU"),
+    ("export", ["--weights", "w.pt", "--img", "-640"], "--img"), ("export", ["--weights", "w.pt", "--device", "1"], "GPU"),
+])
+def test_bad_flag_values_exit_2_at_parse_time(name, argv, flag, capsys):
+    with pytest.raises(SystemExit) as e:
+        tool(name).main(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert flag in err and "Traceback" not in err
+
+
+def test_img_is_rounded_up_to_the_stride(capsys):
+    cfg = tool("train").parse(["--img", "100", "--epochs", "1"])
+    assert cfg.img == 128 and "--img 100 is not a multiple of the stride 32; using 128" in capsys.readouterr().err
+
+
+def test_resume_names_the_flags_it_ignores(capsys):
+    cfg = tool("train").parse(["--resume", "runs/x/weights/last.pt", "--epochs", "5", "--img", "320", "--device", "cpu"])
+    assert cfg.resume == "runs/x/weights/last.pt"
+    err = capsys.readouterr().err
+    assert "ignoring" in err and "--epochs" in err and "--img" in err and "--device" not in err
+
+
+def test_detect_classes_outside_the_model(tmp_path, small_ckpt, capsys):
+    import cv2
+    import numpy as np
+
+    cv2.imwrite(str(tmp_path / "a.jpg"), np.zeros((32, 32, 3), np.uint8))
+    argv = ["--weights", str(small_ckpt), "--source", str(tmp_path / "a.jpg"), "--classes", "1", "7",
+            "--img", "64", "--project", str(tmp_path / "r")]
+    assert tool("detect").main(argv) == 2
+    assert "--classes [7]" in capsys.readouterr().err and not (tmp_path / "r").exists()
+
+
+def test_export_does_not_overwrite_without_exist_ok(tmp_path, small_ckpt, capsys):
+    out = tmp_path / "m.onnx"
+    out.write_text("keep me")
+    with pytest.raises(SystemExit):
+        tool("export").main(["--weights", str(small_ckpt), "--img", "64", "--output", str(out)])
+    assert "--exist-ok" in capsys.readouterr().err and out.read_text() == "keep me"
+
+
+def test_results_are_readable_by_others(tmp_path):
+    old = os.umask(0o022)
+    try:
+        p = write_json(tmp_path / "r.json", {"a": 1})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(p.stat().st_mode) == 0o644
+
+
+def test_failed_start_leaves_no_run_folder_and_stray_tmp_files_go(tmp_path, tiny_data):
+    from detector.engine.trainer import Trainer, TrainConfig
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"path: {tmp_path / 'nowhere'}\ntrain: {{images: i, annotations: a.json}}\n")
+    with pytest.raises(ValueError):
+        Trainer(TrainConfig(data=str(bad), project=str(tmp_path / "runs"), name="x", epochs=1, img=64)).train()
+    assert not (tmp_path / "runs" / "x").exists()
+    run = tmp_path / "runs" / "y"
+    (run / "weights").mkdir(parents=True)
+    stray = run / "weights" / ".last.pt.abc123.tmp"
+    stray.write_bytes(b"half a checkpoint")
+    t = Trainer(TrainConfig(data=str(tiny_data), project=str(tmp_path / "runs"), name="y", exist_ok=True, epochs=1,
+                            img=64, batch=4, workers=0, max_batches=1, plots=False))
+    t.train()
+    assert not stray.exists() and (run / "weights" / "last.pt").is_file()
+
+
+def test_strict_labels_refuses_and_a_large_rejected_share_warns(tmp_path, capsys):
+    import cv2
+    import numpy as np
+
+    for split in ("train", "val"):
+        (tmp_path / "images" / split).mkdir(parents=True)
+        (tmp_path / "labels" / split).mkdir(parents=True)
+        for k in range(2):
+            cv2.imwrite(str(tmp_path / "images" / split / f"{k}.jpg"), np.zeros((40, 40, 3), np.uint8))
+            (tmp_path / "labels" / split / f"{k}.txt").write_text("0 0.5 0.5 0.2 0.2\n" if k else "9 0.5 0.5 0.2 0.2\n")
+    y = tmp_path / "d.yaml"
+    y.write_text(f"path: {tmp_path}\ntrain: images/train\nval: images/val\nnames: [a]\n")
+    argv = ["--data", str(y), "--epochs", "1", "--img", "64", "--batch", "2", "--workers", "0",
+            "--project", str(tmp_path / "r"), "--name", "s", "--strict-labels"]
+    assert tool("train").main(argv) == 2
+    out = capsys.readouterr()
+    assert "--strict-labels: 2 label error(s)" in out.err
+    assert "WARNING: train: 1 of 2 boxes (50 %) were rejected" in out.out
+    assert "lost every box" in out.out
+    assert (tmp_path / "r" / "s" / "labels_report.json").is_file()  # kept: it lists the errors
