@@ -79,3 +79,27 @@ def test_pickled_objects_are_named_as_such(tmp_path, capsys):
     with pytest.raises(CheckpointError, match="pickled Python objects"):
         load_checkpoint(d / "zip_payload.pt")
     assert not (tmp_path / "PWNED").exists()
+
+
+def test_foreign_onnx_graph_is_refused_by_detect(tmp_path, capsys):
+    """A valid ONNX model of another kind (one 4-D output, no metadata): exit 2 with a sentence."""
+    import cv2
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 64, 64])
+    y = helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 3, 64, 64])
+    graph = helper.make_graph([helper.make_node("Identity", ["images"], ["out"])], "foreign", [x], [y])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    w = tmp_path / "foreign.onnx"
+    onnx.save(model, str(w))
+    src = tmp_path / "a.jpg"
+    cv2.imwrite(str(src), np.zeros((32, 32, 3), np.uint8))
+    assert tool("detect").main(["--weights", str(w), "--source", str(src), "--project", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "not an ONNX model exported by tools/export.py" in err and "Traceback" not in err
+    w.write_bytes(w.read_bytes()[:40])  # truncated
+    assert tool("detect").main(["--weights", str(w), "--source", str(src), "--project", str(tmp_path / "r")]) == 2
+    assert "not a loadable ONNX model" in capsys.readouterr().err

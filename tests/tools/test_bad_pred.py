@@ -1,0 +1,62 @@
+"""tools/val.py --pred with broken results files: never the silent 1.0 (NaN rows) or 0.0 (shifted
+category ids); exit 2 with a sentence when the file cannot be scored."""
+import json
+
+import pytest
+
+from .conftest import tool
+
+
+@pytest.fixture
+def gt_rows(tiny_data):
+    """The val split's own ground truth as a perfect results file."""
+    ann = json.loads((tiny_data.parent / "ds" / "annotations" / "instances_val.json").read_text())
+    return [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": 0.9}
+            for a in ann["annotations"]]
+
+
+def _val(tmp_path, data, rows, *extra):
+    p = tmp_path / "pred.json"
+    p.write_text(json.dumps(rows).replace("NaN", "NaN"))
+    return tool("val").main(["--pred", str(p), "--data", str(data), "--project", str(tmp_path / "r"), "--name", "v",
+                             "--exist-ok", *extra])
+
+
+def test_perfect_file_scores_one(tmp_path, tiny_data, gt_rows, capsys):
+    assert _val(tmp_path, tiny_data, gt_rows) == 0
+    assert json.loads((tmp_path / "r" / "v" / "metrics.json").read_text())["mAP50-95"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("field,value", [("bbox", [float("nan")] * 4), ("score", float("nan")),
+                                         ("bbox", [1.0, 2.0, float("nan"), 4.0])])
+def test_nan_rows_are_not_a_perfect_score(tmp_path, tiny_data, gt_rows, capsys, field, value):
+    rows = [dict(r, **{field: value}) for r in gt_rows]
+    assert _val(tmp_path, tiny_data, rows) == 2  # every row rejected: nothing to score
+    err = capsys.readouterr().err
+    assert "no usable row" in err and ("NaN" in err or "finite" in err) and "Traceback" not in err
+    half = [dict(r, **{field: value}) if k % 2 else r for k, r in enumerate(gt_rows)]
+    assert _val(tmp_path, tiny_data, half) == 0
+    m = json.loads((tmp_path / "r" / "v" / "metrics.json").read_text())
+    assert m["mAP50-95"] < 0.9 and m["rows_rejected"] == len(gt_rows) // 2 and "rejected" in m["note"]
+
+
+def test_shifted_category_ids_are_refused_with_the_offset(tmp_path, tiny_data, gt_rows, capsys):
+    rows = [dict(r, category_id=r["category_id"] - 1) for r in gt_rows]  # 0-based
+    assert _val(tmp_path, tiny_data, rows) == 2
+    err = capsys.readouterr().err
+    assert "category ids 0 are not in the split" in err and "--cat-offset +1" in err
+    assert _val(tmp_path, tiny_data, rows, "--cat-offset", "1") == 0
+    assert json.loads((tmp_path / "r" / "v" / "metrics.json").read_text())["mAP50-95"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("rows,expect", [
+    ({"images": [], "annotations": []}, "annotations file"),
+    ([{"image_id": 999999, "category_id": 1, "bbox": [0, 0, 5, 5], "score": 0.5}], "no row matches an image"),
+    ([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 5, 5]}], "missing 'score'"),
+    ([{"image_id": 1, "category_id": 1, "bbox": [0, 0, 5], "score": 0.5}], "bbox must be 4 numbers"),
+    ("not a list", "expected a COCO results list"),
+])
+def test_unusable_files_exit_2(tmp_path, tiny_data, capsys, rows, expect):
+    assert _val(tmp_path, tiny_data, rows) == 2
+    err = capsys.readouterr().err
+    assert expect in err and "pred.json" in err and "Traceback" not in err
