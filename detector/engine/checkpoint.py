@@ -76,15 +76,20 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     return ckpt
 
 
-def model_from_checkpoint(ckpt: dict, path: str = "checkpoint", use_ema: bool = True):
-    """Rebuild the model from the config stored in a checkpoint and load its weights."""
+def build_model_of(ckpt: dict, path: str = "checkpoint"):
+    """A fresh model built from the config stored in a checkpoint (CheckpointError naming the file)."""
     from ..config import ConfigError
     from ..models import build_model
 
     try:
-        model = build_model(ckpt["model_cfg"])
+        return build_model(ckpt["model_cfg"])
     except (ConfigError, TypeError, ValueError, KeyError) as e:
         raise CheckpointError(f"{path}: its model config cannot be built: {e}") from None
+
+
+def model_from_checkpoint(ckpt: dict, path: str = "checkpoint", use_ema: bool = True):
+    """Rebuild the model from the config stored in a checkpoint and load its weights."""
+    model = build_model_of(ckpt, path)
     sd = ckpt.get("ema") if use_ema and ckpt.get("ema") else ckpt["model"]
     load_weights(model, sd, path)
     names = ckpt.get("names")

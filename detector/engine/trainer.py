@@ -23,7 +23,7 @@ from ..metrics.coco_eval import COCOEvaluator
 from ..models import build_model
 from ..utils.io import increment_path, write_json
 from ..utils.plots import batch_mosaic
-from .checkpoint import CheckpointError, load_checkpoint, load_weights, save_checkpoint
+from .checkpoint import CheckpointError, build_model_of, load_checkpoint, load_weights, save_checkpoint
 from .dist import barrier, cleanup, init_distributed, select_device
 from .ema import ModelEMA, unwrap
 from .hyp import load_hyp
@@ -164,7 +164,7 @@ class Trainer:
         nc = len(self.names)
 
         if self.resume_ckpt:
-            model = build_model(self.resume_ckpt["model_cfg"])
+            model = build_model_of(self.resume_ckpt, cfg.resume)
         else:
             model = build_model(cfg.cfg, scale=cfg.scale, nc=nc)
         model.names = dict(enumerate(self.names))
@@ -238,6 +238,10 @@ class Trainer:
                      "above the --cache auto limit; --cache ram to force)")
 
     def _restore(self, ck: dict) -> None:
+        missing = [k for k in ("optimizer", "scheduler", "epoch") if k not in ck]
+        if missing:
+            raise CheckpointError(f"{self.cfg.resume}: cannot resume from it (no {', '.join(missing)} state); "
+                                  "use --weights to start a new run from its weights")
         load_weights(self.model, ck["model"], self.cfg.resume)
         self.optimizer.load_state_dict(ck["optimizer"])
         self.scheduler.load_state_dict(ck["scheduler"])

@@ -46,7 +46,9 @@ class Detect(nn.Module):
         self.cls = nn.ModuleList(nn.Sequential(Conv(c, c3, 3), Conv(c3, c3, 3), nn.Conv2d(c3, nc, 1)) for c in ch)
         self.register_buffer("stride", torch.zeros(self.nl))
 
-    def forward(self, xs: list[torch.Tensor]) -> list[torch.Tensor]:
+    def forward(self, xs: list[torch.Tensor] | torch.Tensor) -> list[torch.Tensor]:
+        if isinstance(xs, torch.Tensor):  # fed a single layer: one level
+            xs = [xs]
         out = []
         for i, x in enumerate(xs):
             f = self.box_stem[i](x)

@@ -79,3 +79,13 @@ def test_yaml_tags_are_not_executed(tmp_path):
     p = write(tmp_path, "nc: !!python/object/apply:os.system ['echo hacked']\n" + GOOD.split("\n", 1)[1])
     with pytest.raises(ConfigError, match="invalid YAML"):
         build_model(p)
+
+
+def test_detect_fed_a_single_layer_is_one_level(tmp_path):
+    """[[3], 1, Detect, [nc]] (or [3, ...]) is a one-level head, not a failure at the first forward."""
+    import torch
+
+    m = build_model(write(tmp_path, GOOD.replace("[[3, 4], 1, Detect", "[3, 1, Detect")))
+    assert m.stride.tolist() == [8.0]
+    out = m(torch.zeros(1, 3, 64, 64))
+    assert len(out) == 1 and out[0].shape == (1, 4 * 16 + 2 + 1, 8, 8)

@@ -44,7 +44,7 @@ EXPECT = {
 
 
 @pytest.mark.parametrize("which", sorted(EXPECT))
-@pytest.mark.parametrize("tool_name", ["val", "detect", "export", "train"])
+@pytest.mark.parametrize("tool_name", ["val", "detect", "export", "train", "resume"])
 def test_bad_weights_exit_2_with_a_sentence(tmp_path, capsys, tiny_data, which, tool_name):
     d = _bad_files(tmp_path)
     w = d / which
@@ -57,13 +57,16 @@ def test_bad_weights_exit_2_with_a_sentence(tmp_path, capsys, tiny_data, which, 
             "detect": ["--weights", str(w), "--source", str(src), "--img", "64", "--project", str(tmp_path / "r")],
             "export": ["--weights", str(w), "--img", "64", "--output", str(tmp_path / "o.onnx")],
             "train": ["--weights", str(w), "--data", str(tiny_data), "--img", "64", "--epochs", "1",
-                      "--project", str(tmp_path / "r")]}[tool_name]
+                      "--project", str(tmp_path / "r")],
+            "resume": ["--resume", str(w)]}[tool_name]
     expect = EXPECT[which]
+    if tool_name in ("train", "resume") and which == "cfg_type.pt":
+        expect = "'model_cfg' should be a dict"
     if tool_name != "detect" and w.suffix == ".onnx":
         expect = "an ONNX model, not a checkpoint"
     if tool_name == "train" and which == "cfg_bad.pt":  # fine-tuning reads only the tensors
         expect = "no tensor of it fits this model"
-    assert tool(tool_name).main(argv) == 2
+    assert tool("train" if tool_name == "resume" else tool_name).main(argv) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and str(w) in err and expect in err, err
     assert not (tmp_path / "PWNED").exists()  # the planted payload never ran
