@@ -12,7 +12,7 @@ from .build import index_split
 from .config import load_data_config
 from .image_io import ImageReadError, read_image
 from .records import Issue
-from .report import summarize, write_report
+from .report import label_warnings, summarize, write_report
 
 
 @dataclass
@@ -38,8 +38,9 @@ def check_dataset(data: str | Path, splits: list[str] | None, out: Path | None, 
                          background=sum(len(r.boxes) == 0 for r in idx.records))
         if show and out is not None:
             pictures += _draw_samples(idx, out, show)
-    summary = summarize(issues, counts)
-    report = write_report(out / "labels_report.json", issues, counts) if out is not None else None
+    loud = label_warnings(issues, counts)
+    summary = "\n".join([summarize(issues, counts), *(f"WARNING: {w}" for w in loud)])
+    report = write_report(out / "labels_report.json", issues, counts, loud) if out is not None else None
     rejected = sum(i.severity == "rejected" for v in issues.values() for i in v)
     return CheckResult(issues, counts, summary, report, rejected, pictures)
 

@@ -106,3 +106,9 @@ def test_foreign_onnx_graph_is_refused_by_detect(tmp_path, capsys):
     w.write_bytes(w.read_bytes()[:40])  # truncated
     assert tool("detect").main(["--weights", str(w), "--source", str(src), "--project", str(tmp_path / "r")]) == 2
     assert "not a loadable ONNX model" in capsys.readouterr().err
+
+
+def test_resume_from_weights_without_optimizer_state(small_ckpt, capsys):
+    assert tool("train").main(["--resume", str(small_ckpt)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot resume from it (no optimizer, scheduler, epoch state)" in err and str(small_ckpt) in err
