@@ -119,7 +119,7 @@ class PeerRunner:
         if val_idx.kind == "yolo":
             ev.sizes.update(self._sizes(val_idx))
         m = evaluate_arrays(ev.ground_truth(), res.rows, [x.image_id for x in val_idx.records], val_idx.cat_ids,
-                            val_idx.names)
+                            val_idx.names, ev.only_cat_ids)
         if res.notes:
             self.log(f"{model} seed {seed}: " + "; ".join(res.notes))
         from .runner import EVAL_KEYS

@@ -23,6 +23,7 @@ class SplitIndex:
     cat_ids: list[int]  # dataset category id of each contiguous class (COCO: the json's; YOLO: class + 1)
     ann_file: str | None = None
     extra: dict = field(default_factory=dict)
+    subset: bool = False  # the data YAML's 'classes' keeps only some of the json's categories
 
     @property
     def n_rejected(self) -> int:
@@ -41,10 +42,18 @@ def index_split(cfg: DataConfig, split: str, decode: bool = False) -> SplitIndex
             raise ValueError(f"{cfg.source}: {split} annotations not found: {sp.annotations}")
         if not sp.images.is_dir():
             raise ValueError(f"{cfg.source}: {split} image folder not found: {sp.images}")
-        records, issues, cat_ids, names = index_coco(sp.images, sp.annotations, split, decode)
-        return SplitIndex(split, "coco", records, issues, names, cat_ids, str(sp.annotations))
-    names = cfg.names or []
-    records, issues = index_yolo(sp.images, len(names), split, decode)
+        records, issues, cat_ids, names = index_coco(sp.images, sp.annotations, split, decode, cfg.classes)
+        return SplitIndex(split, "coco", records, issues, names, cat_ids, str(sp.annotations),
+                          subset=cfg.classes is not None)
+    all_names = cfg.names or []
+    class_map, names = None, all_names
+    if cfg.classes is not None:
+        missing = [n for n in cfg.classes if n not in all_names]
+        if missing:
+            raise ValueError(f"{cfg.source}: 'classes' names {missing} are not in its names {all_names}")
+        keep = [i for i, n in enumerate(all_names) if n in cfg.classes]
+        class_map, names = {old: new for new, old in enumerate(keep)}, [all_names[i] for i in keep]
+    records, issues = index_yolo(sp.images, len(all_names), split, decode, class_map)
     # YOLO txt: category id = class index + 1, as Ultralytics writes results files (interchangeable json)
     return SplitIndex(split, "yolo", records, issues, names, list(range(1, len(names) + 1)))
 

@@ -13,7 +13,8 @@ YOLO txt (labels found by the images/ -> labels/ rule)::
     val: images/val
     names: {0: person, 1: car}            # or a list
 
-Optional ``synthetic: {seed: 0, train: 400, val: 100, size: 256}``: the embedded synthetic
+Optional ``classes: [person, car]``: train and evaluate on these classes only (by name, for either
+form); the other classes' boxes are left out and counted. Optional ``synthetic: {seed: 0, train: 400, val: 100, size: 256}``: the embedded synthetic
 dataset, generated into ``path`` on first use. Optional ``defaults: {epochs: 30, img: 256}``:
 training settings used when the command line does not give them.
 """
@@ -26,7 +27,7 @@ import yaml
 
 from ..config import ConfigError
 
-DATA_KEYS = {"path", "train", "val", "test", "names", "nc", "synthetic", "defaults"}
+DATA_KEYS = {"path", "train", "val", "test", "names", "nc", "synthetic", "defaults", "classes"}
 TRAIN_DEFAULT_KEYS = {"epochs", "img", "batch"}
 SPLITS = ("train", "val", "test")
 
@@ -44,6 +45,7 @@ class DataConfig:
     root: Path
     splits: dict[str, SplitSpec]
     names: list[str] | None = None  # YOLO form; COCO names come from the json
+    classes: list[str] | None = None  # keep only these classes (by name); the others are left out
     synthetic: dict | None = None
     defaults: dict = field(default_factory=dict)
     raw: dict = field(default_factory=dict)
@@ -98,10 +100,14 @@ def load_data_config(path: str | Path) -> DataConfig:
         raise ConfigError(f"{p}: YOLO-txt datasets need 'names'")
     if "nc" in d and names and d["nc"] != len(names):
         raise ConfigError(f"{p}: nc {d['nc']} does not match {len(names)} names")
+    classes = d.get("classes")
+    if classes is not None and (not isinstance(classes, list) or not classes
+                                or not all(isinstance(c, (str, int)) for c in classes)):
+        raise ConfigError(f"{p}: classes must be a non-empty list of class names, got {classes!r}")
     syn = d.get("synthetic")
     if syn is not None and not isinstance(syn, dict):
         raise ConfigError(f"{p}: synthetic must be a mapping of generator options")
     defaults = d.get("defaults") or {}
     if not isinstance(defaults, dict) or set(defaults) - TRAIN_DEFAULT_KEYS:
         raise ConfigError(f"{p}: defaults must be a mapping with keys among {sorted(TRAIN_DEFAULT_KEYS)}")
-    return DataConfig(str(p), root, splits, names, syn, defaults, d)
+    return DataConfig(str(p), root, splits, names, [str(c) for c in classes] if classes else None, syn, defaults, d)

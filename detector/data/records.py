@@ -28,7 +28,7 @@ from .image_io import IMAGE_SUFFIXES, ImageReadError, read_image, sniff_image
 class Issue:
     file: str
     reason: str
-    severity: str  # 'rejected' (item not used) or 'warning' (used after a fix)
+    severity: str  # 'rejected' (item not used), 'warning' (used after a fix) or 'info' (left out by request)
     line: int | None = None  # 1-based line of a YOLO label file
     ann_id: int | None = None  # COCO annotation id
     split: str | None = None
@@ -87,9 +87,11 @@ def _clip_box(b: list[float], w: float, h: float, tol: float = 0.0) -> tuple[lis
     return c, None
 
 
-def index_coco(images_dir: Path, ann_file: Path, split: str, decode: bool = False
+def index_coco(images_dir: Path, ann_file: Path, split: str, decode: bool = False, keep: list[str] | None = None
                ) -> tuple[list[ImageRecord], list[Issue], list[int], list[str]]:
-    """Parse a COCO instances json. Returns (records, issues, category ids in contiguous order, names)."""
+    """Parse a COCO instances json. Returns (records, issues, category ids in contiguous order, names).
+    ``keep``: category names to keep (the data YAML's ``classes``); the others' annotations, crowd
+    regions included, are left out and counted in one 'info' issue."""
     issues: list[Issue] = []
     try:
         data = json.loads(Path(ann_file).read_text(encoding="utf-8"))
@@ -99,9 +101,18 @@ def index_coco(images_dir: Path, ann_file: Path, split: str, decode: bool = Fals
         if not isinstance(data.get(key), list):
             raise ValueError(f"{ann_file}: not a COCO instances file (no '{key}' list)")
     cats = sorted(data["categories"], key=lambda c: c["id"])
+    all_ids = {int(c["id"]) for c in cats}
+    if keep is not None:
+        have = [str(c.get("name", c["id"])) for c in cats]
+        missing = [n for n in keep if n not in have]
+        if missing:
+            raise ValueError(f"{ann_file}: 'classes' names {missing} are not categories of this json "
+                             f"(it has {len(have)}: {have[:10]}{' ...' if len(have) > 10 else ''})")
+        cats = [c for c in cats if str(c.get("name", c["id"])) in keep]
     cat_ids = [int(c["id"]) for c in cats]
     names = [str(c.get("name", c["id"])) for c in cats]
     cat_index = {cid: i for i, cid in enumerate(cat_ids)}
+    left_out = 0
 
     by_image: dict[int, list[dict]] = {}
     images, dup_ids = _unique_images(data["images"], ann_file, split, issues)
@@ -151,6 +162,9 @@ def index_coco(images_dir: Path, ann_file: Path, split: str, decode: bool = Fals
                                     ann_id=aid, split=split))
                 continue
             cid = a.get("category_id")
+            if cid not in cat_index and cid in all_ids:  # a class the data YAML's 'classes' leaves out
+                left_out += 1
+                continue
             if cid not in cat_index:
                 issues.append(Issue(str(ann_file), f"unknown category_id {cid!r}", "rejected", ann_id=aid, split=split))
                 continue
@@ -173,6 +187,9 @@ def index_coco(images_dir: Path, ann_file: Path, split: str, decode: bool = Fals
             classes.append(cat_index[cid])
         records.append(ImageRecord(str(path), int(im["id"]), int(h), int(w), _arr(boxes), np.array(classes, np.int64),
                                    _arr(crowd), apply_exif))
+    if left_out:
+        issues.append(Issue(str(ann_file), f"{left_out} annotations of other categories left out (data YAML classes: "
+                            f"{names})", "info", split=split))
     return records, issues, cat_ids, names
 
 
@@ -245,9 +262,13 @@ def yolo_image_ids(paths: list[Path]) -> list[int]:
     return list(range(len(paths)))
 
 
-def index_yolo(images: Path, nc: int, split: str, decode: bool = False) -> tuple[list[ImageRecord], list[Issue]]:
-    """Index a YOLO-txt split: ``class cx cy w h`` (normalized) per line, one file per image."""
+def index_yolo(images: Path, nc: int, split: str, decode: bool = False, class_map: dict[int, int] | None = None
+               ) -> tuple[list[ImageRecord], list[Issue]]:
+    """Index a YOLO-txt split: ``class cx cy w h`` (normalized) per line, one file per image.
+    ``class_map``: file class -> kept class (the data YAML's ``classes``); other classes are left out
+    and counted in one 'info' issue."""
     issues: list[Issue] = []
+    left_out = 0
     records = []
     paths = list_images(Path(images), split, issues)
     for image_id, path in zip(yolo_image_ids(paths), paths):
@@ -280,6 +301,11 @@ def index_yolo(images: Path, nc: int, split: str, decode: bool = False) -> tuple
                     issues.append(Issue(str(lbl), f"unknown class id {parts[0]} (dataset has {nc} classes)", "rejected",
                                         line=n, split=split))
                     continue
+                if class_map is not None:
+                    if int(c) not in class_map:
+                        left_out += 1
+                        continue
+                    c = float(class_map[int(c)])
                 cx, cy, bw, bh = vals[1:]
                 box, problem = _clip_box([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], 1.0, 1.0, tol=1e-3)
                 if problem:
@@ -297,6 +323,9 @@ def index_yolo(images: Path, nc: int, split: str, decode: bool = False) -> tuple
         hw = size if isinstance(size, tuple) else (None, None)
         records.append(ImageRecord(str(path), image_id, hw[0], hw[1], _arr(boxes), np.array(classes, np.int64),
                                    normalized=True))
+    if left_out:
+        issues.append(Issue(str(images), f"{left_out} boxes of other classes left out (data YAML classes)",
+                            "info", split=split))
     return records, issues
 
 

@@ -90,7 +90,7 @@ def _score_file(cfg: ValConfig, idx, save_dir: Path) -> dict:
                 except ImageReadError:
                     continue
     ids = [r.image_id for r in idx.records]
-    m = evaluate_arrays(ev.ground_truth(), res.rows, ids, idx.cat_ids, idx.names)
+    m = evaluate_arrays(ev.ground_truth(), res.rows, ids, idx.cat_ids, idx.names, ev.only_cat_ids)
     m["note"] = "; ".join([*res.notes, *([m["note"]] if m.get("note") else [])])
     m["rows_rejected"], m["rows_unknown_image"] = res.rejected, res.unknown_images
     _write_metrics(save_dir, m)

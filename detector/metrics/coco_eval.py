@@ -90,12 +90,14 @@ class COCOEvaluator:
         self._gt, self._records = gt, records
         # image id -> (id written to results files, file name): Ultralytics-compatible predictions.json
         self.external = {r.image_id: (external_image_id(r), Path(r.path).name) for r in (records or [])}
+        self.only_cat_ids: list[int] | None = None
         self.reset()
 
     @classmethod
     def from_split(cls, idx) -> "COCOEvaluator":
         if idx.kind == "coco":
             ev = cls(idx.cat_ids, idx.names, gt=load_coco(idx.ann_file))
+            ev.only_cat_ids = list(idx.cat_ids) if idx.subset else None  # 'classes': score those only
             ev.external = {r.image_id: (r.image_id, Path(r.path).name) for r in idx.records}
             return ev
         return cls(idx.cat_ids, idx.names, records=idx.records)
@@ -148,7 +150,8 @@ class COCOEvaluator:
     def compute(self) -> dict:
         gt = self.ground_truth()
         dets = np.concatenate(self.rows) if self.rows else np.zeros((0, 7))
-        return evaluate_arrays(gt, dets, sorted(set(self.image_ids)) or None, self.cat_ids, self.names)
+        return evaluate_arrays(gt, dets, sorted(set(self.image_ids)) or None, self.cat_ids, self.names,
+                               self.only_cat_ids)
 
 
 def evaluate_arrays(gt: COCO, dets: np.ndarray, image_ids: list[int] | None, cat_ids: list[int], names: list[str],

@@ -131,6 +131,11 @@ def read_results(path: str | Path, idx, cat_offset: int = 0) -> ResultsFile:
     cats = set(int(c) for c in arr[:, 6])
     known = set(idx.cat_ids)
     bad = cats - known
+    if bad and getattr(idx, "subset", False):  # the data YAML keeps some classes: rows of the others go
+        keep = np.isin(arr[:, 6], sorted(known))
+        out.notes.append(f"{int((~keep).sum())} rows of categories {_fmt(bad)} outside the data YAML's 'classes' "
+                         "left out")
+        arr, bad = arr[keep], set()
     if bad:
         offsets = [d for d in (-1, 1) if {c + d for c in cats} <= known]
         hint = (f"; every id would match with an offset of {offsets[0]:+d} (the 0- vs 1-based mix-up): "
