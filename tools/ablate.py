@@ -43,13 +43,15 @@ def parse(argv=None) -> AblationConfig:
     ap.add_argument("--latency-runs", type=positive_int, default=20)
     ap.add_argument("--project", default="runs/ablate")
     ap.add_argument("--name", default="exp")
+    ap.add_argument("--report-only", action="store_true",
+                    help="write the tables from the finished runs and train nothing (safe while another ablate runs)")
     ap.add_argument("--max-batches", type=int, default=None, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if len(set(a.seeds)) != len(a.seeds):
         ap.error(f"--seeds repeat: {a.seeds}")
     recipe = Recipe(a.data, a.epochs, a.img, a.batch, a.workers, a.hyp, a.val_period, a.device)
     return AblationConfig(a.cfgs, a.seeds, recipe, list(dict.fromkeys(a.nms)), a.project, a.name, a.peers, a.yolo,
-                          a.latency_runs, a.max_batches)
+                          a.latency_runs, a.max_batches, a.report_only)
 
 
 def main(argv=None) -> int:

@@ -75,7 +75,7 @@ class PeerRunner:
         self.env = {**os.environ, "YOLO_CONFIG_DIR": str((self.root / "config").resolve()), "YOLO_OFFLINE": "1"}
 
     def run_dir(self, model: str, seed: int) -> Path:
-        return self.root / "runs" / f"{model}-s{seed}"
+        return peer_run_dir(self.root, model, seed)
 
     def _cmd(self, *args: str, log_file: Path) -> None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -149,11 +149,19 @@ class PeerRunner:
             return sum(1 for _ in csv.DictReader(f)) >= self.recipe.epochs
 
     def costs(self, model: str) -> dict:
-        """Params and GFLOPs as Ultralytics printed them in a run's log (at the task's class count)."""
-        for log in sorted(self.root.glob(f"runs/{model}-s*/log.txt")):
-            m = re.search(r"summary[^\n]*?([\d,]+) parameters[^\n]*?([\d.]+) GFLOPs",
-                          log.read_text(encoding="utf-8", errors="replace"))
-            if m:
-                return {"params_M": int(m.group(1).replace(",", "")) / 1e6, "gflops640": float(m.group(2)),
-                        "note": "as printed by Ultralytics for the task's classes"}
-        return {}
+        return peer_costs(self.root, model)
+
+
+def peer_run_dir(root: Path, model: str, seed: int) -> Path:
+    return Path(root) / "runs" / f"{model}-s{seed}"
+
+
+def peer_costs(root: Path, model: str) -> dict:
+    """Params and GFLOPs as Ultralytics printed them in a run's log (at the task's class count)."""
+    for log in sorted(Path(root).glob(f"runs/{model}-s*/log.txt")):
+        m = re.search(r"summary[^\n]*?([\d,]+) parameters[^\n]*?([\d.]+) GFLOPs",
+                      log.read_text(encoding="utf-8", errors="replace"))
+        if m:
+            return {"params_M": int(m.group(1).replace(",", "")) / 1e6, "gflops640": float(m.group(2)),
+                    "note": "as printed by Ultralytics for the task's classes"}
+    return {}

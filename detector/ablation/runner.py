@@ -52,6 +52,7 @@ class AblationConfig:
     yolo: str | None = None  # the Ultralytics CLI of a yardstick environment
     latency_runs: int = 20
     max_batches: int | None = None  # tests: stop each epoch early
+    report_only: bool = False  # tabulate the finished runs, train nothing (e.g. while another process trains)
 
 
 def model_key(cfg: str) -> str:
@@ -146,7 +147,7 @@ def _row(model: str, source: str, seed: int, recipe: Recipe, metrics: dict[str, 
 def run_ablation(cfg: AblationConfig, log=print) -> dict:
     """Run (or resume) the whole ablation; returns {'rows': [...], 'costs': {...}, 'paths': {...}}."""
     from ..data import index_split, load_data_config
-    from .peers import PeerRunner, find_yolo_cli
+    from .peers import PeerRunner, find_yolo_cli, peer_costs, peer_run_dir
     from .report import write_reports
 
     if not cfg.cfgs:
@@ -166,7 +167,7 @@ def run_ablation(cfg: AblationConfig, log=print) -> dict:
     _check_recipe(root, cfg)
     runs_dir = root / "runs"
     peer_runner = None
-    if cfg.peers:
+    if cfg.peers and not cfg.report_only:
         cli = find_yolo_cli(cfg.yolo)
         if cli is None:
             log("peers: no Ultralytics CLI found (give --yolo PATH or set DETECTOR_YOLO_CLI, e.g. "
@@ -174,20 +175,23 @@ def run_ablation(cfg: AblationConfig, log=print) -> dict:
         else:
             peer_runner = PeerRunner(cli, root / "peers", cfg.recipe, data_cfg, log)
     # seed-major order: an interrupted ablation leaves every model with the same seeds (paired comparisons)
-    models = [("ours", c) for c in cfg.cfgs] + [("peer", p) for p in (cfg.peers if peer_runner else [])]
+    models = [("ours", c) for c in cfg.cfgs] + [("peer", p) for p in (cfg.peers if peer_runner or cfg.report_only
+                                                                        else [])]
     plan = [(source, m, s) for s in cfg.seeds for source, m in models]
     rows, durations, t_all = [], [], time.time()
     for k, (source, model, seed) in enumerate(plan, 1):
         key = model_key(model) if source == "ours" else model
-        done_file = (runs_dir / f"{key}-s{seed}" if source == "ours" else peer_runner.run_dir(model, seed)) / "ablation_run.json"
+        done_file = _run_dir(root, source, model, seed) / "ablation_run.json"
         eta = ""
         if durations:
-            left = sum(1 for s, m, sd in plan[k - 1:] if not _done(runs_dir, peer_runner, s, m, sd))
+            left = sum(1 for s, m, sd in plan[k - 1:] if not (_run_dir(root, s, m, sd) / "ablation_run.json").is_file())
             eta = f", ETA {_hms(left * sum(durations) / len(durations))}"
-        status = "done, skipped" if done_file.is_file() else "running"
+        status = "done, skipped" if done_file.is_file() else ("not finished, left out" if cfg.report_only else "running")
         log(f"[ablate {k}/{len(plan)}] {key} seed {seed} ({source}): {status} (elapsed {_hms(time.time() - t_all)}{eta})")
         if done_file.is_file():
             rows.append(json.loads(done_file.read_text(encoding="utf-8")))
+            continue
+        if cfg.report_only:
             continue
         t0 = time.time()
         try:
@@ -208,21 +212,23 @@ def run_ablation(cfg: AblationConfig, log=print) -> dict:
     costs_file = root / "costs.json"
     costs = json.loads(costs_file.read_text(encoding="utf-8")) if costs_file.is_file() else {}
     missing = [c for c in cfg.cfgs if model_key(c) not in costs]
-    if missing:
+    if missing and not cfg.report_only:
         log(f"[ablate] measuring params, GFLOPs and CPU latency of {len(cfg.cfgs)} cfgs (interleaved)")
         costs = measure_costs(cfg.cfgs, nc, cfg.recipe.img, cfg.latency_runs)
         write_json(costs_file, costs)
-    if peer_runner:
-        for p in cfg.peers:
-            costs.setdefault(p, peer_runner.costs(p))
+    if cfg.report_only:
+        costs = {k: v for k, v in costs.items() if k in {model_key(c) for c in cfg.cfgs}}
+    for p in cfg.peers:
+        costs.setdefault(p, peer_costs(root / "peers", p))
     paths = write_reports(root, rows, costs, cfg, [model_key(c) for c in cfg.cfgs] + list(cfg.peers))
     log(f"[ablate] {len(rows)}/{len(plan)} runs in the tables; {paths['md']}")
     return {"rows": rows, "costs": costs, "paths": paths}
 
 
-def _done(runs_dir: Path, peer_runner, source: str, model: str, seed: int) -> bool:
-    d = runs_dir / f"{model_key(model)}-s{seed}" if source == "ours" else peer_runner.run_dir(model, seed)
-    return (d / "ablation_run.json").is_file()
+def _run_dir(root: Path, source: str, model: str, seed: int) -> Path:
+    from .peers import peer_run_dir
+
+    return root / "runs" / f"{model_key(model)}-s{seed}" if source == "ours" else peer_run_dir(root / "peers", model, seed)
 
 
 def _hms(s: float) -> str:

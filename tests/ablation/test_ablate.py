@@ -146,3 +146,16 @@ def test_missing_peer_cli_is_said_and_the_rest_runs(tiny_data, tmp_path, capsys)
     assert "no Ultralytics CLI found" in capsys.readouterr().out
     assert [r["model"] for r in _rows(tmp_path / "p")] == ["yolo_base"]
     assert not math.isnan(float(_rows(tmp_path / "p")[0]["greedy:mAP50-95"]))
+
+
+def test_report_only_tabulates_finished_runs_without_training(ablation, capsys):
+    root, argv = ablation
+    before = _rows(root)
+    argv = [a for a in argv if a not in ("--yolo",)]
+    argv = argv[:argv.index("--peers")] + ["--peers", "yolov8n", "--seeds", "0", "1", "7"] + \
+        argv[argv.index("--project"):] + ["--report-only"]
+    assert ablate.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "seed 7 (ours): not finished, left out" in out and "running" not in out
+    assert not (root / "runs" / "yolo_base-s7").exists()
+    assert sorted((r["model"], r["seed"]) for r in _rows(root)) == sorted((r["model"], r["seed"]) for r in before)
