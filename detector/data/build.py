@@ -45,6 +45,8 @@ def index_split(cfg: DataConfig, split: str, decode: bool = False) -> SplitIndex
         records, issues, cat_ids, names = index_coco(sp.images, sp.annotations, split, decode, cfg.classes)
         return SplitIndex(split, "coco", records, issues, names, cat_ids, str(sp.annotations),
                           subset=cfg.classes is not None)
+    if sp.kind == "voc":
+        return _index_voc(cfg, sp, split, decode)
     all_names = cfg.names or []
     class_map, names = None, all_names
     if cfg.classes is not None:
@@ -56,6 +58,29 @@ def index_split(cfg: DataConfig, split: str, decode: bool = False) -> SplitIndex
     records, issues = index_yolo(sp.images, len(all_names), split, decode, class_map)
     # YOLO txt: category id = class index + 1, as Ultralytics writes results files (interchangeable json)
     return SplitIndex(split, "yolo", records, issues, names, list(range(1, len(names) + 1)))
+
+
+def _index_voc(cfg: DataConfig, sp, split: str, decode: bool) -> SplitIndex:
+    from .voc import collect_names, index_voc
+
+    if not sp.annotations.is_file():
+        raise ValueError(f"{cfg.source}: {split} image list not found: {sp.annotations}")
+    if cfg.names is None:  # from the XML files of every split, sorted, so that all splits agree
+        cfg.names = collect_names(cfg.root, [s.annotations for s in cfg.splits.values() if s.annotations.is_file()])
+        print(f"{cfg.source}: no 'names': {len(cfg.names)} classes collected from the XML files: {cfg.names}")
+    names = cfg.names
+    if cfg.classes is not None:
+        missing = [n for n in cfg.classes if n not in names]
+        if missing:
+            raise ValueError(f"{cfg.source}: 'classes' names {missing} are not in its names {names}")
+        names = [n for n in names if n in cfg.classes]
+    records, issues = index_voc(cfg.root, sp.annotations, names, split, decode)
+    if cfg.classes is not None:  # the other classes' objects are not errors here: count them as left out
+        kept = [i for i in issues if "unknown class" not in i.reason]
+        n = len(issues) - len(kept)
+        issues = kept + ([Issue(str(sp.annotations), f"{n} objects of other classes left out (data YAML classes)",
+                                "info", split=split)] if n else [])
+    return SplitIndex(split, "voc", records, issues, names, list(range(1, len(names) + 1)), str(sp.annotations))
 
 
 def build_dataloader(dataset: DetectionDataset, batch_size: int, workers: int = 2, shuffle: bool = True,

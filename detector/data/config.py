@@ -13,6 +13,14 @@ YOLO txt (labels found by the images/ -> labels/ rule)::
     val: images/val
     names: {0: person, 1: car}            # or a list
 
+Pascal VOC XML (``format: voc``; ``path`` holds ``Annotations/``, ``JPEGImages/``, ``ImageSets/``)::
+
+    format: voc
+    path: /datasets/VOCdevkit/VOC2012
+    train: ImageSets/Main/train.txt
+    val: ImageSets/Main/val.txt
+    names: [aeroplane, bicycle, ...]      # optional: else collected from the XML files, sorted
+
 Optional ``classes: [person, car]``: train and evaluate on these classes only (by name, for either
 form); the other classes' boxes are left out and counted. Optional ``synthetic: {seed: 0, train: 400, val: 100, size: 256}``: the embedded synthetic
 dataset, generated into ``path`` on first use. Optional ``defaults: {epochs: 30, img: 256}``:
@@ -27,14 +35,14 @@ import yaml
 
 from ..config import ConfigError
 
-DATA_KEYS = {"path", "train", "val", "test", "names", "nc", "synthetic", "defaults", "classes"}
+DATA_KEYS = {"path", "train", "val", "test", "names", "nc", "synthetic", "defaults", "classes", "format"}
 TRAIN_DEFAULT_KEYS = {"epochs", "img", "batch"}
 SPLITS = ("train", "val", "test")
 
 
 @dataclass
 class SplitSpec:
-    kind: str  # 'coco' or 'yolo'
+    kind: str  # 'coco', 'yolo' or 'voc'
     images: Path
     annotations: Path | None = None
 
@@ -69,12 +77,19 @@ def load_data_config(path: str | Path) -> DataConfig:
     root = Path(str(d["path"])).expanduser()
     if not root.is_absolute():
         root = (p.parent / root).resolve()
+    fmt = d.get("format")
+    if fmt not in (None, "coco", "yolo", "voc"):
+        raise ConfigError(f"{p}: format must be coco, yolo or voc (or left out), got {fmt!r}")
     splits = {}
     for s in SPLITS:
         v = d.get(s)
         if v is None:
             continue
-        if isinstance(v, dict):
+        if fmt == "voc":
+            if not isinstance(v, str):
+                raise ConfigError(f"{p}: with format: voc, {s} must be an image list such as ImageSets/Main/{s}.txt")
+            splits[s] = SplitSpec("voc", root / "JPEGImages", root / v)
+        elif isinstance(v, dict):
             extra = sorted(set(v) - {"images", "annotations"})
             if extra or "images" not in v or "annotations" not in v:
                 raise ConfigError(f"{p}: {s} must be {{images: DIR, annotations: FILE.json}}, got {v!r}")

@@ -49,6 +49,8 @@ class ImageRecord:
     crowd: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))  # [M, 4] ignore regions
     apply_exif: bool = True
     normalized: bool = False  # YOLO: boxes in [0, 1] until the image size is known
+    crowd_classes: np.ndarray | None = None  # [M] class of each ignore region, when known (VOC 'difficult')
+    stem_ids: bool = False  # results files name this image by its file stem (YOLO txt, VOC), not by image_id
 
 
 def _check_image(path: Path, decode: bool, split: str, issues: list[Issue]) -> tuple[int, int] | None | bool:
@@ -322,7 +324,7 @@ def index_yolo(images: Path, nc: int, split: str, decode: bool = False, class_ma
                 classes.append(int(c))
         hw = size if isinstance(size, tuple) else (None, None)
         records.append(ImageRecord(str(path), image_id, hw[0], hw[1], _arr(boxes), np.array(classes, np.int64),
-                                   normalized=True))
+                                   normalized=True, stem_ids=True))
     if left_out:
         issues.append(Issue(str(images), f"{left_out} boxes of other classes left out (data YAML classes)",
                             "info", split=split))

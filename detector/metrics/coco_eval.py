@@ -43,8 +43,8 @@ def load_coco(path: str | Path) -> COCO:
 
 def yolo_split_to_coco(records, names: list[str], sizes: dict[int, tuple[int, int]],
                        cat_ids: list[int] | None = None) -> dict:
-    """In-memory COCO ground truth of YOLO records (category id ``cat_ids[class]``, by default class + 1
-    as in Ultralytics' results files)."""
+    """In-memory COCO ground truth of YOLO-txt or VOC records (category id ``cat_ids[class]``, by default
+    class + 1 as in Ultralytics' results files; ignore regions of known class as ``iscrowd`` boxes)."""
     cat_ids = list(cat_ids) if cat_ids is not None else list(range(1, len(names) + 1))
     images, anns = [], []
     aid = 1
@@ -58,14 +58,19 @@ def yolo_split_to_coco(records, names: list[str], sizes: dict[int, tuple[int, in
             anns.append({"id": aid, "image_id": r.image_id, "category_id": cat_ids[int(c)], "iscrowd": 0,
                          "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]], "area": (b[2] - b[0]) * (b[3] - b[1])})
             aid += 1
+        if r.crowd_classes is not None:  # ignore regions of a known class (VOC 'difficult'): not scored
+            for b, c in zip(r.crowd.astype(np.float64) * scale, r.crowd_classes):
+                anns.append({"id": aid, "image_id": r.image_id, "category_id": cat_ids[int(c)], "iscrowd": 1,
+                             "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]], "area": (b[2] - b[0]) * (b[3] - b[1])})
+                aid += 1
     cats = [{"id": cid, "name": n} for cid, n in zip(cat_ids, names)]
     return {"images": images, "annotations": anns, "categories": cats}
 
 
 def external_image_id(record) -> int | str:
-    """The image id a results file uses: the dataset's id for COCO json; for YOLO txt, Ultralytics'
+    """The image id a results file uses: the dataset's id for COCO json; for YOLO txt and VOC, Ultralytics'
     ``int(stem)`` if the stem is a number, else the stem itself."""
-    if not record.normalized:
+    if not (record.stem_ids or record.normalized):
         return int(record.image_id)
     stem = Path(record.path).stem
     return int(stem) if stem.isdigit() else stem
