@@ -29,6 +29,7 @@ from .ema import ModelEMA, unwrap
 from .hyp import load_hyp
 from .logger import RunLogger
 from .optim import build_optimizer, lr_lambda
+from .transfer import transfer_weights
 from .validate import run_validation
 
 
@@ -170,9 +171,8 @@ class Trainer:
         model.names = dict(enumerate(self.names))
         if cfg.weights and not self.resume_ckpt:
             ck = load_checkpoint(cfg.weights)
-            skipped = load_weights(model, ck.get("ema") or ck["model"], cfg.weights, strict=False)
-            self.log(f"initialised from {cfg.weights}" + (f" ({len(skipped)} tensors of another shape left as initialised, "
-                                                           f"e.g. {skipped[:2]})" if skipped else ""))
+            rep = transfer_weights(model, ck.get("ema") or ck["model"], ck.get("model_cfg"), cfg.weights)
+            self.log(rep.summary(cfg.weights))
         self.model = model.to(self.device)
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.model = self.model.to(memory_format=self.memory_format)

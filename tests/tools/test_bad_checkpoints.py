@@ -65,7 +65,7 @@ def test_bad_weights_exit_2_with_a_sentence(tmp_path, capsys, tiny_data, which, 
     if tool_name != "detect" and w.suffix == ".onnx":
         expect = "an ONNX model, not a checkpoint"
     if tool_name == "train" and which == "cfg_bad.pt":  # fine-tuning reads only the tensors
-        expect = "no tensor of it fits this model"
+        expect = "no layer of it fits this model"
     assert tool("train" if tool_name == "resume" else tool_name).main(argv) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and str(w) in err and expect in err, err
