@@ -67,16 +67,51 @@ class ModelConfig:
         return ConfigError(f"{self.source}: {spec.where() + ': ' if spec else ''}{msg}")
 
 
+def shipped_cfg_dir() -> Path:
+    """The shipped cfg/ folder: inside the installed package (``detector/cfg``, mapped from the
+    repository's top-level ``cfg/`` by pyproject.toml), else beside the package in a checkout."""
+    inside = Path(__file__).resolve().parent / "cfg"
+    if inside.is_dir():
+        return inside
+    try:
+        from importlib.resources import files
+
+        found = Path(str(files("detector.cfg")))
+        if found.is_dir():
+            return found
+    except (ModuleNotFoundError, TypeError):
+        pass
+    return Path(__file__).resolve().parents[1] / "cfg"
+
+
+def find_config(path: str | Path) -> tuple[Path, bool]:
+    """(path, False) when ``path`` exists; else the shipped file of that name, (file, True): ``yolo_ca_bifpn.yaml``,
+    ``cfg/yolo_ca_bifpn.yaml`` or ``data/coco128.yaml`` work from any working directory. Unchanged when neither
+    exists (the caller says it is missing)."""
+    p = Path(path)
+    if p.is_file() or p.is_absolute():
+        return p, False
+    parts = p.parts[1:] if p.parts and p.parts[0] == "cfg" else p.parts
+    if not parts:
+        return p, False
+    root = shipped_cfg_dir()
+    for cand in (root.joinpath(*parts), root / "data" / p.name, root / "hyp" / p.name):
+        if cand.is_file():
+            return cand, True
+    return p, False
+
+
 def _resolve_path(path: Path) -> tuple[Path, str | None]:
-    """Return (existing file, scale from a '-X' name suffix or None)."""
-    if path.is_file():
-        return path, None
+    """Return (existing file, scale from a '-X' name suffix or None); shipped configs are found by name."""
+    found, _ = find_config(path)
+    if found.is_file():
+        return found, None
     m = re.fullmatch(r"(.+)-([A-Za-z0-9]+)", path.stem)
     if m:
-        base = path.with_name(m.group(1) + path.suffix)
+        base, _ = find_config(path.with_name(m.group(1) + path.suffix))
         if base.is_file():
             return base, m.group(2)
-    raise ConfigError(f"{path}: model config file not found")
+    raise ConfigError(f"{path}: model config file not found (nor a shipped config of that name in {shipped_cfg_dir()})")
 
 
 def _load_yaml(path: Path) -> Any:

@@ -1,78 +1,11 @@
 #!/usr/bin/env python3
-"""Run a trained detector on images, folders, globs, .txt lists, videos or a webcam.
-
-  python tools/detect.py --weights runs/train/exp/weights/best.pt --source images/ --img 640 --conf-thres 0.25
-  python tools/detect.py --weights best.onnx --source video.mp4 --nms adaptive
-Exit status: 0 ok, 1 some inputs were skipped (listed), 2 the source or weights are unusable.
-"""
-from __future__ import annotations
-
-import argparse
+"""detector-detect (detector/cli/detect.py) without installing: ``python tools/detect.py --help``."""
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from detector.config import ConfigError  # noqa: E402
-from detector.engine.checkpoint import CheckpointError  # noqa: E402
-from detector.engine.detect import DetectOptions, run_detect, summary  # noqa: E402
-from detector.engine.predict import Detector  # noqa: E402
-from detector.engine.sources import SourceError, resolve  # noqa: E402
-from detector.engine.dist import check_device_arg  # noqa: E402
-from detector.utils.cli import positive_int, round_img, unit_float  # noqa: E402
-from detector.utils.io import increment_path  # noqa: E402
-
-
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--weights", required=True, help="checkpoint .pt or exported .onnx")
-    ap.add_argument("--source", required=True, help="image, folder, glob, .txt list, video, or webcam index")
-    ap.add_argument("--img", "--imgsz", type=positive_int, default=640, dest="img", help="long side of the network input")
-    ap.add_argument("--rect", action=argparse.BooleanOptionalAction, default=True,
-                    help="pad each batch only to a multiple of the stride (640x480 frames run at 640x480); "
-                         "--no-rect pads to img x img. Static ONNX models are always square")
-    ap.add_argument("--conf-thres", type=unit_float, default=0.25)
-    ap.add_argument("--iou-thres", type=unit_float, default=0.7)
-    ap.add_argument("--nms", choices=["greedy", "adaptive", "soft", "diou"], default=None,
-                    help="default: the model's (its YAML's nms key)")
-    ap.add_argument("--max-det", type=positive_int, default=300)
-    ap.add_argument("--classes", type=int, nargs="+", default=None, help="keep only these class ids")
-    ap.add_argument("--agnostic-nms", action="store_true")
-    ap.add_argument("--device", default="")
-    ap.add_argument("--half", action="store_true", help="FP16 (CUDA)")
-    ap.add_argument("--batch", type=positive_int, default=1, help="images per forward pass")
-    ap.add_argument("--save-txt", action="store_true", help="YOLO txt per image (labels/)")
-    ap.add_argument("--save-conf", action="store_true", help="confidence as 6th column of --save-txt")
-    ap.add_argument("--save-json", action="store_true", help="COCO results json (original pixels)")
-    ap.add_argument("--save-crop", action="store_true")
-    ap.add_argument("--nosave", action="store_true", help="do not save annotated images/videos")
-    ap.add_argument("--line-width", type=int, default=None)
-    ap.add_argument("--hide-labels", action="store_true")
-    ap.add_argument("--hide-conf", action="store_true")
-    ap.add_argument("--project", default="runs/detect")
-    ap.add_argument("--name", default="exp")
-    ap.add_argument("--exist-ok", action="store_true", help="write into an existing folder (may overwrite)")
-    a = ap.parse_args(argv)
-    check_device_arg(ap, a.device)
-    a.img = round_img(a.img)
-    try:
-        resolve(a.source)  # fail fast on a missing source
-        det = Detector(a.weights, a.device, a.img, a.conf_thres, a.iou_thres, a.nms, a.max_det, a.classes, a.half,
-                       a.agnostic_nms, a.rect)
-        bad = sorted({c for c in a.classes or [] if not 0 <= c < len(det.names)})
-        if bad:
-            raise ValueError(f"--classes {bad}: {a.weights} has classes 0..{len(det.names) - 1} ({len(det.names)} names)")
-        cat_ids = det.cat_ids
-        save_dir = increment_path(Path(a.project) / a.name, a.exist_ok)
-        opt = DetectOptions(not a.nosave, a.save_txt, a.save_conf, a.save_json, a.save_crop, a.line_width,
-                            a.hide_labels, a.hide_conf, max(a.batch, 1), cat_ids)
-        rep = run_detect(det, a.source, save_dir, opt)
-    except (SourceError, CheckpointError, ConfigError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(summary(det, rep, save_dir))
-    return 1 if rep.skipped else 0
-
+from detector.cli.detect import main  # noqa: E402,F401
 
 if __name__ == "__main__":
     sys.exit(main())

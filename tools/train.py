@@ -1,96 +1,11 @@
 #!/usr/bin/env python3
-"""Train a detector.
-
-  python tools/train.py --cfg cfg/yolo_ca_bifpn.yaml                      # embedded synthetic data, CPU ok
-  python tools/train.py --cfg cfg/yolo_ca_bifpn.yaml --data cfg/data/coco.yaml --epochs 300 --batch 64 --img 640 --device 0
-  torchrun --nproc_per_node 4 tools/train.py --cfg cfg/yolo_ca_bifpn.yaml --data cfg/data/coco.yaml --batch 256 --device 0,1,2,3
-  python tools/train.py --resume runs/train/exp/weights/last.pt           # or --resume alone: the latest run
-"""
-from __future__ import annotations
-
-import argparse
+"""detector-train (detector/cli/train.py) without installing: ``python tools/train.py --help``."""
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from detector.config import ConfigError  # noqa: E402
-from detector.engine.checkpoint import CheckpointError  # noqa: E402
-from detector.engine.dist import check_device_arg  # noqa: E402
-from detector.engine.trainer import Trainer, TrainConfig  # noqa: E402
-from detector.utils.cli import non_negative_int, positive_int, round_img  # noqa: E402
-
-
-def parse(argv=None) -> TrainConfig:
-    d = TrainConfig()
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cfg", default=d.cfg, help="model YAML (name suffix -n/-s/-m/-l picks the scale)")
-    ap.add_argument("--data", default=d.data, help="dataset YAML")
-    ap.add_argument("--hyp", default=None, help="hyperparameter YAML (default: built-in defaults)")
-    ap.add_argument("--scale", default=None, help="model scale (n, s, m, l)")
-    ap.add_argument("--epochs", type=positive_int, default=None, help=f"default: the data YAML's defaults, else {d.epochs}")
-    ap.add_argument("--batch", type=positive_int, default=None, help=f"total batch size, all GPUs (default {d.batch})")
-    ap.add_argument("--img", "--imgsz", type=positive_int, default=None, dest="img",
-                    help=f"train/val image size in pixels (default: the data YAML's defaults, else {d.img})")
-    ap.add_argument("--device", default=d.device, help="cpu, 0, 0,1,2,3 (default: GPU 0 if available)")
-    ap.add_argument("--workers", type=non_negative_int, default=d.workers, help="dataloader workers per process")
-    ap.add_argument("--weights", default=None, help="initialise from a local checkpoint (fine-tuning)")
-    ap.add_argument("--resume", nargs="?", const="last", default=None, help="resume a run: path to last.pt, or the latest")
-    ap.add_argument("--project", default=d.project)
-    ap.add_argument("--name", default=d.name)
-    ap.add_argument("--exist-ok", action="store_true", help="reuse project/name instead of incrementing")
-    ap.add_argument("--seed", type=int, default=d.seed)
-    ap.add_argument("--deterministic", action="store_true", help="deterministic algorithms (slower)")
-    ap.add_argument("--patience", type=positive_int, default=d.patience, help="early stop after N epochs without improvement")
-    ap.add_argument("--save-period", type=int, default=d.save_period, help="also save every N epochs")
-    ap.add_argument("--cache", nargs="?", const="ram", default=d.cache, choices=["auto", "ram", "none"],
-                    help="decoded images in RAM: auto (default: when they take < 2 GiB and < 10%% of free RAM), "
-                         "ram (--cache alone: whenever they fit in half the free RAM), none")
-    ap.add_argument("--optimizer", choices=["SGD", "AdamW"], default=d.optimizer)
-    ap.add_argument("--cos-lr", action="store_true", help="cosine LR schedule (default linear)")
-    ap.add_argument("--close-mosaic", type=int, default=None, help="disable mosaic for the last N epochs")
-    ap.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm under DDP")
-    ap.add_argument("--amp", action=argparse.BooleanOptionalAction, default=True, help="mixed precision on CUDA")
-    ap.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=d.channels_last,
-                    help="NHWC memory format for the model and batches (faster convolutions on CPU and CUDA)")
-    ap.add_argument("--val-period", type=positive_int, default=d.val_period, help="validate every N epochs")
-    ap.add_argument("--nms", choices=["greedy", "adaptive", "soft", "diou"], default=None,
-                    help="NMS for validation (default: the model YAML's)")
-    ap.add_argument("--strict-labels", action="store_true", help="refuse to train when any label is rejected")
-    ap.add_argument("--no-plots", dest="plots", action="store_false")
-    ap.add_argument("--max-batches", type=int, default=None, help=argparse.SUPPRESS)
-    args = vars(ap.parse_args(argv))
-    check_device_arg(ap, args["device"])
-    args["img"] = round_img(args["img"])
-    if not args["resume"]:  # unset epochs/img/batch: the data YAML's defaults, then the built-in ones
-        from detector.data import load_data_config
-
-        dd = load_data_config(args["data"]).defaults
-        for k in ("epochs", "img", "batch"):
-            if args[k] is None:
-                args[k] = dd.get(k, getattr(d, k))
-    else:
-        ignored = [f"--{k.replace('_', '-')}" for k, v in args.items()
-                   if k not in ("resume", "device", "workers") and v is not None and v != ap.get_default(k)]
-        if ignored:
-            print(f"note: --resume continues the run with its saved settings; ignoring {' '.join(ignored)}",
-                  file=sys.stderr)
-        for k in ("epochs", "img", "batch"):
-            args[k] = args[k] if args[k] is not None else getattr(d, k)
-    return TrainConfig(**args)
-
-
-def main(argv=None) -> int:
-    try:
-        Trainer(parse(argv)).train()
-    except (ConfigError, CheckpointError, ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: resume with --resume", file=sys.stderr)
-        return 130
-    return 0
-
+from detector.cli.train import main, parse  # noqa: E402,F401
 
 if __name__ == "__main__":
     sys.exit(main())

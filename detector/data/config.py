@@ -60,7 +60,9 @@ class DataConfig:
 
 
 def load_data_config(path: str | Path) -> DataConfig:
-    p = Path(path)
+    from ..config import find_config
+
+    p, shipped = find_config(path)
     if not p.is_file():
         raise ConfigError(f"{p}: data config file not found")
     try:
@@ -76,7 +78,12 @@ def load_data_config(path: str | Path) -> DataConfig:
         raise ConfigError(f"{p}: missing 'path' (the dataset root)")
     root = Path(str(d["path"])).expanduser()
     if not root.is_absolute():
-        root = (p.parent / root).resolve()
+        if shipped and not (Path.cwd() / "cfg" / "data" / p.name).is_file():
+            # a shipped data YAML used outside the repository: its data lives under the working directory
+            # (../../datasets/synthetic -> ./datasets/synthetic), never inside the installed package
+            root = (Path.cwd() / Path(*[x for x in root.parts if x != ".."])).resolve()
+        else:
+            root = (p.parent / root).resolve()
     fmt = d.get("format")
     if fmt not in (None, "coco", "yolo", "voc"):
         raise ConfigError(f"{p}: format must be coco, yolo or voc (or left out), got {fmt!r}")

@@ -22,7 +22,9 @@ DEFAULT_HYP = dict(
 def load_hyp(path: str | Path | None = None, overrides: dict | None = None) -> dict:
     hyp = dict(DEFAULT_HYP)
     if path:
-        p = Path(path)
+        from ..config import find_config
+
+        p, _ = find_config(path)
         try:
             d = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as e:

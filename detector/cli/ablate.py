@@ -1,0 +1,58 @@
+"""Ablation: train every (model YAML, seed) with one recipe, evaluate each run with every NMS method,
+measure costs, optionally train Ultralytics peers the same way, and write ablation.csv / .md / .png.
+
+  detector-ablate --cfgs cfg/yolo_base.yaml cfg/yolo_ca.yaml cfg/yolo_bifpn.yaml cfg/yolo_ca_bifpn.yaml \\
+      --data cfg/data/synthetic.yaml --epochs 20 --img 320 --batch 16 --seeds 0 1 2 \\
+      --nms greedy adaptive soft diou --peers yolov8n yolo11n --yolo /tmp/yardstick/bin/yolo \\
+      --project runs/ablate --name synth
+Rerun the same command to resume: finished runs are skipped, a killed run resumes from its last.pt.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from detector.ablation import AblationConfig, Recipe, run_ablation
+from detector.cli import run_job
+from detector.ops.nms import METHODS
+from detector.utils.cli import positive_int
+
+
+def parse(argv=None) -> AblationConfig:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cfgs", nargs="+", required=True, help="model YAMLs; the first is the reference for the deltas")
+    ap.add_argument("--data", default="cfg/data/synthetic.yaml")
+    ap.add_argument("--epochs", type=positive_int, default=20)
+    ap.add_argument("--img", "--imgsz", dest="img", type=positive_int, default=320)
+    ap.add_argument("--batch", type=positive_int, default=16)
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    ap.add_argument("--nms", nargs="+", choices=list(METHODS), default=["greedy"],
+                    help="NMS methods to evaluate each run with (the first one fills the main table)")
+    ap.add_argument("--hyp", default=None, help="our hyperparameter YAML for every cfg")
+    ap.add_argument("--val-period", type=positive_int, default=None,
+                    help="validate every N epochs while training (default: only after the last epoch)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--peers", nargs="*", default=[], help="Ultralytics models to train alike, e.g. yolov8n yolo11n")
+    ap.add_argument("--yolo", default=None, help="the Ultralytics CLI (default: $DETECTOR_YOLO_CLI, else yolo on PATH)")
+    ap.add_argument("--latency-runs", type=positive_int, default=20)
+    ap.add_argument("--project", default="runs/ablate")
+    ap.add_argument("--name", default="exp")
+    ap.add_argument("--report-only", action="store_true",
+                    help="write the tables from the finished runs and train nothing (safe while another ablate runs)")
+    ap.add_argument("--max-batches", type=int, default=None, help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    if len(set(a.seeds)) != len(a.seeds):
+        ap.error(f"--seeds repeat: {a.seeds}")
+    recipe = Recipe(a.data, a.epochs, a.img, a.batch, a.workers, a.hyp, a.val_period, a.device)
+    return AblationConfig(a.cfgs, a.seeds, recipe, list(dict.fromkeys(a.nms)), a.project, a.name, a.peers, a.yolo,
+                          a.latency_runs, a.max_batches, a.report_only)
+
+
+def main(argv=None) -> int:
+    cfg = parse(argv)
+    return run_job(lambda: run_ablation(cfg), "rerun the same command to resume")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

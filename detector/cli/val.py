@@ -1,0 +1,66 @@
+"""Evaluate a checkpoint with COCO metrics (pycocotools), or score an existing predictions json.
+
+  detector-val --weights runs/train/exp/weights/best.pt --data cfg/data/coco.yaml --img 640 --batch 32
+  detector-val --pred predictions.json --data cfg/data/coco128.yaml --split val
+Writes predictions.json, metrics.json, PR_curve.png and confusion_matrix.png to runs/val/exp*.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from detector.config import ConfigError
+from detector.engine.checkpoint import CheckpointError
+from detector.engine.evaluate import ValConfig, evaluate, format_table
+from detector.engine.dist import check_device_arg
+from detector.utils.cli import non_negative_int, positive_int, round_img, unit_float
+from detector.utils.io import increment_path
+
+
+def main(argv=None) -> int:
+    d = ValConfig()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--weights", default=None, help="checkpoint (.pt)")
+    ap.add_argument("--pred", default=None, help="score this COCO results json instead of running a model")
+    ap.add_argument("--cat-offset", type=int, default=0,
+                    help="--pred: add this to every category id of the file (e.g. -1 for 1-based ids on 0-based data)")
+    ap.add_argument("--data", default=d.data)
+    ap.add_argument("--split", default=d.split, choices=["train", "val", "test"])
+    ap.add_argument("--img", "--imgsz", type=positive_int, default=d.img, dest="img")
+    ap.add_argument("--batch", type=positive_int, default=d.batch)
+    ap.add_argument("--device", default=d.device)
+    ap.add_argument("--workers", type=non_negative_int, default=d.workers)
+    ap.add_argument("--conf-thres", type=unit_float, default=d.conf_thres)
+    ap.add_argument("--iou-thres", type=unit_float, default=d.iou_thres)
+    ap.add_argument("--nms", choices=["greedy", "adaptive", "soft", "diou"], default=None)
+    ap.add_argument("--max-det", type=positive_int, default=d.max_det)
+    ap.add_argument("--save-json", action=argparse.BooleanOptionalAction, default=True)
+    ap.add_argument("--half", action="store_true", help="FP16 inference (CUDA)")
+    ap.add_argument("--no-rect", dest="rect", action="store_false", help="square batches instead of rectangular")
+    ap.add_argument("--no-plots", dest="plots", action="store_false")
+    ap.add_argument("--project", default="runs/val")
+    ap.add_argument("--name", default="exp")
+    ap.add_argument("--exist-ok", action="store_true")
+    args = vars(ap.parse_args(argv))
+    if not args["pred"]:
+        check_device_arg(ap, args["device"])
+    args["img"] = round_img(args["img"])
+    save_dir = increment_path(Path(args.pop("project")) / args.pop("name"), args.pop("exist_ok"))
+    try:
+        m = evaluate(ValConfig(**args), save_dir)
+    except (ConfigError, CheckpointError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(format_table(m))
+    print(f"results in {save_dir}")
+    if m.get("skipped"):
+        print(f"{len(m['skipped'])} image(s) skipped, left out of the metrics:", file=sys.stderr)
+        for path, reason in m["skipped"]:
+            print(f"  {path}: {reason}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
