@@ -47,6 +47,24 @@ def describe_file(p: Path) -> str:
     return f"binary data of {size:,} bytes that is not a PyTorch checkpoint"
 
 
+def _is_ultralytics(p: Path) -> bool:
+    from .ultralytics_import import is_ultralytics_file
+
+    return is_ultralytics_file(p)
+
+
+def _from_ultralytics(p: Path) -> dict:
+    """An Ultralytics YOLOv8 checkpoint, read without running its code and mapped onto cfg/yolo_base.yaml."""
+    import sys
+
+    from .ultralytics_import import convert_ultralytics
+
+    ck = convert_ultralytics(p)
+    print(f"note: {p}: {ck['note']} (read without running code from the file; tools/convert.py saves it as ours)",
+          file=sys.stderr)
+    return ck
+
+
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     p = Path(path)
     if not p.is_file():
@@ -57,6 +75,8 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     try:
         ckpt = torch.load(p, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
+        if "Unsupported global" in str(e) and _is_ultralytics(p):
+            return _from_ultralytics(p)
         if "Unsupported global" in str(e):
             raise CheckpointError(f"{p}: refused: the file holds pickled Python objects, not plain state dicts "
                                   "(only weights_only checkpoints are loaded; nothing in it was run)") from None

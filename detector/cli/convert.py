@@ -1,0 +1,62 @@
+"""Convert an Ultralytics YOLOv8 detection checkpoint into one of ours, without ultralytics installed and
+without running code from the file (a restricted unpickler rebuilds tensors only).
+
+  detector-convert --weights yolov8n.pt --cfg cfg/yolo_base.yaml --out weights/yolov8n_base.pt
+  detector-convert --weights yolov8n.pt --cfg yolo_ca_bifpn.yaml --out weights/yolov8n_ca_bifpn.pt
+With cfg/yolo_base.yaml (YOLOv8's graph) the converted model's box and class outputs equal Ultralytics'
+(the density branch starts fresh). With another cfg, the YOLOv8 weights go in layer by layer where they
+fit (backbone, and what else matches) and the rest starts fresh: a pretrained start for fine-tuning.
+YOLO11 checkpoints are not supported yet (refused with a sentence).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from detector.cli import run_job
+
+
+def _convert(a) -> None:
+    from detector.config import find_config
+    from detector.engine.checkpoint import save_checkpoint
+    from detector.engine.transfer import transfer_weights
+    from detector.engine.ultralytics_import import convert_ultralytics
+    from detector.models import build_model
+
+    ck = convert_ultralytics(a.weights)
+    cfg, _ = find_config(a.cfg)
+    if cfg.resolve() != find_config("yolo_base.yaml")[0].resolve():
+        import yaml
+
+        src_cfg = ck["model_cfg"]
+        d = yaml.safe_load(cfg.read_text(encoding="utf-8"))
+        scale = a.scale or src_cfg.get("scale")
+        if scale in src_cfg.get("scales", {}):  # e.g. a custom width the target YAML does not list
+            d.setdefault("scales", {}).setdefault(scale, src_cfg["scales"][scale])
+        d.update(scale=scale, nc=len(ck["names"]))
+        model = build_model(d)
+        rep = transfer_weights(model, ck["model"], src_cfg, a.weights)
+        print(rep.summary(a.weights))
+        ck.update(model=model.state_dict(), model_cfg=model.yaml,
+                  note=f"{a.cfg} initialised from the Ultralytics checkpoint {a.weights} where layers fit")
+    out = Path(a.out) if a.out else Path(a.weights).with_name(Path(a.weights).stem + f"_{Path(a.cfg).stem}.pt")
+    if out.exists() and not a.exist_ok:
+        raise ValueError(f"{out} exists; pass --exist-ok to overwrite it")
+    save_checkpoint(out, ck)
+    print(f"{ck['note']}\nwrote {out}: train with --weights {out}, or val/detect it")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--weights", required=True, help="an Ultralytics YOLOv8 .pt")
+    ap.add_argument("--cfg", default="yolo_base.yaml", help="our model YAML to fill (default: YOLOv8's graph)")
+    ap.add_argument("--scale", default=None, help="scale of --cfg (default: the checkpoint's)")
+    ap.add_argument("--out", default=None, help="output checkpoint (default: beside --weights)")
+    ap.add_argument("--exist-ok", action="store_true")
+    a = ap.parse_args(argv)
+    return run_job(lambda: _convert(a), "nothing written")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
