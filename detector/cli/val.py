@@ -59,6 +59,9 @@ def main(argv=None) -> int:
         for path, reason in m["skipped"]:
             print(f"  {path}: {reason}", file=sys.stderr)
         return 1
+    if m.get("rows_rejected") or m.get("rows_unknown_image"):  # --pred rows left out: named in the note
+        print(f"some rows of {args['pred']} were left out: {m.get('note')}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -35,7 +35,8 @@ def test_nan_rows_are_not_a_perfect_score(tmp_path, tiny_data, gt_rows, capsys, 
     err = capsys.readouterr().err
     assert "no usable row" in err and ("NaN" in err or "finite" in err) and "Traceback" not in err
     half = [dict(r, **{field: value}) if k % 2 else r for k, r in enumerate(gt_rows)]
-    assert _val(tmp_path, tiny_data, half) == 0
+    assert _val(tmp_path, tiny_data, half) == 1  # scored, but some inputs were left out: named on stderr
+    assert "rows rejected" in capsys.readouterr().err
     m = json.loads((tmp_path / "r" / "v" / "metrics.json").read_text())
     assert m["mAP50-95"] < 0.9 and m["rows_rejected"] == len(gt_rows) // 2 and "rejected" in m["note"]
 
