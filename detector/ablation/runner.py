@@ -147,7 +147,7 @@ def _row(model: str, source: str, seed: int, recipe: Recipe, metrics: dict[str, 
 def run_ablation(cfg: AblationConfig, log=print) -> dict:
     """Run (or resume) the whole ablation; returns {'rows': [...], 'costs': {...}, 'paths': {...}}."""
     from ..data import index_split, load_data_config
-    from .peers import PeerRunner, find_yolo_cli, peer_costs, peer_run_dir
+    from .peers import PeerRunner, find_yolo_cli, peer_costs
     from .report import write_reports
 
     if not cfg.cfgs:

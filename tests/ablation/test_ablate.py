@@ -8,7 +8,6 @@ import os
 import re
 import stat
 import sys
-import textwrap
 
 import pytest
 

@@ -61,7 +61,7 @@ def test_other_class_count_keeps_all_but_the_class_branch(tmp_path):
     assert rep.fresh == [(head, f"Detect: {len(other)} tensors of another shape")]
     assert rep.loaded == len(dst.state_dict()) - len(other)
     for k in ("box_stem", "box_pred", "density_pred"):
-        key = next(n for n in dst.state_dict() if f"head" not in n and f".{k}." in n)
+        key = next(n for n in dst.state_dict() if "head" not in n and f".{k}." in n)
         assert torch.equal(dst.state_dict()[key], src.state_dict()[key])
 
 

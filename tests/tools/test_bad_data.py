@@ -5,7 +5,6 @@ import json
 
 import cv2
 import numpy as np
-import pytest
 
 from detector.data import DetectionDataset, index_split, load_data_config
 from detector.data.records import index_coco
