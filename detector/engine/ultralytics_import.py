@@ -2,11 +2,11 @@
 without ultralytics installed and without running code from the file, and map them onto our
 ``cfg/yolo_base.yaml`` (YOLOv8's graph: same blocks, same tensor names inside each block).
 
-Ultralytics pickles whole ``nn.Module`` objects. The restricted unpickler below rebuilds tensors and
-inert containers only: every class the file names (``ultralytics.nn.modules.conv.Conv``,
-``torch.nn.Conv2d``, ...) becomes an inert stand-in that merely stores the state it is given, and the
-only callables the file may reach are the tensor-rebuild functions, ``OrderedDict``, ``set`` and
-``torch.Size``. A planted ``__reduce__`` payload (``os.system`` ...) gets a stand-in, not the function.
+Ultralytics pickles whole ``nn.Module`` objects. They are read with ``torch.load(weights_only=True)``:
+torch's weights-only unpickler rebuilds tensors and plain containers, and every class the file names
+(``ultralytics.nn.modules.conv.Conv``, ``torch.nn.Conv2d``, ...) is allowed only as an inert stand-in
+that merely stores the state it is given. A planted ``__reduce__`` payload (``os.system`` ...) gets a
+stand-in, not the function.
 
 Layer mapping (Ultralytics index -> ours): backbone 0-4 -> 0-4, 5-6 -> 6-7, 7-9 -> 9-11 (our Identity
 attention slots 5, 8, 12 have no weights); neck C2f 12, 15, 18, 21 and Conv 16, 19 -> our PAN's td4,
@@ -16,9 +16,8 @@ YOLO11 (C3k2, C2PSA blocks) and other tasks are refused with a sentence.
 """
 from __future__ import annotations
 
-import collections
 import pickle
-import types
+import re
 import zipfile
 from pathlib import Path
 
@@ -49,28 +48,32 @@ class _Inert:
             self.__dict__["_state"] = state
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
-    SAFE = {("collections", "OrderedDict"): collections.OrderedDict, ("builtins", "set"): set,
-            ("__builtin__", "set"): set, ("builtins", "frozenset"): frozenset, ("torch", "Size"): torch.Size,
-            ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
-            ("torch._utils", "_rebuild_parameter"): torch._utils._rebuild_parameter}
-
-    def find_class(self, module, name):
-        if (module, name) in self.SAFE:
-            return self.SAFE[(module, name)]
-        if module == "torch" and isinstance(getattr(torch, name, None), torch.dtype):
-            return getattr(torch, name)
-        stubs = self.__dict__.setdefault("_stubs", {})
-        key = f"{module}.{name}"
-        if key not in stubs:
-            stubs[key] = type(name, (_Inert,), {"_origin": key})
-        return stubs[key]
+_UNSUPPORTED = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
 
 
-RESTRICTED_PICKLE = types.ModuleType("detector_restricted_pickle")
-RESTRICTED_PICKLE.Unpickler = _RestrictedUnpickler
-RESTRICTED_PICKLE.load = lambda f, **kw: _RestrictedUnpickler(f, **kw).load()
-RESTRICTED_PICKLE.__name__ = "detector_restricted_pickle"
+def _stand_in(full_name: str) -> type:
+    """An inert class registered under ``full_name`` (e.g. 'ultralytics.nn.modules.conv.Conv')."""
+    module, _, name = full_name.rpartition(".")
+    return type(name, (_Inert,), {"__module__": module, "__qualname__": name, "_origin": full_name})
+
+
+def _load_weights_only(p: Path, max_classes: int = 256):
+    """``torch.load(weights_only=True)`` with every class the file names allowed as an inert stand-in.
+
+    torch's weights-only unpickler rebuilds tensors and plain containers itself; the classes it does not
+    know are added, one by one as it names them, as stand-ins that only store their state, so no code
+    from the file runs (a planted ``os.system`` becomes a stand-in called ``system``)."""
+    stand_ins: list[type] = []
+    for _ in range(max_classes):
+        try:
+            with torch.serialization.safe_globals(stand_ins):
+                return torch.load(p, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as e:
+            m = _UNSUPPORTED.search(str(e))
+            if not m:
+                raise
+            stand_ins.append(_stand_in(m.group(1)))
+    raise CheckpointError(f"{p}: names more than {max_classes} classes: not a model checkpoint")
 
 
 def is_ultralytics_file(path: Path) -> bool:
@@ -102,7 +105,12 @@ def read_ultralytics(path: str | Path) -> dict:
     """Load ``path`` with the restricted unpickler; returns {'state': {...}, 'yaml': {...}, 'names': [...]}."""
     p = Path(path)
     try:
-        ck = torch.load(p, map_location="cpu", weights_only=False, pickle_module=RESTRICTED_PICKLE)
+        ck = _load_weights_only(p)
+    except CheckpointError:
+        raise
+    except pickle.UnpicklingError as e:  # e.g. a global from a blocked module (os, posix, subprocess)
+        why = next((ln.strip() for ln in str(e).splitlines() if "GLOBAL" in ln), str(e).splitlines()[-1])
+        raise CheckpointError(f"{p}: refused by the weights-only loader ({why[:160]}); nothing in it was run") from None
     except Exception as e:  # noqa: BLE001 - any failure of a foreign file is "unreadable"
         raise CheckpointError(f"{p}: not a readable Ultralytics checkpoint: {str(e).splitlines()[0][:160]}") from None
     if not isinstance(ck, dict):

@@ -64,7 +64,7 @@ def test_a_planted_payload_does_not_run(tmp_path):
     marker = tmp_path / "PWNED"
     bad = tmp_path / "evil.pt"
     torch.save({"model": Payload(marker), "note": "ultralytics"}, bad)
-    with pytest.raises(CheckpointError, match="carries no architecture|without a model"):
+    with pytest.raises(CheckpointError, match="refused by the weights-only loader.*posix.system.*nothing in it was run"):
         read_ultralytics(bad)
     assert not marker.exists()
     raw = tmp_path / "raw.pt"
