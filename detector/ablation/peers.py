@@ -21,8 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from ..metrics.coco_eval import COCOEvaluator, evaluate_arrays
-from ..metrics.results_file import read_results
+from ..engine.evaluate import ValConfig, evaluate
 from ..utils.io import write_json, write_text
 
 ENV_VAR = "DETECTOR_YOLO_CLI"
@@ -114,23 +113,12 @@ class PeerRunner:
             raise RuntimeError(f"{model}: Ultralytics val wrote no {pred}")
         ours = d / "predictions_ours.json"
         write_json(ours, self._to_our_categories(pred, val_idx))
-        res = read_results(ours, val_idx)
-        ev = COCOEvaluator.from_split(val_idx)
-        if val_idx.kind == "yolo":
-            ev.sizes.update(self._sizes(val_idx))
-        m = evaluate_arrays(ev.ground_truth(), res.rows, [x.image_id for x in val_idx.records], val_idx.cat_ids,
-                            val_idx.names, ev.only_cat_ids)
-        if res.notes:
-            self.log(f"{model} seed {seed}: " + "; ".join(res.notes))
+        m = evaluate(ValConfig(data=r.data, pred=str(ours), plots=False), d / "scored")  # the path val.py --pred takes
+        if m.get("note"):
+            self.log(f"{model} seed {seed}: {m['note']}")
         from .runner import EVAL_KEYS
 
         return {k: m.get(k) for k in EVAL_KEYS}, t_train
-
-    @staticmethod
-    def _sizes(idx) -> dict:
-        from ..data.image_io import read_image
-
-        return {r.image_id: read_image(r.path).shape[:2] for r in idx.records if not r.height}
 
     @staticmethod
     def _to_our_categories(pred: Path, idx) -> list[dict]:

@@ -118,14 +118,14 @@ def model_from_checkpoint(ckpt: dict, path: str = "checkpoint", use_ema: bool = 
     return model
 
 
-def load_weights(model: torch.nn.Module, state: dict, path: str = "checkpoint", strict: bool = True) -> list[str]:
-    """Load a state dict; a mismatch in names or shapes raises a CheckpointError naming them.
-    With ``strict=False`` (fine-tuning), entries whose shape differs are skipped and returned."""
+def load_weights(model: torch.nn.Module, state: dict, path: str = "checkpoint") -> None:
+    """Load a state dict that must fit exactly; a mismatch in names or shapes raises a CheckpointError naming
+    them. (Weights of another graph go through :func:`detector.engine.transfer.transfer_weights`.)"""
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     shape = [k for k in own if k in state and own[k].shape != state[k].shape]
-    if strict and (missing or unexpected or shape):
+    if missing or unexpected or shape:
         parts = []
         if missing:
             parts.append(f"{len(missing)} missing (e.g. {missing[:3]})")
@@ -135,8 +135,4 @@ def load_weights(model: torch.nn.Module, state: dict, path: str = "checkpoint", 
             parts.append(f"{len(shape)} of another shape (e.g. {shape[0]}: {tuple(state[shape[0]].shape)} vs "
                          f"{tuple(own[shape[0]].shape)})")
         raise CheckpointError(f"{path}: weights do not fit this architecture: " + "; ".join(parts))
-    if not strict and own and len(shape) + len(missing) == len(own):
-        raise CheckpointError(f"{path}: no tensor of it fits this model ({len(state)} tensors in the file, "
-                              f"{len(own)} in the model; names like {list(state)[:2]} vs {list(own)[:2]})")
-    model.load_state_dict({k: v for k, v in state.items() if k in own and k not in shape}, strict=False)
-    return shape + missing
+    model.load_state_dict(state)
