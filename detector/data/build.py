@@ -74,12 +74,7 @@ def _index_voc(cfg: DataConfig, sp, split: str, decode: bool) -> SplitIndex:
         if missing:
             raise ValueError(f"{cfg.source}: 'classes' names {missing} are not in its names {names}")
         names = [n for n in names if n in cfg.classes]
-    records, issues = index_voc(cfg.root, sp.annotations, names, split, decode)
-    if cfg.classes is not None:  # the other classes' objects are not errors here: count them as left out
-        kept = [i for i in issues if "unknown class" not in i.reason]
-        n = len(issues) - len(kept)
-        issues = kept + ([Issue(str(sp.annotations), f"{n} objects of other classes left out (data YAML classes)",
-                                "info", split=split)] if n else [])
+    records, issues = index_voc(cfg.root, sp.annotations, names, split, decode, known=cfg.names)
     return SplitIndex(split, "voc", records, issues, names, list(range(1, len(names) + 1)), str(sp.annotations))
 
 

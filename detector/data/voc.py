@@ -61,11 +61,15 @@ def _image_path(root: Path, image_id: str, node: ET.Element) -> Path:
     return root / "JPEGImages" / (fn or f"{image_id}.jpg")
 
 
-def index_voc(root: Path, list_file: Path, names: list[str], split: str, decode: bool = False
-              ) -> tuple[list[ImageRecord], list[Issue]]:
-    """Index one VOC split against ``names`` (class index = position in ``names``)."""
+def index_voc(root: Path, list_file: Path, names: list[str], split: str, decode: bool = False,
+              known: list[str] | None = None) -> tuple[list[ImageRecord], list[Issue]]:
+    """Index one VOC split against ``names`` (class index = position in ``names``). ``known``: all the data's
+    class names when ``names`` keeps only some (the data YAML's ``classes``): objects of the others are left
+    out and counted in one 'info' issue; names in neither are label errors."""
     root = Path(root)
     cls_index = {n: i for i, n in enumerate(names)}
+    other = set(known or names) - set(names)
+    left_out = 0
     issues: list[Issue] = []
     records: list[ImageRecord] = []
     for k, image_id in enumerate(read_split_ids(list_file)):
@@ -96,6 +100,9 @@ def index_voc(root: Path, list_file: Path, names: list[str], split: str, decode:
         for j, obj in enumerate(node.iter("object")):
             name = (obj.findtext("name") or "").strip()
             where = f"object {j} ({name or 'no name'})"
+            if name in other:
+                left_out += 1
+                continue
             if name not in cls_index:
                 issues.append(Issue(str(xml_file), f"{where}: unknown class {name!r} (the data has {len(names)}: "
                                     f"{names[:6]}{' ...' if len(names) > 6 else ''})", "rejected", split=split))
@@ -119,4 +126,7 @@ def index_voc(root: Path, list_file: Path, names: list[str], split: str, decode:
                 classes.append(cls_index[name])
         records.append(ImageRecord(str(path), k, int(h), int(w), _arr(boxes), np.array(classes, np.int64), _arr(crowd),
                                    crowd_classes=np.array(crowd_cls, np.int64), stem_ids=True))
+    if left_out:
+        issues.append(Issue(str(list_file), f"{left_out} objects of other classes left out (data YAML classes)",
+                            "info", split=split))
     return records, issues

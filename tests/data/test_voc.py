@@ -96,3 +96,11 @@ def test_check_data_tool_on_voc(voc, tmp_path, capsys):
     assert check_data.main(["--data", str(voc), "--out", str(tmp_path / "chk")]) == 1  # val has rejections
     assert "malformed XML" in capsys.readouterr().out
     assert json.loads((tmp_path / "chk" / "labels_report.json").read_text())["rejected"] >= 3
+
+
+def test_classes_subset_leaves_other_objects_out(voc):
+    voc.write_text(voc.read_text() + "names: [cat, dog, person]\nclasses: [dog]\n")
+    idx = index_split(load_data_config(voc), "train")
+    assert idx.names == ["dog"] and all(set(r.classes) <= {0} for r in idx.records)
+    text = "\n".join(map(str, idx.issues))
+    assert "3 objects of other classes left out" in text and "unknown class" not in text  # 2 persons, 1 cat
