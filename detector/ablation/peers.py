@@ -96,9 +96,15 @@ class PeerRunner:
         log = d / "log.txt"
         t0 = time.time()
         if not self._trained(d):
+            resumed = False
             if last.is_file():
-                self._cmd("detect", "train", f"resume={last.resolve()}", log_file=log)
-            else:
+                try:
+                    self._cmd("detect", "train", f"resume={last.resolve()}", log_file=log)
+                    resumed = True
+                except RuntimeError as e:  # e.g. its resume path tries a download; offline: start the run again
+                    self.log(f"{model} seed {seed}: resume failed ({str(e)[-120:]}); training it again from scratch")
+                    shutil.rmtree(d / "train", ignore_errors=True)
+            if not resumed:
                 self._cmd("detect", "train", f"model={model}.yaml", f"data={self.data_yaml.resolve()}",
                           f"epochs={r.epochs}", f"imgsz={r.img}", f"batch={r.batch}", f"seed={seed}",
                           "deterministic=True", "optimizer=SGD", "lr0=0.01", f"device={r.device or 'cpu'}",

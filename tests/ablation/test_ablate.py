@@ -27,6 +27,8 @@ import json, sys
 from pathlib import Path
 import cv2, yaml
 a = dict(x.split("=", 1) for x in sys.argv[3:])
+if "resume" in a:
+    sys.exit("resume needs a download")  # as Ultralytics' resume does offline
 if sys.argv[2] == "train":
     d = Path(a["project"]) / a["name"]
     (d / "weights").mkdir(parents=True, exist_ok=True)
@@ -111,6 +113,17 @@ def test_peer_results_scored_by_our_evaluator(ablation):
     assert all(r["source"] == "ultralytics" and float(r["greedy:mAP50-95"]) == pytest.approx(1.0) for r in peer)
     assert json.loads((root / "costs.json").read_text()).get("yolov8n") is None  # only ours measured there
     assert "| yolov8n | 2 |" in (root / "ablation.md").read_text() and "3.01" in (root / "ablation.md").read_text()
+
+
+def test_a_peer_whose_resume_fails_is_trained_again(ablation, capsys):
+    root, argv = ablation
+    run = root / "peers" / "runs" / "yolov8n-s1"
+    (run / "ablation_run.json").unlink()
+    (run / "train" / "results.csv").write_text("epoch\n")  # killed before its last epoch
+    assert ablate.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "yolov8n seed 1: resume failed" in out and "training it again from scratch" in out
+    assert (run / "ablation_run.json").is_file()
 
 
 def test_rerun_skips_finished_runs_and_reevaluates_a_missing_one(ablation, capsys):
