@@ -194,7 +194,7 @@ class Trainer:
                                        gains={k: hyp[k] for k in ("box", "cls", "dfl", "density")},
                                        topk=int(hyp["tal_topk"]), alpha=hyp["tal_alpha"], beta=hyp["tal_beta"],
                                        density_per_class=bool(hyp["density_per_class"]),
-                                       density_bce=bool(hyp["density_bce"]))
+                                       density_bce=bool(hyp["density_bce"]), ciou_assign=bool(hyp["tal_ciou"]))
         self.start_epoch, self.best_fitness = 0, -1.0
         if self.resume_ckpt:
             self._restore(self.resume_ckpt)

@@ -1,12 +1,14 @@
 """Task-aligned label assignment (Feng et al., "TOOD: Task-aligned One-stage Object Detection",
 ICCV 2021), as used by YOLOv8: for each ground truth, the top-k anchors (centres inside the box)
-by alignment t = s^alpha * IoU^beta become positives; an anchor claimed by several ground truths
+by alignment t = s^alpha * IoU^beta become positives (``ciou=True``: CIoU in place of IoU, as
+Ultralytics' YOLOv8 assigner does); an anchor claimed by several ground truths
 goes to the one it overlaps most. Crowd regions yield an ignore mask: anchors inside them that
 are not positives count neither as positives nor as negatives.
 """
 from __future__ import annotations
 
 import torch
+from torchvision.ops import complete_box_iou_loss
 
 from ..ops.boxes import batched_box_iou
 
@@ -19,8 +21,21 @@ def points_in_boxes(points: torch.Tensor, boxes: torch.Tensor, eps: float = 1e-9
 
 
 class TaskAlignedAssigner:
-    def __init__(self, topk: int = 10, alpha: float = 0.5, beta: float = 6.0, eps: float = 1e-9):
-        self.topk, self.alpha, self.beta, self.eps = topk, alpha, beta, eps
+    def __init__(self, topk: int = 10, alpha: float = 0.5, beta: float = 6.0, eps: float = 1e-9, ciou: bool = False):
+        self.topk, self.alpha, self.beta, self.eps, self.ciou = topk, alpha, beta, eps, ciou
+
+    def overlaps(self, gt_boxes: torch.Tensor, pd_boxes: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
+        """gt_boxes: Tensor[B, M, 4], pd_boxes: Tensor[B, N, 4] xyxy, inside: Tensor[B, M, N] bool ->
+        Tensor[B, M, N]: IoU (or CIoU) clamped to [0, 1] where ``inside``, 0 elsewhere."""
+        if not self.ciou:
+            return batched_box_iou(gt_boxes, pd_boxes).nan_to_num_(0.0).clamp_(0) * inside
+        B, M, N = inside.shape
+        out = torch.zeros(B, M, N, dtype=pd_boxes.dtype, device=pd_boxes.device)
+        b, m, n = inside.nonzero(as_tuple=True)
+        if b.numel():
+            c = 1.0 - complete_box_iou_loss(gt_boxes[b, m].float(), pd_boxes[b, n].float(), reduction="none")
+            out[b, m, n] = c.nan_to_num_(0.0).clamp_(0).to(out.dtype)
+        return out
 
     @torch.no_grad()
     def __call__(self, pd_scores: torch.Tensor, pd_boxes: torch.Tensor, points: torch.Tensor, gt_labels: torch.Tensor,
@@ -47,7 +62,7 @@ class TaskAlignedAssigner:
                     torch.zeros_like(pd_scores), torch.zeros(B, N, dtype=torch.bool, device=dev),
                     torch.zeros(B, N, dtype=torch.long, device=dev), ignore)
         inside = points_in_boxes(points, gt_boxes) & gt_mask[..., None]  # [B, M, N]
-        iou = batched_box_iou(gt_boxes, pd_boxes).nan_to_num_(0.0).clamp_(0) * inside  # [B, M, N]
+        iou = self.overlaps(gt_boxes, pd_boxes, inside)  # [B, M, N]
         cls_idx = gt_labels.clamp(0, C - 1)[..., None].expand(B, M, N)
         scores = pd_scores.transpose(1, 2).gather(1, cls_idx)  # [B, M, N]: score of the gt's class
         align = scores.pow(self.alpha) * iou.pow(self.beta) * inside

@@ -64,11 +64,11 @@ def dfl_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 class DetectionLoss:
     def __init__(self, strides: torch.Tensor, nc: int, reg_max: int = 16, gains: dict | None = None,
                  topk: int = 10, alpha: float = 0.5, beta: float = 6.0, density_per_class: bool = False,
-                 density_bce: bool = True):
+                 density_bce: bool = True, ciou_assign: bool = False):
         self.strides = strides
         self.nc, self.reg_max = nc, reg_max
         self.gains = {**DEFAULT_GAINS, **(gains or {})}
-        self.assigner = TaskAlignedAssigner(topk, alpha, beta)
+        self.assigner = TaskAlignedAssigner(topk, alpha, beta, ciou=ciou_assign)
         self.density_per_class = density_per_class
         self.density_bce = density_bce
 

@@ -109,3 +109,29 @@ def test_box_loss_zero_for_perfect_prediction():
     t = torch.tensor([[0.0, 0.0, 4.0, 4.0, 28.0, 28.0]])
     _, items = loss([raw], t)
     assert items[0] < 1e-6 and items[2] < 1e-6
+
+
+def test_assigner_ciou_overlaps_match_torchvision_and_stay_inside():
+    from torchvision.ops import complete_box_iou
+
+    gt = torch.tensor([[[10.0, 10.0, 50.0, 40.0], [0.0, 0.0, 20.0, 20.0]]])  # [1, 2, 4]
+    pd = torch.tensor([[[12.0, 8.0, 48.0, 44.0], [30.0, 30.0, 70.0, 70.0], [0.0, 0.0, 21.0, 19.0]]])  # [1, 3, 4]
+    inside = torch.tensor([[[True, True, False], [False, False, True]]])
+    ciou = TaskAlignedAssigner(ciou=True).overlaps(gt, pd, inside)
+    plain = TaskAlignedAssigner().overlaps(gt, pd, inside)
+    ref = complete_box_iou(gt[0], pd[0]).clamp(0) * inside[0]
+    assert torch.allclose(ciou[0], ref, atol=1e-6)
+    assert ciou[0, 0, 2] == 0 and ciou[0, 1, 0] == 0  # outside: zero
+    # CIoU subtracts a centre-distance and an aspect penalty: never above IoU, below it when centres differ
+    assert (ciou <= plain + 1e-6).all() and ciou[0, 0, 0] < plain[0, 0, 0]
+
+
+def test_assigner_ciou_assigns_like_iou_on_a_clear_case():
+    pts = torch.tensor([[30.0, 25.0], [100.0, 100.0]])
+    gt = torch.tensor([[[10.0, 10.0, 50.0, 40.0]]])
+    pd = torch.tensor([[[11.0, 11.0, 49.0, 39.0], [90.0, 90.0, 110.0, 110.0]]])
+    scores = torch.full((1, 2, 1), 0.5)
+    for ciou in (False, True):
+        _, _, ts, fg, _, _ = TaskAlignedAssigner(topk=1, ciou=ciou)(
+            scores, pd, pts, torch.zeros(1, 1, dtype=torch.long), gt, torch.ones(1, 1, dtype=torch.bool))
+        assert fg.tolist() == [[True, False]] and ts[0, 0, 0] > 0
