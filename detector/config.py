@@ -29,7 +29,6 @@ from typing import Any
 import yaml
 
 TOP_LEVEL_KEYS = {"nc", "scale", "scales", "nms", "backbone", "head"}
-NMS_METHODS = ("greedy", "adaptive", "soft", "diou")
 
 
 class ConfigError(ValueError):
@@ -147,9 +146,11 @@ def load_model_config(cfg: str | Path | dict, scale: str | None = None, nc: int 
     if not isinstance(d["nc"], int) or isinstance(d["nc"], bool) or d["nc"] < 1:
         raise ConfigError(f"{source}: nc must be a positive integer, got {d['nc']!r}")
 
+    from .ops.nms import nms_methods
+
     nms = d.get("nms", "greedy")
-    if nms not in NMS_METHODS:
-        raise ConfigError(f"{source}: nms must be one of {NMS_METHODS}, got {nms!r}")
+    if nms not in nms_methods():
+        raise ConfigError(f"{source}: nms must be one of {nms_methods()}, got {nms!r}")
 
     depth, width, max_ch, chosen = 1.0, 1.0, 1 << 30, None
     scales = d.get("scales")

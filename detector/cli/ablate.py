@@ -14,7 +14,7 @@ import sys
 
 from detector.ablation import AblationConfig, Recipe, run_ablation
 from detector.cli import run_job
-from detector.ops.nms import METHODS
+from detector.ops.nms import nms_methods
 from detector.utils.cli import positive_int
 
 
@@ -26,7 +26,7 @@ def parse(argv=None) -> AblationConfig:
     ap.add_argument("--img", "--imgsz", dest="img", type=positive_int, default=320)
     ap.add_argument("--batch", type=positive_int, default=16)
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    ap.add_argument("--nms", nargs="+", choices=list(METHODS), default=["greedy"],
+    ap.add_argument("--nms", nargs="+", choices=nms_methods(), default=["greedy"],
                     help="NMS methods to evaluate each run with (the first one fills the main table)")
     ap.add_argument("--hyp", default=None, help="our hyperparameter YAML for every cfg")
     ap.add_argument("--val-period", type=positive_int, default=None,

@@ -13,9 +13,10 @@ from pathlib import Path
 from detector.config import ConfigError
 from detector.engine.checkpoint import CheckpointError
 from detector.engine.detect import DetectOptions, run_detect, summary
+from detector.engine.dist import check_device_arg
 from detector.engine.predict import Detector
 from detector.engine.sources import SourceError, resolve
-from detector.engine.dist import check_device_arg
+from detector.ops.nms import nms_methods
 from detector.utils.cli import positive_int, round_img, unit_float
 from detector.utils.io import increment_path
 
@@ -30,7 +31,7 @@ def main(argv=None) -> int:
                          "--no-rect pads to img x img. Static ONNX models are always square")
     ap.add_argument("--conf-thres", type=unit_float, default=0.25)
     ap.add_argument("--iou-thres", type=unit_float, default=0.7)
-    ap.add_argument("--nms", choices=["greedy", "adaptive", "soft", "diou"], default=None,
+    ap.add_argument("--nms", choices=nms_methods(), default=None,
                     help="default: the model's (its YAML's nms key)")
     ap.add_argument("--max-det", type=positive_int, default=300)
     ap.add_argument("--classes", type=int, nargs="+", default=None, help="keep only these class ids")

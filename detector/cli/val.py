@@ -12,8 +12,9 @@ from pathlib import Path
 
 from detector.config import ConfigError
 from detector.engine.checkpoint import CheckpointError
-from detector.engine.evaluate import ValConfig, evaluate, format_table
 from detector.engine.dist import check_device_arg
+from detector.engine.evaluate import ValConfig, evaluate, format_table
+from detector.ops.nms import nms_methods
 from detector.utils.cli import non_negative_int, positive_int, round_img, unit_float
 from detector.utils.io import increment_path
 
@@ -33,7 +34,7 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=non_negative_int, default=d.workers)
     ap.add_argument("--conf-thres", type=unit_float, default=d.conf_thres)
     ap.add_argument("--iou-thres", type=unit_float, default=d.iou_thres)
-    ap.add_argument("--nms", choices=["greedy", "adaptive", "soft", "diou"], default=None)
+    ap.add_argument("--nms", choices=nms_methods(), default=None)
     ap.add_argument("--max-det", type=positive_int, default=d.max_det)
     ap.add_argument("--save-json", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--half", action="store_true", help="FP16 inference (CUDA)")

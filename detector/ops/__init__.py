@@ -1,1 +1,1 @@
-"""Pure tensor operations: box decoding (and, later, box ops and NMS)."""
+"""Pure tensor operations: boxes (boxes.py), decoding of raw head outputs (decode.py), NMS (nms/)."""

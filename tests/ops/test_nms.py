@@ -93,7 +93,7 @@ def test_adaptive_equals_reference(seed, nt):
 
 def test_adaptive_blocked_path_equals_reference(monkeypatch):
     """Force tiny blocks and chunks so the cross-block and chunking code paths run."""
-    import detector.ops.nms as nms
+    import detector.ops.nms.algorithms as nms
 
     monkeypatch.setattr(nms, "_BLOCK", 16)
     monkeypatch.setattr(nms, "_BUDGET", 300)
@@ -114,7 +114,7 @@ def test_adaptive_with_low_density_equals_greedy(seed):
 def test_adaptive_mixed_classes_equals_reference(seed, monkeypatch):
     """Only classes with a density above N_t need the per-box-threshold solver; the others go to
     batched_nms. Merged, the result must still be the sequential one, in score order."""
-    import detector.ops.nms as nms
+    import detector.ops.nms.algorithms as nms
 
     b, s, c, d = crowd_boxes(n=300, seed=seed, n_cls=4)
     d = torch.where(c == 1, d, d * 0.3)  # only class 1 is crowded
@@ -224,8 +224,8 @@ def test_entry_point_shapes_max_det_and_density():
             assert o.shape == (7, 7)
             assert torch.all(o[:-1, 4] >= o[1:, 4])
             assert o[:, 5].min() >= 0 and o[:, 5].max() < nc
-    o = non_max_suppression(preds, 0.1, 0.5, has_density=False)[0]
-    assert o.shape[1] == 6
+    o = non_max_suppression(preds[..., :-1], 0.1, 0.5, has_density=False)[0]
+    assert o.shape[1] == 7 and (o[:, 6] == 0).all()  # one contract: a zero density column
     o = non_max_suppression(preds, 0.1, 0.5, classes=[2])[0]
     assert (o[:, 5] == 2).all()
     o = non_max_suppression(preds, 0.1, 0.5, multi_label=True, max_det=10000)[0]
@@ -245,12 +245,43 @@ def test_entry_point_adaptive_uses_density_column():
         assert len(non_max_suppression(p, 0.25, 0.5, method="greedy")[0]) == 1
 
 
-def test_entry_point_accepts_raw_outputs():
-    from detector.ops.decode import decode_outputs
-    raw = [torch.randn(1, 4 * 16 + 3 + 1, 8, 8), torch.randn(1, 4 * 16 + 3 + 1, 4, 4)]
-    strides = torch.tensor([8.0, 16.0])
-    a = non_max_suppression(raw, 0.3, 0.5, strides=strides)[0]
-    b = non_max_suppression(decode_outputs(raw, strides), 0.3, 0.5)[0]
-    torch.testing.assert_close(a, b)
-    with pytest.raises(ValueError, match="strides"):
+def test_entry_point_refuses_raw_outputs():
+    raw = [torch.randn(1, 4 * 16 + 3 + 1, 8, 8)]
+    with pytest.raises(TypeError, match="decode_outputs"):
         non_max_suppression(raw)
+
+
+def test_soft_nms_honours_conf_thres_after_decay():
+    """Three same-class boxes overlapping heavily, all above 0.5 before decay: Soft-NMS lowers the
+    two lower ones below 0.5, so none of them may come out at conf_thres 0.5."""
+    b = torch.tensor([[0.0, 0, 100, 100], [2.0, 2, 102, 102], [4.0, 4, 104, 104]])
+    p = torch.cat([b, torch.tensor([[0.9], [0.85], [0.8]]), torch.zeros(3, 1)], 1)[None]
+    out = non_max_suppression(p, conf_thres=0.5, iou_thres=0.5, method="soft")[0]
+    assert len(out) >= 1 and (out[:, 4] > 0.5).all()
+    low = non_max_suppression(p, conf_thres=0.001, iou_thres=0.5, method="soft")[0]
+    assert len(low) == 3 and (low[1:, 4] < 0.5).all()  # the decay is real: at 0.001 they stay, decayed
+
+
+def test_registering_a_method_makes_it_usable_everywhere():
+    from detector.ops.nms import NMS_REGISTRY, nms_methods, register_nms
+
+    @register_nms("keep_all_test")
+    def keep_all(boxes, scores, idxs, densities, iou_thres, conf_thres, **_):
+        return torch.argsort(scores, descending=True), None
+
+    try:
+        assert "keep_all_test" in nms_methods()
+        b = torch.tensor([[0.0, 0, 100, 100], [1.0, 1, 101, 101]])
+        p = torch.cat([b, torch.tensor([[0.9], [0.8]]), torch.zeros(2, 1)], 1)[None]
+        assert len(non_max_suppression(p, 0.25, 0.5, method="keep_all_test")[0]) == 2
+        assert len(non_max_suppression(p, 0.25, 0.5, method="greedy")[0]) == 1
+        import yaml
+
+        from detector.config import load_model_config
+        from tests.conftest import CFG_DIR
+        d = yaml.safe_load((CFG_DIR / "yolo_base.yaml").read_text())
+        assert load_model_config({**d, "nms": "keep_all_test"}, scale="n").nms == "keep_all_test"
+    finally:
+        NMS_REGISTRY.pop("keep_all_test", None)
+    with pytest.raises(ValueError, match="already registered"):
+        register_nms("greedy")(keep_all)

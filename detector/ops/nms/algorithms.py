@@ -1,4 +1,4 @@
-"""Non-maximum suppression: greedy, adaptive, Soft- and DIoU-NMS.
+"""The suppression algorithms: greedy, adaptive, Soft- and DIoU-NMS.
 
 Low-level functions share torchvision's signature style and return indices of kept
 boxes in decreasing score order:
@@ -29,10 +29,8 @@ from typing import Callable
 import torch
 from torchvision.ops import batched_nms
 
-from .boxes import batched_box_iou, batched_diou
-from .decode import decode_outputs
+from ..boxes import batched_box_iou, batched_diou
 
-METHODS = ("greedy", "adaptive", "soft", "diou")
 _BLOCK = 2048  # boxes of one group handled in one IoU block
 _BUDGET = 1 << 22  # padded pairwise entries per chunk of groups
 
@@ -192,64 +190,3 @@ def soft_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, sigm
     idx = lookup[gs, ps]
     o = torch.argsort(ss, descending=True, stable=True)
     return idx[o], ss[o]
-
-
-def non_max_suppression(preds, conf_thres: float = 0.25, iou_thres: float = 0.7, method: str = "greedy",
-                        max_det: int = 300, agnostic: bool = False, classes: list[int] | None = None,
-                        multi_label: bool = False, max_nms: int = 30000, has_density: bool = True,
-                        strides=None, reg_max: int = 16, sigma: float = 0.5, soft_method: str = "gaussian",
-                        beta: float = 1.0) -> list[torch.Tensor]:
-    """One entry point for every method.
-
-    preds: decoded Tensor[B, N, 4 + nc (+ 1 density)] (``decode_outputs``), or the model's raw
-    list of per-level outputs together with ``strides`` (and ``reg_max``).
-    Returns per image a Tensor[K, 6] (x1, y1, x2, y2, score, class) in decreasing score order,
-    or Tensor[K, 7] with the box's density as 7th column when ``has_density``.
-    For ``soft`` the score column holds the decayed scores.
-    """
-    if method not in METHODS:
-        raise ValueError(f"NMS method must be one of {METHODS}, got {method!r}")
-    if isinstance(preds, (list, tuple)):
-        if strides is None:
-            raise ValueError("raw head outputs need strides= (model.stride) to be decoded")
-        preds = decode_outputs(list(preds), strides, reg_max)
-    extra = 1 if has_density else 0
-    nc = preds.shape[-1] - 4 - extra
-    if nc < 1:
-        raise ValueError(f"predictions have {preds.shape[-1]} columns: too few for boxes + classes"
-                         f"{' + density' if has_density else ''}")
-    out = []
-    for p in preds:
-        boxes, cls = p[:, :4], p[:, 4:4 + nc]
-        dens = p[:, 4 + nc] if has_density else None
-        if multi_label:
-            i, j = (cls > conf_thres).nonzero(as_tuple=True)
-            score = cls[i, j]
-        else:
-            score, j = cls.max(1)
-            i = (score > conf_thres).nonzero().squeeze(1)
-            score, j = score[i], j[i]
-        if classes is not None:
-            m = torch.isin(j, torch.as_tensor(classes, device=j.device))
-            i, j, score = i[m], j[m], score[m]
-        if len(score) > max_nms:
-            top = score.topk(max_nms).indices
-            i, j, score = i[top], j[top], score[top]
-        b = boxes[i]
-        gid = torch.zeros_like(j) if agnostic else j
-        if method == "greedy":
-            k = greedy_nms(b, score, gid, iou_thres)
-        elif method == "adaptive":
-            k = adaptive_nms(b, score, gid, iou_thres, dens[i] if dens is not None else torch.zeros_like(score))
-        elif method == "diou":
-            k = diou_nms(b, score, gid, iou_thres, beta)
-        else:
-            k, new_scores = soft_nms(b, score, gid, sigma, iou_thres, method=soft_method)
-            score = score.clone()
-            score[k] = new_scores
-        k = k[:max_det]
-        cols = [b[k], score[k, None], j[k, None].to(b.dtype)]
-        if dens is not None:
-            cols.append(dens[i][k, None])
-        out.append(torch.cat(cols, 1))
-    return out

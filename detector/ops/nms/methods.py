@@ -1,0 +1,27 @@
+"""The registered methods: thin adapters from the registry contract to the algorithms."""
+from __future__ import annotations
+
+from .algorithms import adaptive_nms, diou_nms, greedy_nms, soft_nms
+from .registry import register_nms
+
+
+@register_nms("greedy")
+def _greedy(boxes, scores, idxs, densities, iou_thres, conf_thres, **_):
+    return greedy_nms(boxes, scores, idxs, iou_thres), None
+
+
+@register_nms("adaptive")
+def _adaptive(boxes, scores, idxs, densities, iou_thres, conf_thres, **_):
+    return adaptive_nms(boxes, scores, idxs, iou_thres, densities), None
+
+
+@register_nms("soft")
+def _soft(boxes, scores, idxs, densities, iou_thres, conf_thres, sigma: float = 0.5, soft_method: str = "gaussian",
+          **_):
+    # decayed scores must still clear the user's threshold
+    return soft_nms(boxes, scores, idxs, sigma, iou_thres, score_threshold=conf_thres, method=soft_method)
+
+
+@register_nms("diou")
+def _diou(boxes, scores, idxs, densities, iou_thres, conf_thres, beta: float = 1.0, **_):
+    return diou_nms(boxes, scores, idxs, iou_thres, beta), None

@@ -1,0 +1,53 @@
+"""From decoded predictions to detections: confidence filter, class filter, NMS, max_det."""
+from __future__ import annotations
+
+import torch
+
+from .registry import get_nms
+
+
+def non_max_suppression(preds: torch.Tensor, conf_thres: float = 0.25, iou_thres: float = 0.7, method: str = "greedy",
+                        max_det: int = 300, agnostic: bool = False, classes: list[int] | None = None,
+                        multi_label: bool = False, max_nms: int = 30000, has_density: bool = True,
+                        **options) -> list[torch.Tensor]:
+    """preds: decoded Tensor[B, N, 4 + nc (+ 1 density when ``has_density``)] (``decode_outputs``).
+
+    Returns per image a Tensor[K, 7]: x1, y1, x2, y2, score, class, density (0 when the
+    predictions carry none), in decreasing score order; boxes scored ``conf_thres`` or below are
+    never returned (for Soft-NMS: after the decay). ``options`` go to the method (``sigma``,
+    ``soft_method``, ``beta``, ...)."""
+    fn = get_nms(method)
+    if isinstance(preds, (list, tuple)):
+        raise TypeError("non_max_suppression takes decoded predictions: run detector.ops.decode_outputs(raw, "
+                        "model.stride) first (or use detector.engine.predict.Predictor)")
+    extra = 1 if has_density else 0
+    nc = preds.shape[-1] - 4 - extra
+    if nc < 1:
+        raise ValueError(f"predictions have {preds.shape[-1]} columns: too few for boxes + classes"
+                         f"{' + density' if has_density else ''}")
+    out = []
+    for p in preds:
+        boxes, cls = p[:, :4], p[:, 4:4 + nc]
+        dens = p[:, 4 + nc] if has_density else p.new_zeros(len(p))
+        if multi_label:
+            i, j = (cls > conf_thres).nonzero(as_tuple=True)
+            score = cls[i, j]
+        else:
+            score, j = cls.max(1)
+            i = (score > conf_thres).nonzero().squeeze(1)
+            score, j = score[i], j[i]
+        if classes is not None:
+            m = torch.isin(j, torch.as_tensor(classes, device=j.device))
+            i, j, score = i[m], j[m], score[m]
+        if len(score) > max_nms:
+            top = score.topk(max_nms).indices
+            i, j, score = i[top], j[top], score[top]
+        b, d = boxes[i], dens[i]
+        gid = torch.zeros_like(j) if agnostic else j
+        k, new_scores = fn(b, score, gid, d, float(iou_thres), float(conf_thres), **options)
+        if new_scores is not None:
+            score = score.clone()
+            score[k] = new_scores.to(score.dtype)
+        k = k[:max_det]
+        out.append(torch.cat([b[k], score[k, None], j[k, None].to(b.dtype), d[k, None]], 1))
+    return out

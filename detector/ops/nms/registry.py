@@ -1,0 +1,46 @@
+"""NMS methods by name. A method is one function with one contract, registered with a decorator::
+
+    @register_nms("my_nms")
+    def my_nms(boxes, scores, idxs, densities, iou_thres, conf_thres, **options):
+        keep = ...                       # Tensor[K] int64 indices into boxes, best first
+        return keep, None                # or (keep, new_scores Tensor[K]) if it rescores boxes
+
+boxes: Tensor[N, 4] xyxy; scores: Tensor[N]; idxs: Tensor[N] class ids (boxes of different ids
+never suppress each other); densities: Tensor[N] predicted crowd density (zeros when the model has
+no density output); iou_thres / conf_thres: the user's thresholds (a method that lowers scores must
+drop the boxes that fall to ``conf_thres`` or below). ``options`` are method keywords passed through
+``non_max_suppression(..., **options)`` (e.g. ``sigma`` for Soft-NMS); unknown ones are ignored.
+
+Once registered the name is accepted everywhere: ``--nms`` of train / val / detect / ablate, the
+model YAML's ``nms:`` key and the Python API.
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import torch
+
+NMSResult = tuple[torch.Tensor, Optional[torch.Tensor]]
+NMSFunction = Callable[..., NMSResult]
+NMS_REGISTRY: dict[str, NMSFunction] = {}
+
+
+def register_nms(name: str) -> Callable[[NMSFunction], NMSFunction]:
+    def deco(fn: NMSFunction) -> NMSFunction:
+        if name in NMS_REGISTRY and NMS_REGISTRY[name] is not fn:
+            raise ValueError(f"NMS method {name!r} is already registered ({NMS_REGISTRY[name].__module__})")
+        NMS_REGISTRY[name] = fn
+        return fn
+    return deco
+
+
+def nms_methods() -> list[str]:
+    """Registered method names, for argparse ``choices`` and config checks."""
+    return list(NMS_REGISTRY)
+
+
+def get_nms(name: str) -> NMSFunction:
+    try:
+        return NMS_REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"NMS method must be one of {nms_methods()}, got {name!r}") from None
