@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from detector import build_model  # noqa: E402
 from detector.models.summary import count_flops, count_params  # noqa: E402
-from detector.utils.bench import machine_line, median_ms, time_interleaved  # noqa: E402
+from detector.utils.timing import machine_line, median_ms, time_interleaved  # noqa: E402
 
 DEFAULT_CFGS = ["yolo_bifpn", "yolo_ca_bifpn", "yolo_se_bifpn", "yolo_cbam_bifpn", "yolo_eca_bifpn",
                 "yolo_simam_bifpn", "yolo_base", "yolo_ca"]
@@ -92,22 +92,22 @@ def bench_nms(args: argparse.Namespace) -> None:
 
 
 def _loader(a):
-    from detector.utils.benchmarks import bench_loader
+    from bench_cases import bench_loader
     print(bench_loader(a.data, a.img, a.batch, a.workers, a.batches, a.cfg))
 
 
 def _memory_format(a):
-    from detector.utils.benchmarks import bench_memory_format
+    from bench_cases import bench_memory_format
     print(bench_memory_format(a.data, a.cfg, a.img, a.batch, a.runs, a.device))
 
 
 def _crowd(a):
-    from detector.utils.benchmarks import bench_crowd_nms
+    from bench_cases import bench_crowd_nms
     print(bench_crowd_nms(a.weights, a.images, a.ann, a.img, a.iou_thres, a.classes, a.title))
 
 
 def _detect(a):
-    from detector.utils.benchmarks import bench_detect
+    from bench_cases import bench_detect
     print(bench_detect(a.weights, a.onnx, a.img, a.frames))
 
 

@@ -116,7 +116,7 @@ def measure_costs(cfgs: list[str], nc: int, img: int, runs: int) -> dict[str, di
 
     from ..models import build_model
     from ..models.summary import count_flops, count_params
-    from ..utils.bench import median_ms, time_interleaved
+    from ..utils.timing import median_ms, time_interleaved
 
     out, fns = {}, {}
     x = torch.rand(1, 3, img, img).contiguous(memory_format=torch.channels_last)

@@ -11,8 +11,10 @@ import argparse
 import sys
 
 from detector.cli import run_job
+from detector.engine.callbacks import load_callback
 from detector.engine.dist import check_device_arg
-from detector.engine.trainer import Trainer, TrainConfig
+from detector.engine.trainer import TrainConfig, Trainer
+from detector.ops.nms import nms_methods
 from detector.utils.cli import non_negative_int, positive_int, round_img
 
 
@@ -49,14 +51,21 @@ def parse(argv=None) -> TrainConfig:
     ap.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=d.channels_last,
                     help="NHWC memory format for the model and batches (faster convolutions on CPU and CUDA)")
     ap.add_argument("--val-period", type=positive_int, default=d.val_period, help="validate every N epochs")
-    ap.add_argument("--nms", choices=["greedy", "adaptive", "soft", "diou"], default=None,
+    ap.add_argument("--nms", choices=nms_methods(), default=None,
                     help="NMS for validation (default: the model YAML's)")
     ap.add_argument("--strict-labels", action="store_true", help="refuse to train when any label is rejected")
     ap.add_argument("--no-plots", dest="plots", action="store_false")
+    ap.add_argument("--callbacks", nargs="+", default=[], metavar="MODULE:CLASS",
+                    help="extra training callbacks, e.g. my_logs:JsonLines (importable module; see README 'Callbacks')")
     ap.add_argument("--max-batches", type=int, default=None, help=argparse.SUPPRESS)
     args = vars(ap.parse_args(argv))
     check_device_arg(ap, args["device"])
     args["img"] = round_img(args["img"])
+    for spec in args["callbacks"]:  # a typo is a usage error now, not a failure after the data is indexed
+        try:
+            load_callback(spec)
+        except ValueError as e:
+            ap.error(str(e))
     if not args["resume"]:  # unset epochs/img/batch: the data YAML's defaults, then the built-in ones
         from detector.data import load_data_config
 
@@ -66,7 +75,7 @@ def parse(argv=None) -> TrainConfig:
                 args[k] = dd.get(k, getattr(d, k))
     else:
         ignored = [f"--{k.replace('_', '-')}" for k, v in args.items()
-                   if k not in ("resume", "device", "workers") and v is not None and v != ap.get_default(k)]
+                   if k not in ("resume", "device", "workers", "callbacks") and v is not None and v != ap.get_default(k)]
         if ignored:
             print(f"note: --resume continues the run with its saved settings; ignoring {' '.join(ignored)}",
                   file=sys.stderr)

@@ -19,12 +19,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, DistributedSampler, Sampler
 
+from ..hyp import AugmentHyp, group_of
 from .image_io import ImageReadError, read_image
 from .records import ImageRecord
 from .transforms import augment_hsv, hflip, letterbox, mixup, random_affine
 
-DEFAULT_AUG = dict(hsv_h=0.015, hsv_s=0.7, hsv_v=0.4, degrees=0.0, translate=0.1, scale=0.5, shear=0.0,
-                   fliplr=0.5, mosaic=1.0, mixup=0.0)
+DEFAULT_AUG = group_of({}, AugmentHyp)  # the augmentation defaults, from detector/hyp.py
 
 
 @dataclass

@@ -78,9 +78,3 @@ def read_image(path: str | Path, apply_exif: bool = True) -> np.ndarray:
     if img is None:
         raise ImageReadError(f"{path}: not a decodable image (corrupt or unsupported format)")
     return img
-
-
-def image_size(path: str | Path, apply_exif: bool = True) -> tuple[int, int]:
-    """(height, width) of the decoded image."""
-    h, w = read_image(path, apply_exif).shape[:2]
-    return h, w

@@ -11,6 +11,7 @@ import math
 
 import cv2
 import numpy as np
+import torch
 
 MIN_SIZE, MAX_ASPECT, MIN_VISIBLE = 2.0, 20.0, 0.10
 
@@ -36,6 +37,32 @@ def letterbox(img: np.ndarray, new_shape: tuple[int, int], color: int = 114, sca
     left, right = int(round(dw - 0.1)), int(round(dw + 0.1))
     img = cv2.copyMakeBorder(img, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(color,) * 3)
     return img, (rx, ry), (float(left), float(top))
+
+
+def image_to_tensor(img: np.ndarray) -> torch.Tensor:
+    """HxWx3 uint8 BGR (OpenCV) -> Tensor[3, H, W] uint8 RGB (the network's channel order)."""
+    return torch.from_numpy(np.ascontiguousarray(img[:, :, ::-1].transpose(2, 0, 1)))
+
+
+def normalize_images(x: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Tensor[B, 3, H, W] uint8 (0..255) -> ``dtype`` in 0..1: what every model input goes through
+    (divided in float32, then cast: one rounding for fp16)."""
+    x = x.float() / 255.0
+    return x if dtype == torch.float32 else x.to(dtype)
+
+
+def scale_to_original(boxes: torch.Tensor, meta: dict) -> torch.Tensor:
+    """Tensor[K, 4] xyxy in network-input pixels -> original-image pixels, clipped to the image.
+    ``meta``: ``ratio`` and ``pad`` as :func:`letterbox` returned them, ``orig_shape`` (h, w)."""
+    rx, ry = meta["ratio"]
+    px, py = meta["pad"]
+    out = boxes.clone().float()
+    out[:, [0, 2]] = (out[:, [0, 2]] - px) / rx
+    out[:, [1, 3]] = (out[:, [1, 3]] - py) / ry
+    h, w = meta["orig_shape"]
+    out[:, [0, 2]] = out[:, [0, 2]].clamp(0, w)
+    out[:, [1, 3]] = out[:, [1, 3]].clamp(0, h)
+    return out
 
 
 def box_candidates(before: np.ndarray, after: np.ndarray) -> np.ndarray:

@@ -12,7 +12,8 @@ from tqdm import tqdm
 from ..utils.io import write_text
 from ..utils.plots import draw_boxes
 from .predict import Detections, Detector
-from .sources import ImageReadError, Item, SourceError, VideoReader, load_image, resolve
+from ..data.image_io import read_image
+from .sources import ImageReadError, Item, SourceError, VideoReader, resolve
 
 
 @dataclass
@@ -45,7 +46,7 @@ def _image_id(path: str, fallback: int) -> int:
 
 
 def run_detect(det: Detector, source: str, save_dir: Path, opt: DetectOptions) -> DetectReport:
-    items, webcam = resolve(source)
+    items = resolve(source)
     rep = DetectReport()
     save_dir.mkdir(parents=True, exist_ok=True)
     json_rows: list[dict] = []
@@ -55,7 +56,7 @@ def run_detect(det: Detector, source: str, save_dir: Path, opt: DetectOptions) -
         chunk, arrays = [], []
         for it in images[start:start + opt.batch]:
             try:
-                arrays.append(load_image(it))
+                arrays.append(read_image(it.path))
                 chunk.append(it)
             except ImageReadError as e:
                 rep.skipped.append((it.path, str(e).split(": ", 1)[-1]))

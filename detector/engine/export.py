@@ -15,9 +15,9 @@ import numpy as np
 import torch
 
 from ..data.image_io import read_image
-from ..data.transforms import letterbox
 from ..models import DecodedModel
 from .checkpoint import load_checkpoint, model_from_checkpoint
+from .predictor import Predictor
 
 
 def export_onnx(weights: str | Path, img: int = 640, dynamic: bool = False, half: bool = False,
@@ -52,16 +52,14 @@ def export_onnx(weights: str | Path, img: int = 640, dynamic: bool = False, half
 
 
 def compare_onnx(weights: str | Path, onnx_path: str | Path, image: str | Path | np.ndarray, img: int) -> float:
-    """Max abs difference between onnxruntime and PyTorch decoded outputs on one real image."""
+    """Max abs difference between onnxruntime and PyTorch decoded outputs on one real image, both run
+    through the same :class:`Predictor` (same letterbox and normalisation)."""
     import onnxruntime as ort
 
     arr = image if isinstance(image, np.ndarray) else read_image(image)
-    lb, _, _ = letterbox(arr, (img, img))
-    x = torch.from_numpy(np.ascontiguousarray(lb[:, :, ::-1].transpose(2, 0, 1)))[None].float() / 255
     model = model_from_checkpoint(load_checkpoint(weights), str(weights)).eval().fuse()
-    with torch.no_grad():
-        ref = DecodedModel(model)(x).numpy()
+    torch_p = Predictor.from_model(model, torch.device("cpu"), img=img, rect=False)
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    inp = sess.get_inputs()[0]
-    out = sess.run(None, {inp.name: x.numpy().astype(np.float16 if "float16" in inp.type else np.float32)})[0]
-    return float(np.abs(out.astype(np.float32) - ref).max())
+    onnx_p = Predictor.from_onnx(sess, torch_p.stride, img=img, rect=False)
+    x, _ = torch_p.preprocess([arr])
+    return float((onnx_p.forward(x) - torch_p.forward(x)).abs().max())

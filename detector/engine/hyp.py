@@ -1,4 +1,4 @@
-"""Training hyper-parameters (``cfg/hyp/*.yaml``): defaults here, a YAML overrides some of them.
+"""Reading hyperparameter YAMLs (``cfg/hyp/*.yaml``): the defaults are ``detector/hyp.py``'s, a YAML overrides some.
 Unknown keys are an error naming the file."""
 from __future__ import annotations
 
@@ -7,17 +7,9 @@ from pathlib import Path
 import yaml
 
 from ..config import ConfigError
+from ..hyp import DEFAULT_HYP, Hyp
 
-DEFAULT_HYP = dict(
-    lr0=0.01, lrf=0.01, momentum=0.937, weight_decay=5e-4, nbs=64,
-    warmup_epochs=3.0, warmup_momentum=0.8, warmup_bias_lr=0.1, grad_clip=10.0,
-    box=7.5, cls=0.5, dfl=1.5, density=1.0, density_per_class=False, density_bce=True,
-    tal_topk=10, tal_alpha=0.5, tal_beta=6.0, tal_ciou=False,
-    hsv_h=0.015, hsv_s=0.7, hsv_v=0.4, degrees=0.0, translate=0.1, scale=0.5, shear=0.0, fliplr=0.5,
-    mosaic=1.0, mixup=0.0, close_mosaic=10,
-    ema_decay=0.9999, ema_tau=2000.0,
-)
-
+__all__ = ["DEFAULT_HYP", "Hyp", "load_hyp"]
 
 def load_hyp(path: str | Path | None = None, overrides: dict | None = None) -> dict:
     hyp = dict(DEFAULT_HYP)

@@ -35,3 +35,16 @@ def lr_lambda(epochs: int, lrf: float, cosine: bool):
     if cosine:
         return lambda e: ((1 - math.cos(e * math.pi / max(epochs, 1))) / 2) * (lrf - 1) + 1
     return lambda e: max(1 - e / max(epochs, 1), 0) * (1.0 - lrf) + lrf
+
+
+def batch_plan(total_batch: int, world: int, nbs: int, weight_decay: float) -> tuple[int, int, float]:
+    """``--batch`` is the total batch over all processes. Returns (batch per process, accumulation
+    steps, scaled weight decay): gradients are accumulated to the nominal batch ``nbs`` and the weight
+    decay scaled by the batch actually stepped (``total_batch * accumulate``) over ``nbs`` — the same
+    for 1 process with batch B as for ``world`` processes with B / world each."""
+    if total_batch < world:
+        raise ValueError(f"--batch {total_batch} is the total over {world} processes: give at least {world}")
+    if total_batch % world:
+        raise ValueError(f"--batch {total_batch} is the total over {world} processes: give a multiple of {world}")
+    accumulate = max(round(nbs / total_batch), 1)
+    return total_batch // world, accumulate, weight_decay * total_batch * accumulate / nbs

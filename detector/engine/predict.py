@@ -18,12 +18,10 @@ import numpy as np
 import torch
 
 from ..data.image_io import read_image
-from ..data.transforms import letterbox
-from ..metrics.coco_eval import scale_to_original
-from ..ops.decode import decode_outputs
-from ..ops.nms import non_max_suppression
+
 from .checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
 from .dist import select_device
+from .predictor import Predictor
 
 
 @dataclass
@@ -57,12 +55,11 @@ class Detector:
                  iou_thres: float = 0.7, nms: str | None = None, max_det: int = 300, classes: list[int] | None = None,
                  half: bool = False, agnostic: bool = False, rect: bool = True):
         self.weights = Path(weights)
-        self.img, self.conf, self.iou, self.max_det = img, conf_thres, iou_thres, max_det
-        self.rect, self.stride = rect, 32
-        self.classes, self.agnostic = classes, agnostic
         self.timing = Timing()
+        opts = dict(img=img, rect=rect, conf_thres=conf_thres, iou_thres=iou_thres, max_det=max_det, classes=classes,
+                    agnostic=agnostic)
         if self.weights.suffix == ".onnx":
-            self._init_onnx()
+            self._init_onnx(opts, nms)
         else:
             self.device = select_device(device)
             ck = load_checkpoint(self.weights)
@@ -73,13 +70,17 @@ class Detector:
             if self.half:
                 self.model.half()
             self.names = dict(self.model.names)
-            self.stride = int(self.model.stride.max())
             self.cat_ids = ck.get("cat_ids")
             self.default_nms = ck.get("nms") or self.model.cfg.nms
-            self.session = None
-        self.nms = nms or self.default_nms
+            self.predictor = Predictor.from_model(self.model, self.device, self.half, nms=nms or self.default_nms, **opts)
 
-    def _init_onnx(self) -> None:
+    # the predictor's settings, readable and settable here
+    img = property(lambda self: self.predictor.img, lambda self, v: setattr(self.predictor, "img", v))
+    rect = property(lambda self: self.predictor.rect, lambda self, v: setattr(self.predictor, "rect", v))
+    stride = property(lambda self: self.predictor.stride)
+    nms = property(lambda self: self.predictor.options.nms)
+
+    def _init_onnx(self, opts: dict, nms: str | None) -> None:
         import onnxruntime as ort
 
         if not self.weights.is_file():
@@ -111,54 +112,27 @@ class Detector:
         self.cat_ids = json.loads(meta["cat_ids"]) if "cat_ids" in meta else None
         shape = self.session.get_inputs()[0].shape
         if isinstance(shape[2], int):  # static export: its size wins, square input only
-            self.img, self.rect = int(shape[2]), False
-        self.stride = max(json.loads(meta.get("stride", "[32]")))
+            opts.update(img=int(shape[2]), rect=False)
         self.device, self.half = torch.device("cpu"), False
-        self.input_dtype = np.float16 if "float16" in self.session.get_inputs()[0].type else np.float32
+        self.predictor = Predictor.from_onnx(self.session, max(json.loads(meta.get("stride", "[32]"))),
+                                             nms=nms or self.default_nms, **opts)
 
     # -------------------------------------------------------------------------
     def input_shape(self, imgs: list[np.ndarray]) -> tuple[int, int]:
-        """Network input (h, w) for a batch: ``img`` x ``img``, or with ``rect`` the smallest
-        multiple of the stride that holds every image resized to a long side of ``img`` (a
-        640x480 frame runs at 640x480 instead of 640x640)."""
-        if not self.rect:
-            return self.img, self.img
-        s = self.stride
-        hs, ws = zip(*[(round(h * self.img / max(h, w)), round(w * self.img / max(h, w)))
-                       for h, w in (im.shape[:2] for im in imgs)])
-        return -(-max(hs) // s) * s, -(-max(ws) // s) * s
+        return self.predictor.input_shape(imgs)
 
     def preprocess(self, imgs: list[np.ndarray]) -> tuple[torch.Tensor, list[dict]]:
-        batch, metas = [], []
-        shape = self.input_shape(imgs)
-        for im in imgs:
-            lb, ratio, pad = letterbox(im, shape, scaleup=True)
-            batch.append(lb[:, :, ::-1].transpose(2, 0, 1))
-            metas.append({"orig_shape": im.shape[:2], "ratio": ratio, "pad": pad})
-        x = torch.from_numpy(np.ascontiguousarray(np.stack(batch))).float() / 255.0
-        return x, metas
-
-    @torch.no_grad()
-    def infer(self, x: torch.Tensor) -> torch.Tensor:
-        """Tensor[B, 3, H, W] in 0..1 -> decoded Tensor[B, N, 4 + nc + 1]."""
-        if self.session is not None:
-            inp = self.session.get_inputs()[0]
-            xs = [x] if not isinstance(inp.shape[0], int) or x.shape[0] == inp.shape[0] else x.split(1)  # static batch 1
-            outs = [self.session.run(None, {inp.name: xi.numpy().astype(self.input_dtype)})[0] for xi in xs]
-            return torch.from_numpy(np.concatenate(outs)).float()
-        x = x.to(self.device)
-        x = x.half() if self.half else x
-        return decode_outputs(self.model(x), self.model.stride, self.model.head.reg_max).float()
+        return self.predictor.preprocess(imgs)
 
     def predict_arrays(self, imgs: list[np.ndarray]) -> list[Detections]:
         """BGR images (HxWx3 uint8) -> one Detections each."""
+        p = self.predictor
         t0 = time.perf_counter()
-        x, metas = self.preprocess(imgs)
+        x, metas = p.preprocess(imgs)
         t1 = time.perf_counter()
-        preds = self.infer(x)
+        preds = p.forward(x)
         t2 = time.perf_counter()
-        dets = non_max_suppression(preds, self.conf, self.iou, method=self.nms, max_det=self.max_det,
-                                   classes=self.classes, agnostic=self.agnostic)
+        dets = p.to_original(p.postprocess(preds), metas)
         t3 = time.perf_counter()
         self.timing.pre += t1 - t0
         self.timing.inference += t2 - t1
@@ -166,8 +140,7 @@ class Detector:
         self.timing.images += len(imgs)
         out = []
         for d, m in zip(dets, metas):
-            d = d.cpu()
-            b = scale_to_original(d[:, :4], m).numpy() if len(d) else np.zeros((0, 4), np.float32)
+            b = d[:, :4].numpy() if len(d) else np.zeros((0, 4), np.float32)
             cls = d[:, 5].long().numpy()
             for c in cls:
                 self.timing.per_class[int(c)] = self.timing.per_class.get(int(c), 0) + 1

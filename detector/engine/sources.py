@@ -9,7 +9,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from ..data.image_io import IMAGE_SUFFIXES, ImageReadError, read_image
+from ..data.image_io import IMAGE_SUFFIXES, ImageReadError
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv", ".webm", ".ts", ".asf", ".gif"}
 
@@ -25,10 +25,10 @@ class Item:
     reason: str = ""
 
 
-def resolve(source: str) -> tuple[list[Item], bool]:
-    """Expand a source into items; returns (items, is_webcam)."""
+def resolve(source: str) -> list[Item]:
+    """Expand a source into items (a digit string is one webcam item)."""
     if source.isdigit():
-        return [Item(source, "webcam")], True
+        return [Item(source, "webcam")]
     p = Path(source).expanduser()
     if any(ch in source for ch in "*?["):
         paths = [Path(x) for x in sorted(globlib.glob(source, recursive=True)) if Path(x).is_file()]
@@ -56,11 +56,7 @@ def resolve(source: str) -> tuple[list[Item], bool]:
             items.append(Item(str(x), "video"))
         else:
             items.append(Item(str(x), "skip", f"not an image or video file (suffix {suf or 'none'})"))
-    return items, False
-
-
-def load_image(item: Item) -> np.ndarray:
-    return read_image(item.path)
+    return items
 
 
 class VideoReader:
@@ -91,4 +87,4 @@ class VideoReader:
         return self.frames > 0 and self.read_frames < self.frames
 
 
-__all__ = ["Item", "SourceError", "VideoReader", "resolve", "load_image", "ImageReadError"]
+__all__ = ["Item", "SourceError", "VideoReader", "resolve", "ImageReadError"]

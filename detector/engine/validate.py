@@ -7,8 +7,7 @@ import torch
 from tqdm import tqdm
 
 from ..metrics.coco_eval import COCOEvaluator
-from ..ops.decode import decode_outputs
-from ..ops.nms import non_max_suppression
+from .predictor import Predictor
 
 
 def _sync(device: torch.device) -> None:
@@ -27,19 +26,19 @@ def run_validation(model, loader, evaluator: COCOEvaluator, device: torch.device
     evaluator.reset()
     t_load = t_pre = t_inf = t_nms = 0.0
     n_img, skipped = 0, list(getattr(loader.dataset, "unreadable", []))
-    dtype = torch.float16 if half else torch.float32
-    stride, reg_max = model.stride, model.head.reg_max
+    predictor = Predictor.from_model(model, device, half, conf_thres=conf_thres, iou_thres=iou_thres, nms=nms,
+                                     max_det=max_det, multi_label=True)
     t_start = tl = time.perf_counter()
     for batch in tqdm(loader, desc=desc, disable=not progress, leave=False):
         t0 = time.perf_counter()
         t_load += t0 - tl
-        imgs = batch["images"].to(device, non_blocking=True).to(dtype) / 255.0
+        imgs = batch["images"].to(device, non_blocking=True)  # uint8: normalized inside the predictor
         _sync(device)
         t1 = time.perf_counter()
-        preds = decode_outputs(model(imgs), stride, reg_max).float()
+        preds = predictor.forward(imgs)
         _sync(device)
         t2 = time.perf_counter()
-        dets = non_max_suppression(preds, conf_thres, iou_thres, method=nms, max_det=max_det, multi_label=True)
+        dets = predictor.postprocess(preds)
         _sync(device)
         t3 = time.perf_counter()
         evaluator.update(dets, batch["meta"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torchvision.ops import complete_box_iou_loss
 
+from ..hyp import AssignerHyp
 from ..ops.boxes import batched_box_iou
 
 
@@ -21,7 +22,8 @@ def points_in_boxes(points: torch.Tensor, boxes: torch.Tensor, eps: float = 1e-9
 
 
 class TaskAlignedAssigner:
-    def __init__(self, topk: int = 10, alpha: float = 0.5, beta: float = 6.0, eps: float = 1e-9, ciou: bool = False):
+    def __init__(self, topk: int = AssignerHyp.tal_topk, alpha: float = AssignerHyp.tal_alpha,
+                 beta: float = AssignerHyp.tal_beta, eps: float = 1e-9, ciou: bool = AssignerHyp.tal_ciou):
         self.topk, self.alpha, self.beta, self.eps, self.ciou = topk, alpha, beta, eps, ciou
 
     def overlaps(self, gt_boxes: torch.Tensor, pd_boxes: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:

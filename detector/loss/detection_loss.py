@@ -21,10 +21,11 @@ from torchvision.ops import complete_box_iou_loss
 
 from ..ops.decode import dfl_to_distance, distance_to_xyxy, flatten_levels, make_anchors, split_outputs, \
     xyxy_to_distance
+from ..hyp import AssignerHyp, LossHyp, group_of
 from .assigner import TaskAlignedAssigner
 from .density import density_targets
 
-DEFAULT_GAINS = dict(box=7.5, cls=0.5, dfl=1.5, density=1.0)
+DEFAULT_GAINS = {k: v for k, v in group_of({}, LossHyp).items() if k in ("box", "cls", "dfl", "density")}
 
 
 def pad_targets(targets: torch.Tensor, batch_size: int, cols: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -63,14 +64,23 @@ def dfl_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 class DetectionLoss:
     def __init__(self, strides: torch.Tensor, nc: int, reg_max: int = 16, gains: dict | None = None,
-                 topk: int = 10, alpha: float = 0.5, beta: float = 6.0, density_per_class: bool = False,
-                 density_bce: bool = True, ciou_assign: bool = False):
+                 topk: int = AssignerHyp.tal_topk, alpha: float = AssignerHyp.tal_alpha,
+                 beta: float = AssignerHyp.tal_beta, density_per_class: bool = LossHyp.density_per_class,
+                 density_bce: bool = LossHyp.density_bce, ciou_assign: bool = AssignerHyp.tal_ciou):
         self.strides = strides
         self.nc, self.reg_max = nc, reg_max
         self.gains = {**DEFAULT_GAINS, **(gains or {})}
         self.assigner = TaskAlignedAssigner(topk, alpha, beta, ciou=ciou_assign)
         self.density_per_class = density_per_class
         self.density_bce = density_bce
+
+    @classmethod
+    def from_hyp(cls, hyp: dict, strides: torch.Tensor, nc: int, reg_max: int = 16) -> "DetectionLoss":
+        """Built from a flat hyperparameter dict (``load_hyp``); missing keys take the defaults."""
+        lh, ah = group_of(hyp, LossHyp), group_of(hyp, AssignerHyp)
+        return cls(strides, nc, reg_max, gains={k: lh[k] for k in DEFAULT_GAINS}, topk=int(ah["tal_topk"]),
+                   alpha=ah["tal_alpha"], beta=ah["tal_beta"], density_per_class=bool(lh["density_per_class"]),
+                   density_bce=bool(lh["density_bce"]), ciou_assign=bool(ah["tal_ciou"]))
 
     def __call__(self, raw: list[torch.Tensor], targets: torch.Tensor, crowd: torch.Tensor | None = None
                  ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -21,6 +21,8 @@ import torch
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from ..data.transforms import scale_to_original
+
 STAT_KEYS = ["mAP50-95", "mAP50", "mAP75", "mAP_small", "mAP_medium", "mAP_large",
              "AR1", "AR10", "AR100", "AR_small", "AR_medium", "AR_large"]
 
@@ -74,19 +76,6 @@ def external_image_id(record) -> int | str:
         return int(record.image_id)
     stem = Path(record.path).stem
     return int(stem) if stem.isdigit() else stem
-
-
-def scale_to_original(boxes: torch.Tensor, meta: dict) -> torch.Tensor:
-    """Tensor[K, 4] xyxy in network-input pixels -> original-image pixels, clipped to the image."""
-    rx, ry = meta["ratio"]
-    px, py = meta["pad"]
-    out = boxes.clone().float()
-    out[:, [0, 2]] = (out[:, [0, 2]] - px) / rx
-    out[:, [1, 3]] = (out[:, [1, 3]] - py) / ry
-    h, w = meta["orig_shape"]
-    out[:, [0, 2]] = out[:, [0, 2]].clamp(0, w)
-    out[:, [1, 3]] = out[:, [1, 3]].clamp(0, h)
-    return out
 
 
 class COCOEvaluator:

@@ -53,10 +53,3 @@ def batched_diou(a: torch.Tensor, b: torch.Tensor, beta: float = 1.0, eps: float
     c2 = cw.mul_(cw).add_(ch.mul_(ch)).add_(eps)
     return iou.sub_(rho2.div_(c2).pow_(beta))
 
-
-def clip_boxes(boxes: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Clip Tensor[..., 4] xyxy boxes to an image of (height, width) pixels (new tensor)."""
-    out = boxes.clone()
-    out[..., 0::2] = out[..., 0::2].clamp(0, width)
-    out[..., 1::2] = out[..., 1::2].clamp(0, height)
-    return out

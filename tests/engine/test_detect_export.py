@@ -13,7 +13,7 @@ import torch
 from detector import Detector, build_model
 from detector.data.image_io import read_image
 from detector.engine.checkpoint import save_checkpoint
-from detector.metrics.coco_eval import scale_to_original
+from detector.data.transforms import scale_to_original
 
 from ..conftest import CFG_DIR, ROOT
 

@@ -7,14 +7,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .bench import machine_line, median_ms, time_interleaved
+from detector.data.transforms import normalize_images
+from detector.utils.timing import machine_line, median_ms, time_interleaved
 
 
 def bench_loader(data: str, img: int, batch: int, workers: int, batches: int, cfg: str) -> str:
     """Training loader img/s (mosaic + affine) vs model train-step img/s at the same size."""
-    from ..data import DetectionDataset, build_dataloader, index_split, load_data_config
-    from ..loss import DetectionLoss
-    from ..models import build_model
+    from detector.data import DetectionDataset, build_dataloader, index_split, load_data_config
+    from detector.loss import DetectionLoss
+    from detector.models import build_model
 
     idx = index_split(load_data_config(data), "train")
     ds = DetectionDataset(idx.records, img, augment=True)
@@ -35,7 +36,7 @@ def bench_loader(data: str, img: int, batch: int, workers: int, batches: int, cf
     model = build_model(cfg, nc=len(idx.names)).train()
     crit = DetectionLoss(model.stride, len(idx.names))
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-    x = b["images"].float() / 255
+    x = normalize_images(b["images"])
 
     def step():
         loss, _ = crit(model(x), b["targets"], b["crowd"])
@@ -56,16 +57,16 @@ def bench_memory_format(data: str, cfg: str, img: int, batch: int, runs: int, de
     vs channels-last (NHWC) copies of one model on one real augmented batch, timed interleaved."""
     import copy
 
-    from ..data import DetectionDataset, build_dataloader, index_split, load_data_config
-    from ..loss import DetectionLoss
-    from ..models import build_model
+    from detector.data import DetectionDataset, build_dataloader, index_split, load_data_config
+    from detector.loss import DetectionLoss
+    from detector.models import build_model
 
     dev = torch.device(device)
     idx = index_split(load_data_config(data), "train")
     loader, sampler = build_dataloader(DetectionDataset(idx.records, img, augment=True), batch, 0, True, 0)
     sampler.set_epoch(0)
     b = next(iter(loader))
-    x = (b["images"].float() / 255).to(dev)
+    x = (normalize_images(b["images"])).to(dev)
     targets, crowd = b["targets"].to(dev), b["crowd"].to(dev)
     torch.manual_seed(0)
     base = build_model(cfg, nc=len(idx.names)).to(dev)
@@ -109,11 +110,11 @@ def bench_memory_format(data: str, cfg: str, img: int, batch: int, runs: int, de
 def bench_crowd_nms(weights: str, images: str, ann: str, img: int, iou: float, classes: list[str] | None,
                     title: str) -> str:
     """Greedy vs adaptive NMS (same model, same N_t) on one annotated image set."""
-    from ..data import DetectionDataset, build_dataloader
-    from ..data.records import index_coco
-    from ..engine.checkpoint import load_checkpoint, model_from_checkpoint
-    from ..engine.validate import run_validation
-    from ..metrics.coco_eval import COCOEvaluator, load_coco
+    from detector.data import DetectionDataset, build_dataloader
+    from detector.data.records import index_coco
+    from detector.engine.checkpoint import load_checkpoint, model_from_checkpoint
+    from detector.engine.validate import run_validation
+    from detector.metrics.coco_eval import COCOEvaluator, load_coco
 
     records, _, cat_ids, names = index_coco(Path(images), Path(ann), "val")
     model = model_from_checkpoint(load_checkpoint(weights), weights).eval().fuse()
@@ -124,7 +125,7 @@ def bench_crowd_nms(weights: str, images: str, ann: str, img: int, iou: float, c
         ev = COCOEvaluator(cat_ids, names, gt=load_coco(ann))
         m = run_validation(model, loader, ev, torch.device("cpu"), 0.001, iou, method, progress=False)
         if only:
-            from ..metrics.coco_eval import evaluate_arrays
+            from detector.metrics.coco_eval import evaluate_arrays
             dets = np.concatenate(ev.rows) if ev.rows else np.zeros((0, 7))
             m = evaluate_arrays(ev.ground_truth(), dets, sorted(set(ev.image_ids)), cat_ids, names, only)
         rows.append((method, m["recall50"], m["mAP50"], m["mAP50-95"]))
@@ -142,9 +143,9 @@ def bench_detect(weights: str, onnx: str | None, img: int, frames: int, rounds: 
     ``rounds`` rounds; each variant's fastest round is reported."""
     import tempfile
 
-    from ..data.synthetic import make_video
-    from ..engine.detect import DetectOptions, run_detect
-    from ..engine.predict import Detector
+    from detector.data.synthetic import make_video
+    from detector.engine.detect import DetectOptions, run_detect
+    from detector.engine.predict import Detector
 
     tmp = Path(tempfile.mkdtemp())
     vid = make_video(tmp / "bench.mp4", frames=frames, size=(640, 480))

@@ -1,0 +1,37 @@
+"""Validation of the EMA weights, best fitness (mAP50-95) and early stopping."""
+from __future__ import annotations
+
+import time
+
+from ..validate import run_validation
+from .base import Callback
+
+
+class Validation(Callback):
+    """Every ``val_period`` epochs and after the last one (rank 0): ``trainer.metrics`` from the val
+    split, ``trainer.fitness`` = mAP50-95 (the last known value on epochs without validation),
+    ``trainer.improved`` and ``trainer.best_fitness``; ``trainer.stop`` after ``patience`` epochs
+    without improvement."""
+
+    def on_train_start(self, trainer) -> None:
+        self.patience_left = trainer.cfg.patience
+
+    def on_epoch_end(self, trainer) -> None:
+        if not trainer.main:
+            return
+        cfg, epoch = trainer.cfg, trainer.epoch
+        final = epoch + 1 == cfg.epochs
+        t0 = time.time()
+        if trainer.val_loader is not None and ((epoch + 1) % cfg.val_period == 0 or final):
+            trainer.metrics = run_validation(trainer.ema.ema, trainer.val_loader, trainer.evaluator, trainer.device,
+                                             nms=trainer.nms, progress=True)
+        trainer.val_s = time.time() - t0
+        trainer.fitness = trainer.metrics.get("mAP50-95", 0.0)
+        trainer.improved = trainer.fitness > trainer.best_fitness
+        if trainer.improved:
+            trainer.best_fitness, self.patience_left = trainer.fitness, cfg.patience
+        else:
+            self.patience_left -= 1
+        if self.patience_left <= 0 and not final:
+            trainer.stop = True
+            trainer.log(f"early stop: no mAP50-95 improvement for {cfg.patience} epochs")

@@ -1,0 +1,120 @@
+"""The one inference path: images -> network input -> forward -> decode -> NMS -> original pixels.
+
+``val`` (and training's validation), ``detect``, the :class:`~detector.engine.predict.Detector`
+API, the ONNX export check and the benchmarks all run models through a :class:`Predictor`, so a
+change to pre-processing, decoding or NMS reaches every one of them. Nothing here imports
+pycocotools.
+
+    p = Predictor.from_model(model, conf_thres=0.25, nms="adaptive")
+    x, metas = p.preprocess([bgr_image])          # letterbox, BGR->RGB, CHW: Tensor[B, 3, H, W] uint8
+    dets = p.postprocess(p.forward(x))            # per image Tensor[K, 7] in network-input pixels
+    dets = p.to_original(dets, metas)             # ... in original-image pixels
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..data.transforms import image_to_tensor, letterbox, normalize_images, scale_to_original
+from ..ops.decode import decode_outputs
+from ..ops.nms import non_max_suppression
+
+
+@dataclass
+class PostprocessOptions:
+    conf_thres: float = 0.25
+    iou_thres: float = 0.7
+    nms: str = "greedy"
+    max_det: int = 300
+    classes: list[int] | None = None
+    agnostic: bool = False
+    multi_label: bool = False
+
+
+class Predictor:
+    """``forward`` runs either a PyTorch model (raw outputs, decoded here) or an ONNX session (its
+    graph already decodes); everything else is shared."""
+
+    def __init__(self, forward_fn, stride: int, device: torch.device, dtype: torch.dtype = torch.float32,
+                 img: int = 640, rect: bool = True, **options):
+        self._forward, self.stride, self.device, self.dtype = forward_fn, int(stride), device, dtype
+        self.img, self.rect = img, rect
+        self.options = PostprocessOptions(**options)
+
+    @classmethod
+    def from_model(cls, model: torch.nn.Module, device: torch.device | None = None, half: bool = False,
+                   **kw) -> "Predictor":
+        """A model returning raw head outputs (``DetectionModel``); its own device unless given."""
+        device = device or next(model.parameters()).device
+        stride, reg_max = model.stride, model.head.reg_max
+
+        def fwd(x: torch.Tensor) -> torch.Tensor:
+            return decode_outputs(model(x), stride, reg_max).float()
+
+        return cls(fwd, int(stride.max()), device, torch.float16 if half else torch.float32, **kw)
+
+    @classmethod
+    def from_onnx(cls, session, stride: int, **kw) -> "Predictor":
+        """An onnxruntime session of a graph exported by tools/export.py (decoded output [B, N, 4+nc+1]);
+        a static batch-1 graph is fed one image at a time."""
+        inp = session.get_inputs()[0]
+        np_dtype = np.float16 if "float16" in inp.type else np.float32
+        static_batch = inp.shape[0] if isinstance(inp.shape[0], int) else None
+
+        def fwd(x: torch.Tensor) -> torch.Tensor:
+            xs = [x] if static_batch is None or x.shape[0] == static_batch else x.split(1)
+            outs = [session.run(None, {inp.name: xi.numpy().astype(np_dtype)})[0] for xi in xs]
+            return torch.from_numpy(np.concatenate(outs)).float()
+
+        return cls(fwd, stride, torch.device("cpu"), **kw)
+
+    # ------------------------------------------------------------------ stages
+    def input_shape(self, imgs: list[np.ndarray]) -> tuple[int, int]:
+        """Network input (h, w) for a batch: ``img`` x ``img``, or with ``rect`` the smallest
+        multiple of the stride that holds every image resized to a long side of ``img`` (a
+        640x480 frame runs at 640x480 instead of 640x640)."""
+        if not self.rect:
+            return self.img, self.img
+        s = self.stride
+        hs, ws = zip(*[(round(h * self.img / max(h, w)), round(w * self.img / max(h, w)))
+                       for h, w in (im.shape[:2] for im in imgs)])
+        return -(-max(hs) // s) * s, -(-max(ws) // s) * s
+
+    def preprocess(self, imgs: list[np.ndarray]) -> tuple[torch.Tensor, list[dict]]:
+        """BGR images (HxWx3 uint8) -> (Tensor[B, 3, H, W] uint8 RGB, per-image letterbox meta)."""
+        shape = self.input_shape(imgs)
+        batch, metas = [], []
+        for im in imgs:
+            lb, ratio, pad = letterbox(im, shape, scaleup=True)
+            batch.append(image_to_tensor(lb))
+            metas.append({"orig_shape": im.shape[:2], "ratio": ratio, "pad": pad})
+        return torch.stack(batch), metas
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Tensor[B, 3, H, W] uint8 -> decoded Tensor[B, N, 4 + nc + 1] (float32): xyxy, class
+        probabilities, density, in network-input pixels."""
+        return self._forward(normalize_images(x.to(self.device, non_blocking=True), self.dtype))
+
+    def postprocess(self, preds: torch.Tensor) -> list[torch.Tensor]:
+        """Decoded predictions -> per image Tensor[K, 7] (x1, y1, x2, y2, score, class, density)."""
+        o = self.options
+        return non_max_suppression(preds, o.conf_thres, o.iou_thres, method=o.nms, max_det=o.max_det,
+                                   classes=o.classes, agnostic=o.agnostic, multi_label=o.multi_label)
+
+    @staticmethod
+    def to_original(dets: list[torch.Tensor], metas: list[dict]) -> list[torch.Tensor]:
+        """Boxes of each Tensor[K, 7] from network-input to original-image pixels (clipped), on CPU."""
+        out = []
+        for d, m in zip(dets, metas):
+            d = d.detach().cpu().float().clone()
+            if len(d):
+                d[:, :4] = scale_to_original(d[:, :4], m)
+            out.append(d)
+        return out
+
+    def __call__(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Tensor[B, 3, H, W] uint8 -> per image Tensor[K, 7] in network-input pixels."""
+        return self.postprocess(self.forward(x))

@@ -1,0 +1,99 @@
+"""Training hyperparameters, one typed structure and the single place of every default.
+
+Groups: :class:`OptimHyp` (optimizer, warmup, clipping), :class:`LossHyp` (loss gains and the density
+term), :class:`AssignerHyp` (task-aligned assignment), :class:`AugmentHyp` (augmentation),
+:class:`EMAHyp`. The dataset, the loss, the assigner and the optimizer read their defaults from here;
+hyperparameter YAMLs (``cfg/hyp/*.yaml``, checked against :data:`DEFAULT_HYP` by a test) stay flat,
+as in YOLOv5/Ultralytics, and :meth:`Hyp.from_flat` groups them.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+
+@dataclass(frozen=True)
+class OptimHyp:
+    lr0: float = 0.01  # initial learning rate (SGD; AdamW users usually want ~0.001)
+    lrf: float = 0.01  # final lr = lr0 * lrf
+    momentum: float = 0.937  # SGD momentum / Adam beta1
+    weight_decay: float = 0.0005  # at the nominal batch (scaled by the batch actually stepped)
+    nbs: int = 64  # nominal batch: gradients are accumulated up to it
+    warmup_epochs: float = 3.0
+    warmup_momentum: float = 0.8
+    warmup_bias_lr: float = 0.1
+    grad_clip: float = 10.0  # max gradient norm
+
+
+@dataclass(frozen=True)
+class LossHyp:
+    box: float = 7.5  # CIoU box loss gain
+    cls: float = 0.5  # classification BCE gain
+    dfl: float = 1.5  # distribution focal loss gain
+    density: float = 1.0  # crowd-density loss gain (adaptive NMS)
+    density_per_class: bool = False  # density from same-class neighbours only
+    density_bce: bool = True  # BCE on the density logit (False: smooth-L1 on the sigmoid, the paper's form)
+
+
+@dataclass(frozen=True)
+class AssignerHyp:
+    tal_topk: int = 10  # candidates per ground truth
+    tal_alpha: float = 0.5  # alignment = score^alpha * overlap^beta
+    tal_beta: float = 6.0
+    tal_ciou: bool = False  # overlap measured by CIoU (as Ultralytics' YOLOv8) instead of IoU
+
+
+@dataclass(frozen=True)
+class AugmentHyp:
+    hsv_h: float = 0.015
+    hsv_s: float = 0.7
+    hsv_v: float = 0.4
+    degrees: float = 0.0
+    translate: float = 0.1
+    scale: float = 0.5
+    shear: float = 0.0
+    fliplr: float = 0.5
+    mosaic: float = 1.0
+    mixup: float = 0.0
+    close_mosaic: int = 10  # mosaic off for the last N epochs
+
+
+@dataclass(frozen=True)
+class EMAHyp:
+    ema_decay: float = 0.9999
+    ema_tau: float = 2000.0  # decay ramp: decay * (1 - exp(-updates / tau))
+
+
+GROUPS = {"optim": OptimHyp, "loss": LossHyp, "assigner": AssignerHyp, "aug": AugmentHyp, "ema": EMAHyp}
+
+
+@dataclass(frozen=True)
+class Hyp:
+    optim: OptimHyp = field(default_factory=OptimHyp)
+    loss: LossHyp = field(default_factory=LossHyp)
+    assigner: AssignerHyp = field(default_factory=AssignerHyp)
+    aug: AugmentHyp = field(default_factory=AugmentHyp)
+    ema: EMAHyp = field(default_factory=EMAHyp)
+
+    @classmethod
+    def from_flat(cls, d: dict) -> "Hyp":
+        """Flat keys (``lr0``, ``mosaic``, ...) -> grouped; missing keys take their defaults. Unknown
+        keys raise KeyError naming them."""
+        unknown = sorted(set(d) - set(DEFAULT_HYP))
+        if unknown:
+            raise KeyError(f"unknown hyperparameter(s) {unknown}")
+        return cls(**{g: kind(**{f.name: d[f.name] for f in fields(kind) if f.name in d}) for g, kind in GROUPS.items()})
+
+    def flat(self) -> dict:
+        out = {}
+        for g in GROUPS:
+            out.update(asdict(getattr(self, g)))
+        return out
+
+
+DEFAULT_HYP: dict = {k: v for kind in GROUPS.values() for k, v in asdict(kind()).items()}
+"""Every hyperparameter with its default, flat (what cfg/hyp/default.yaml lists)."""
+
+
+def group_of(d: dict, kind: type) -> dict:
+    """The keys of one group from a flat dict, defaults filled in: ``group_of(hyp, AugmentHyp)``."""
+    return {f.name: d.get(f.name, f.default) for f in fields(kind)}

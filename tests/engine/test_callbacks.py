@@ -1,0 +1,130 @@
+"""The callback API of the training loop, and the non-finite loss guard."""
+import json
+
+import pytest
+import torch
+
+from detector.engine.callbacks import HOOKS, Callback, Checkpointer, Validation, load_callback
+from detector.engine.nonfinite import NonFiniteGuard
+from detector.engine.trainer import Trainer, TrainConfig
+from tests.conftest import CFG_DIR
+
+
+class Recorder(Callback):
+    def __init__(self, stop_after: int | None = None):
+        self.calls, self.stop_after, self.seen = [], stop_after, {}
+
+    def __getattribute__(self, name):
+        if name in HOOKS:
+            object.__getattribute__(self, "calls").append(name)
+        return object.__getattribute__(self, name)
+
+    def on_epoch_end(self, trainer):
+        # defaults ran first: the epoch is validated and its checkpoint written
+        self.seen[trainer.epoch] = dict(metrics=dict(trainer.metrics), lrs=list(trainer.epoch_lrs),
+                                        last=(trainer.save_dir / "weights" / "last.pt").is_file())
+        if self.stop_after is not None and trainer.epoch + 1 >= self.stop_after:
+            trainer.stop = True
+
+
+class JsonLines(Callback):
+    """The README's example: one JSON line per epoch."""
+
+    def on_epoch_end(self, trainer):
+        if trainer.main:
+            row = {"epoch": trainer.epoch + 1, "loss": trainer.mean_loss.sum().item(), **{
+                k: v for k, v in trainer.metrics.items() if isinstance(v, float)}}
+            with open(trainer.save_dir / "epochs.jsonl", "a", encoding="utf-8") as f:
+                f.write(json.dumps(row) + "\n")
+
+
+def _cfg(tiny_data, tmp_path, **kw):
+    return TrainConfig(cfg=str(CFG_DIR / "yolo_ca_bifpn.yaml"), data=str(tiny_data), batch=8, img=64, device="cpu",
+                       workers=0, project=str(tmp_path), name="cb", plots=False, max_batches=2, **kw)
+
+
+def test_hooks_order_counts_and_state(tiny_data, tmp_path):
+    rec = Recorder(stop_after=1)  # asks to stop after the first of 3 epochs
+    tr = Trainer(_cfg(tiny_data, tmp_path, epochs=3), callbacks=[rec, JsonLines()])
+    tr.train()
+    c = rec.calls
+    assert c[0] == "on_train_start" and c[-1] == "on_train_end"
+    assert c.count("on_epoch_start") == c.count("on_epoch_end") == 1  # stopped by the callback
+    assert c.count("on_batch_start") == c.count("on_batch_end") == 2  # max_batches
+    assert c.count("on_optimizer_step") == 1  # batch 8 accumulates to 64: one step at the epoch's last batch
+    assert c.index("on_optimizer_step") > c.index("on_batch_start", 1 + c.index("on_batch_start"))
+    assert rec.seen[0]["last"] and "mAP50-95" in rec.seen[0]["metrics"] and len(rec.seen[0]["lrs"]) == 3
+    rows = [json.loads(x) for x in (tr.save_dir / "epochs.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1] and rows[0]["mAP50-95"] == tr.metrics["mAP50-95"]
+    assert isinstance(tr.callbacks.find(Validation), Validation) and tr.callbacks.find(Checkpointer)
+
+
+def test_callbacks_from_cli_spec(tiny_data, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(__import__("pathlib").Path(__file__).parent))
+    tr = Trainer(_cfg(tiny_data, tmp_path, epochs=1, callbacks=["test_callbacks:JsonLines"]))
+    assert type(tr.callbacks.callbacks[-1]).__name__ == "JsonLines"
+
+
+@pytest.mark.parametrize("spec,msg", [("nocolon", "expected 'module:ClassName'"),
+                                      ("no_such_module_xyz:A", "cannot import"),
+                                      ("json:NoSuchClass", "has no 'NoSuchClass'"),
+                                      ("json:JSONDecoder", "has none of the hooks")])
+def test_load_callback_errors(spec, msg):
+    with pytest.raises(ValueError, match=msg):
+        load_callback(spec)
+
+
+def test_duck_typed_callback_gets_missing_hooks(monkeypatch, tmp_path):
+    (tmp_path / "duck_cb.py").write_text("class Only:\n    def on_epoch_end(self, trainer):\n        trainer.x = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cb = load_callback("duck_cb:Only")
+    t = type("T", (), {})()
+    for h in HOOKS:
+        getattr(cb, h)(t)  # every hook callable; the missing ones do nothing
+    assert t.x == 1
+
+
+def test_cli_rejects_a_bad_callback_spec(capsys):
+    from detector.cli.train import parse
+
+    with pytest.raises(SystemExit) as e:
+        parse(["--callbacks", "nope_module_q:X"])
+    assert e.value.code == 2 and "cannot import" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- non-finite guard
+def test_guard_on_cpu_raises_at_once():
+    g = NonFiniteGuard(torch.device("cpu"), scaler_skips=False)
+    g.observe(torch.tensor(1.0), 0, 0)
+    with pytest.raises(FloatingPointError, match="epoch 1, batch 3"):
+        g.observe(torch.tensor(float("nan")), 3, 0)
+
+
+def test_guard_deferred_does_not_read_the_value():
+    """On a GPU observe() must not sync: with 'meta' tensors any read of a value raises."""
+    g = NonFiniteGuard(torch.device("meta"), scaler_skips=True, immediate=False)
+    for i in range(5):
+        g.observe(torch.empty((), device="meta"), i, 0)
+
+
+def test_guard_fp16_counts_skipped_overflows_and_stops_on_divergence():
+    g = NonFiniteGuard(torch.device("cpu"), scaler_skips=True, immediate=False)
+    for i, v in enumerate([1.0, float("inf"), 2.0, float("nan")]):
+        g.observe(torch.tensor(v), i, 4)
+    assert "2/4 batches had a non-finite loss" in g.end_epoch(4, 4)
+    g.start_epoch()
+    g.observe(torch.tensor(1.0), 0, 5)
+    assert g.end_epoch(5, 1) is None
+    g.start_epoch()
+    for i in range(3):
+        g.observe(torch.tensor(float("nan")), i, 6)
+    with pytest.raises(FloatingPointError, match="3/3 batches of epoch 7"):
+        g.end_epoch(6, 3)
+
+
+def test_guard_without_scaler_stops_at_epoch_end_naming_first_bad_batch():
+    g = NonFiniteGuard(torch.device("cpu"), scaler_skips=False, immediate=False)
+    for i, v in enumerate([1.0, 1.0, float("nan"), float("nan"), 1.0]):
+        g.observe(torch.tensor(v), i, 0)
+    with pytest.raises(FloatingPointError, match=r"2/5 batches of epoch 1 \(first at batch 2\)"):
+        g.end_epoch(0, 5)
