@@ -42,7 +42,7 @@ SPLITS = ("train", "val", "test")
 
 @dataclass
 class SplitSpec:
-    kind: str  # 'coco', 'yolo' or 'voc'
+    kind: str  # a registered format: 'coco', 'yolo', 'voc' (data/formats.py)
     images: Path
     annotations: Path | None = None
 
@@ -84,27 +84,12 @@ def load_data_config(path: str | Path) -> DataConfig:
             root = (Path.cwd() / Path(*[x for x in root.parts if x != ".."])).resolve()
         else:
             root = (p.parent / root).resolve()
+    from .formats import FORMATS, parse_split
+
     fmt = d.get("format")
-    if fmt not in (None, "coco", "yolo", "voc"):
-        raise ConfigError(f"{p}: format must be coco, yolo or voc (or left out), got {fmt!r}")
-    splits = {}
-    for s in SPLITS:
-        v = d.get(s)
-        if v is None:
-            continue
-        if fmt == "voc":
-            if not isinstance(v, str):
-                raise ConfigError(f"{p}: with format: voc, {s} must be an image list such as ImageSets/Main/{s}.txt")
-            splits[s] = SplitSpec("voc", root / "JPEGImages", root / v)
-        elif isinstance(v, dict):
-            extra = sorted(set(v) - {"images", "annotations"})
-            if extra or "images" not in v or "annotations" not in v:
-                raise ConfigError(f"{p}: {s} must be {{images: DIR, annotations: FILE.json}}, got {v!r}")
-            splits[s] = SplitSpec("coco", root / str(v["images"]), root / str(v["annotations"]))
-        elif isinstance(v, str):
-            splits[s] = SplitSpec("yolo", root / v)
-        else:
-            raise ConfigError(f"{p}: {s} must be an image folder / list (YOLO) or {{images, annotations}} (COCO)")
+    if fmt is not None and fmt not in FORMATS:
+        raise ConfigError(f"{p}: format must be one of {', '.join(FORMATS)} (or left out), got {fmt!r}")
+    splits = {s: parse_split(p, root, s, d[s], fmt) for s in SPLITS if d.get(s) is not None}
     if "train" not in splits and "val" not in splits:
         raise ConfigError(f"{p}: needs at least a 'train' or 'val' split")
     names = d.get("names")
