@@ -11,7 +11,7 @@ from .registry import MODULES, Registry, RegistryError
 
 def __getattr__(name):  # lazy: importing the package does not pull in the inference engine
     if name in ("Detector", "Detections"):
-        from .engine import predict
+        from .engine import detector_api as predict
 
         return getattr(predict, name)
     raise AttributeError(f"module 'detector' has no attribute {name!r}")

@@ -113,7 +113,7 @@ def bench_crowd_nms(weights: str, images: str, ann: str, img: int, iou: float, c
     from detector.data import DetectionDataset, build_dataloader
     from detector.data.records import index_coco
     from detector.engine.checkpoint import load_checkpoint, model_from_checkpoint
-    from detector.engine.validate import run_validation
+    from detector.engine.val_loop import run_validation
     from detector.metrics.coco_eval import COCOEvaluator, load_coco
 
     records, _, cat_ids, names = index_coco(Path(images), Path(ann), "val")
@@ -144,8 +144,8 @@ def bench_detect(weights: str, onnx: str | None, img: int, frames: int, rounds: 
     import tempfile
 
     from detector.data.synthetic import make_video
-    from detector.engine.detect import DetectOptions, run_detect
-    from detector.engine.predict import Detector
+    from detector.engine.detect_sources import DetectOptions, run_detect
+    from detector.engine.detector_api import Detector
 
     tmp = Path(tempfile.mkdtemp())
     vid = make_video(tmp / "bench.mp4", frames=frames, size=(640, 480))

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from ..engine.evaluate import ValConfig, evaluate
+from ..engine.val_job import ValConfig, evaluate
 from ..utils.io import write_json, write_text
 
 ENV_VAR = "DETECTOR_YOLO_CLI"

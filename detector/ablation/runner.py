@@ -98,7 +98,7 @@ def train_run(cfg_path: str, seed: int, cfg: AblationConfig, runs_dir: Path) -> 
 
 def evaluate_run(weights: Path, recipe: Recipe, methods: list[str], out_dir: Path) -> dict[str, dict]:
     """Evaluate one checkpoint on the val split with each NMS method: {method: {metric: value}}."""
-    from ..engine.evaluate import ValConfig, evaluate
+    from ..engine.val_job import ValConfig, evaluate
 
     out = {}
     for m in methods:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from detector.config import ConfigError
 from detector.engine.checkpoint import CheckpointError
-from detector.engine.detect import DetectOptions, run_detect, summary
+from detector.engine.detect_sources import DetectOptions, run_detect, summary
 from detector.engine.dist import check_device_arg
-from detector.engine.predict import Detector
+from detector.engine.detector_api import Detector
 from detector.engine.sources import SourceError, resolve
 from detector.ops.nms import nms_methods
 from detector.utils.cli import positive_int, round_img, unit_float

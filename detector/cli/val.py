@@ -13,7 +13,7 @@ from pathlib import Path
 from detector.config import ConfigError
 from detector.engine.checkpoint import CheckpointError
 from detector.engine.dist import check_device_arg
-from detector.engine.evaluate import ValConfig, evaluate, format_table
+from detector.engine.val_job import ValConfig, evaluate, format_table
 from detector.ops.nms import nms_methods
 from detector.utils.cli import non_negative_int, positive_int, round_img, unit_float
 from detector.utils.io import increment_path

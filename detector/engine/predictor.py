@@ -1,6 +1,6 @@
 """The one inference path: images -> network input -> forward -> decode -> NMS -> original pixels.
 
-``val`` (and training's validation), ``detect``, the :class:`~detector.engine.predict.Detector`
+``val`` (and training's validation), ``detect``, the :class:`~detector.engine.detector_api.Detector`
 API, the ONNX export check and the benchmarks all run models through a :class:`Predictor`, so a
 change to pre-processing, decoding or NMS reaches every one of them. Nothing here imports
 pycocotools.

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from ..validate import run_validation
+from ..val_loop import run_validation
 from .base import Callback
 
 

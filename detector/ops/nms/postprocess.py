@@ -19,7 +19,7 @@ def non_max_suppression(preds: torch.Tensor, conf_thres: float = 0.25, iou_thres
     fn = get_nms(method)
     if isinstance(preds, (list, tuple)):
         raise TypeError("non_max_suppression takes decoded predictions: run detector.ops.decode_outputs(raw, "
-                        "model.stride) first (or use detector.engine.predict.Predictor)")
+                        "model.stride) first (or use detector.engine.predictor.Predictor)")
     extra = 1 if has_density else 0
     nc = preds.shape[-1] - 4 - extra
     if nc < 1:

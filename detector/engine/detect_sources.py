@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from ..utils.io import write_text
 from ..utils.plots import draw_boxes
-from .predict import Detections, Detector
+from .detector_api import Detections, Detector
 from ..data.image_io import read_image
 from .sources import ImageReadError, Item, SourceError, VideoReader, resolve
 

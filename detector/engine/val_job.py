@@ -17,7 +17,7 @@ from ..metrics.results_file import read_results
 from ..utils.io import write_json, write_text
 from .checkpoint import load_checkpoint, model_from_checkpoint
 from .dist import select_device
-from .validate import run_validation
+from .val_loop import run_validation
 
 
 @dataclass
