@@ -252,7 +252,7 @@ class Trainer:
                 shutil.rmtree(self.save_dir, ignore_errors=True)  # no empty run folder after a failed start
             raise
         cfg = self.cfg
-        self.nb = len(self.train_loader) if cfg.max_batches is None else min(cfg.max_batches, len(self.train_loader))
+        self.n_batches = len(self.train_loader) if cfg.max_batches is None else min(cfg.max_batches, len(self.train_loader))
         self.log(f"training {cfg.cfg} on {cfg.data}: {len(self.train_ds)} images, {cfg.epochs} epochs, batch {cfg.batch} "
                  f"(x{self.accumulate} accumulation), img {cfg.img}, device {self.device}, results in {self.save_dir}")
         t_start = time.time()
@@ -275,7 +275,7 @@ class Trainer:
         return self.metrics
 
     def train_one_epoch(self) -> None:
-        epoch, nb = self.epoch, self.nb
+        epoch, nb = self.epoch, self.n_batches
         self.sampler.set_epoch(epoch)
         self.model.train()
         self.guard.start_epoch()

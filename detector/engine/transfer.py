@@ -68,7 +68,7 @@ def transfer_weights(model: torch.nn.Module, state: dict, source_cfg=None, path:
     src_types = _source_types(source_cfg) if source_cfg is not None else {}
     own = model.state_dict()
     tgt = _by_layer(own)
-    types = {m.i: m.type for m in model.layers}
+    types = {m.layer_index: m.type for m in model.layers}
     rep = TransferReport(total=len(own))
     new_state: dict[str, torch.Tensor] = {}
     order = sorted(src)

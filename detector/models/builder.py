@@ -73,7 +73,7 @@ def build_layers(cfg: ModelConfig, in_channels: int = 3) -> tuple[nn.ModuleList,
                 module = nn.Sequential(*mods)
         except (TypeError, ValueError, RuntimeError, ZeroDivisionError) as e:
             raise cfg.error(spec, f"args {spec.args}: {e}") from None
-        module.i, module.f, module.type = spec.index, spec.from_, spec.module
+        module.layer_index, module.inputs, module.type = spec.index, spec.from_, spec.module
         layers.append(module)
         channels.append(c_out)
     return layers, channels

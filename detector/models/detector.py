@@ -27,12 +27,12 @@ class DetectionModel(nn.Module):
         self.nc = cfg.nc
         self.names = {i: str(i) for i in range(cfg.nc)}
         self.layers, self.channels = build_layers(cfg, in_channels)
-        used = {j for m in self.layers for j in m.f}
-        self.save = sorted(j for j in used if j >= 0)
+        used = {j for m in self.layers for j in m.inputs}
+        self.kept_outputs = sorted(j for j in used if j >= 0)
         head = self.layers[-1]
         for m in self.layers[:-1]:
             if isinstance(m, Detect):
-                raise ConfigError(f"{cfg.source}: layer {m.i} ({m.type}): the detection head must be the last layer")
+                raise ConfigError(f"{cfg.source}: layer {m.layer_index} ({m.type}): the detection head must be the last layer")
         if not isinstance(head, Detect):
             raise ConfigError(f"{cfg.source}: the last layer must be a detection head (Detect), got {head.type}")
         self._init_strides(in_channels)
@@ -64,25 +64,25 @@ class DetectionModel(nn.Module):
     def forward(self, x: torch.Tensor):
         outputs: list = []  # outputs[i] kept only when a later layer reads it
         for m in self.layers:
-            if len(m.f) != 1 or m.f[0] != m.i - 1:  # not simply "the previous layer"
-                xs = [x if j == -1 else outputs[j] for j in m.f]  # -1: the image (layer 0 only)
+            if len(m.inputs) != 1 or m.inputs[0] != m.layer_index - 1:  # not simply "the previous layer"
+                xs = [x if j == -1 else outputs[j] for j in m.inputs]  # -1: the image (layer 0 only)
                 if len(xs) == 1:
                     x = xs[0]
                 else:  # several inputs: one flat list of tensors
                     x = [t for v in xs for t in (v if isinstance(v, list) else [v])]
             x = m(x) if not getattr(self, "_probe", False) else self._probe_layer(m, x)
-            outputs.append(x if m.i in self.save else None)
+            outputs.append(x if m.layer_index in self.kept_outputs else None)
         return x
 
     def _probe_layer(self, m, x):
         try:
             y = m(x)
         except (RuntimeError, ValueError, ZeroDivisionError, IndexError, TypeError) as e:
-            raise ConfigError(f"{self.cfg.source}: layer {m.i} ({m.type}) fails on a {self._shapes(x)} input: "
+            raise ConfigError(f"{self.cfg.source}: layer {m.layer_index} ({m.type}) fails on a {self._shapes(x)} input: "
                               f"{str(e).splitlines()[0]}") from None
         for t in (y if isinstance(y, list) else [y]):
             if t.numel() == 0:
-                raise ConfigError(f"{self.cfg.source}: layer {m.i} ({m.type}) outputs an empty tensor "
+                raise ConfigError(f"{self.cfg.source}: layer {m.layer_index} ({m.type}) outputs an empty tensor "
                                   f"{list(t.shape)} from a {self._shapes(x)} input: check its args")
         return y
 

@@ -31,8 +31,8 @@ def model_summary(model, imgsz: int | None = 640) -> str:
     rows = [f"{'idx':>3} {'from':>14} {'n':>3} {'params':>10}  {'module':<12} args"]
     specs = {s.index: s for s in model.cfg.layers}
     for m in model.layers:
-        s = specs[m.i]
-        rows.append(f"{m.i:>3} {str(s.from_yaml):>14} {s.repeats:>3} {count_params(m):>10,}  {m.type:<12} {s.args}")
+        s = specs[m.layer_index]
+        rows.append(f"{m.layer_index:>3} {str(s.from_yaml):>14} {s.repeats:>3} {count_params(m):>10,}  {m.type:<12} {s.args}")
     n_params = count_params(model)
     n_layers = sum(1 for _ in model.modules())
     scale = f" scale {model.cfg.scale}," if model.cfg.scale else ""

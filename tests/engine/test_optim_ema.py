@@ -77,7 +77,7 @@ def test_warmup_ramps_lr_and_momentum():
     lf = lr_lambda(10, 0.01, False)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lf)
     hyp = dict(DEFAULT_HYP)
-    t = SimpleNamespace(hyp=hyp, nb=50, optimizer=opt, scheduler=sched, lr_factor=lf, epoch=0, global_i=0)
+    t = SimpleNamespace(hyp=hyp, n_batches=50, optimizer=opt, scheduler=sched, lr_factor=lf, epoch=0, global_i=0)
     cb = LRSchedule()
     cb.on_train_start(t)
     assert cb.n_warmup == max(round(3.0 * 50), 100) == 150

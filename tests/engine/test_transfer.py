@@ -20,7 +20,7 @@ def test_base_backbone_into_the_product(tmp_path):
     torch.manual_seed(2)
     dst = build_model(CFG_DIR / "yolo_ca_bifpn.yaml", nc=4)
     rep = transfer_weights(dst, src.state_dict(), src.yaml)
-    back = [m.i for m in dst.layers if m.type in BACKBONE]
+    back = [m.layer_index for m in dst.layers if m.type in BACKBONE]
     assert len(back) == 10
     for i in back:  # every backbone Conv / C2f / SPPF tensor, exactly
         for k, v in _tensors(src, i).items():

@@ -9,7 +9,7 @@ trainer and reads or sets its state:
 hook                      trainer state worth reading there
 ========================  ==========================================================================
 ``on_train_start``        ``cfg``, ``hyp``, ``model``, ``save_dir``, ``names``, ``start_epoch``
-``on_epoch_start``        ``epoch`` (0-based), ``nb`` (batches this epoch)
+``on_epoch_start``        ``epoch`` (0-based), ``n_batches`` (batches per epoch)
 ``on_batch_start``        ``batch_i``, ``global_i`` (batches since epoch 0), ``batch``
 ``on_optimizer_step``     after each optimizer step (every ``accumulate`` batches)
 ``on_batch_end``          ``loss_items`` (Tensor[4]: box, cls, dfl, density), ``mean_loss``, ``n_seen``

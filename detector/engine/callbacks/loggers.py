@@ -21,7 +21,7 @@ class ProgressBar(Callback):
     """tqdm over the batches of each epoch: running mean losses, lr, img/s and GPU memory."""
 
     def on_epoch_start(self, trainer) -> None:
-        self.bar = tqdm(total=trainer.nb, disable=not trainer.main, ncols=120,
+        self.bar = tqdm(total=trainer.n_batches, disable=not trainer.main, ncols=120,
                         desc=f"{trainer.epoch + 1}/{trainer.cfg.epochs}")
 
     def on_batch_end(self, trainer) -> None:

@@ -13,7 +13,7 @@ class LRSchedule(Callback):
 
     def on_train_start(self, trainer) -> None:
         warm = trainer.hyp["warmup_epochs"]
-        self.n_warmup = max(round(warm * trainer.nb), 100) if warm > 0 else -1
+        self.n_warmup = max(round(warm * trainer.n_batches), 100) if warm > 0 else -1
 
     def on_batch_start(self, trainer) -> None:
         ni = trainer.global_i
