@@ -43,7 +43,7 @@ def test_inserted_layer_shifts_indices(tmp_path):
     assert (3, 4, "Conv") in rep.pairs and (13, 14, "PAN") in rep.pairs and (14, 15, "Detect") in rep.pairs
     x = torch.rand(1, 3, 64, 64)
     dst.layers[3] = torch.nn.Identity()  # without the new block the two graphs compute the same thing
-    dst.layers[3].i, dst.layers[3].f, dst.layers[3].type = 3, [-1], "Identity"
+    dst.layers[3].layer_index, dst.layers[3].inputs, dst.layers[3].type = 3, [-1], "Identity"
     for a, b in zip(src.eval()(x), dst.eval()(x)):
         assert torch.allclose(a, b, atol=1e-5)
 
