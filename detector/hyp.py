@@ -4,11 +4,11 @@ Groups: :class:`OptimHyp` (optimizer, warmup, clipping), :class:`LossHyp` (loss 
 term), :class:`AssignerHyp` (task-aligned assignment), :class:`AugmentHyp` (augmentation),
 :class:`EMAHyp`. The dataset, the loss, the assigner and the optimizer read their defaults from here;
 hyperparameter YAMLs (``cfg/hyp/*.yaml``, checked against :data:`DEFAULT_HYP` by a test) stay flat,
-as in YOLOv5/Ultralytics, and :meth:`Hyp.from_flat` groups them.
+as in YOLOv5/Ultralytics, and :func:`group_of` picks one group out of them.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 
 
 @dataclass(frozen=True)
@@ -64,30 +64,6 @@ class EMAHyp:
 
 
 GROUPS = {"optim": OptimHyp, "loss": LossHyp, "assigner": AssignerHyp, "aug": AugmentHyp, "ema": EMAHyp}
-
-
-@dataclass(frozen=True)
-class Hyp:
-    optim: OptimHyp = field(default_factory=OptimHyp)
-    loss: LossHyp = field(default_factory=LossHyp)
-    assigner: AssignerHyp = field(default_factory=AssignerHyp)
-    aug: AugmentHyp = field(default_factory=AugmentHyp)
-    ema: EMAHyp = field(default_factory=EMAHyp)
-
-    @classmethod
-    def from_flat(cls, d: dict) -> "Hyp":
-        """Flat keys (``lr0``, ``mosaic``, ...) -> grouped; missing keys take their defaults. Unknown
-        keys raise KeyError naming them."""
-        unknown = sorted(set(d) - set(DEFAULT_HYP))
-        if unknown:
-            raise KeyError(f"unknown hyperparameter(s) {unknown}")
-        return cls(**{g: kind(**{f.name: d[f.name] for f in fields(kind) if f.name in d}) for g, kind in GROUPS.items()})
-
-    def flat(self) -> dict:
-        out = {}
-        for g in GROUPS:
-            out.update(asdict(getattr(self, g)))
-        return out
 
 
 DEFAULT_HYP: dict = {k: v for kind in GROUPS.values() for k, v in asdict(kind()).items()}

@@ -7,9 +7,9 @@ from pathlib import Path
 import yaml
 
 from ..config import ConfigError
-from ..hyp import DEFAULT_HYP, Hyp
+from ..hyp import DEFAULT_HYP
 
-__all__ = ["DEFAULT_HYP", "Hyp", "load_hyp"]
+__all__ = ["DEFAULT_HYP", "load_hyp"]
 
 def load_hyp(path: str | Path | None = None, overrides: dict | None = None) -> dict:
     hyp = dict(DEFAULT_HYP)
