@@ -6,6 +6,9 @@ measure costs, optionally train Ultralytics peers the same way, and write ablati
       --nms greedy adaptive soft diou --peers yolov8n yolo11n --yolo /tmp/yardstick/bin/yolo \\
       --project runs/ablate --name synth
 Rerun the same command to resume: finished runs are skipped, a killed run resumes from its last.pt.
+
+Compare projects run with different recipes (e.g. another --hyp), paired by model and seed:
+  detector-ablate --compare runs/ablate/synth runs/ablate/synth_ciou [--metric mAP50-95] [--out compare.md]
 """
 from __future__ import annotations
 
@@ -18,16 +21,22 @@ from detector.ops.nms import nms_methods
 from detector.utils.cli import positive_int
 
 
-def parse(argv=None) -> AblationConfig:
+def parse(argv=None) -> AblationConfig | argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cfgs", nargs="+", required=True, help="model YAMLs; the first is the reference for the deltas")
+    ap.add_argument("--cfgs", nargs="+", help="model YAMLs; the first is the reference for the deltas")
+    ap.add_argument("--compare", nargs="+", metavar="PROJECT",
+                    help="compare finished ablation projects (project/name folders), paired by model and seed; "
+                         "the first is the reference; trains nothing")
+    ap.add_argument("--metric", default="mAP50-95", help="--compare: the metric (mAP50-95, mAP50, crowded_recall50, ...)")
+    ap.add_argument("--out", default=None, help="--compare: also write the table to this Markdown file")
     ap.add_argument("--data", default="cfg/data/synthetic.yaml")
     ap.add_argument("--epochs", type=positive_int, default=20)
     ap.add_argument("--img", "--imgsz", dest="img", type=positive_int, default=320)
     ap.add_argument("--batch", type=positive_int, default=16)
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    ap.add_argument("--nms", nargs="+", choices=nms_methods(), default=["greedy"],
-                    help="NMS methods to evaluate each run with (the first one fills the main table)")
+    ap.add_argument("--nms", nargs="+", choices=nms_methods(), default=None,
+                    help="NMS methods to evaluate each run with (the first one fills the main table; default "
+                         "greedy); with --compare: the method whose scores are compared")
     ap.add_argument("--hyp", default=None, help="our hyperparameter YAML for every cfg")
     ap.add_argument("--val-period", type=positive_int, default=None,
                     help="validate every N epochs while training (default: only after the last epoch)")
@@ -42,16 +51,37 @@ def parse(argv=None) -> AblationConfig:
                     help="write the tables from the finished runs and train nothing (safe while another ablate runs)")
     ap.add_argument("--max-batches", type=int, default=None, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
+    if a.compare:
+        if a.cfgs:
+            ap.error("--compare reads finished projects: give it without --cfgs")
+        if len(a.compare) < 2:
+            ap.error("--compare needs at least two projects")
+        return a
+    if not a.cfgs:
+        ap.error("the following arguments are required: --cfgs (or --compare PROJECT PROJECT ...)")
     if len(set(a.seeds)) != len(a.seeds):
         ap.error(f"--seeds repeat: {a.seeds}")
     recipe = Recipe(a.data, a.epochs, a.img, a.batch, a.workers, a.hyp, a.val_period, a.device)
-    return AblationConfig(a.cfgs, a.seeds, recipe, list(dict.fromkeys(a.nms)), a.project, a.name, a.peers, a.yolo,
+    return AblationConfig(a.cfgs, a.seeds, recipe, list(dict.fromkeys(a.nms or ["greedy"])), a.project, a.name, a.peers, a.yolo,
                           a.latency_runs, a.max_batches, a.report_only)
 
 
 def main(argv=None) -> int:
     cfg = parse(argv)
+    if isinstance(cfg, argparse.Namespace):
+        return run_job(lambda: _compare(cfg), "")
     return run_job(lambda: run_ablation(cfg), "rerun the same command to resume")
+
+
+def _compare(a: argparse.Namespace) -> None:
+    from detector.ablation.compare import compare
+    from detector.utils.io import write_text
+
+    md = compare(a.compare, a.metric, a.nms[0] if a.nms else None)
+    print(md, end="")
+    if a.out:
+        write_text(a.out, md)
+        print(f"written {a.out}")
 
 
 if __name__ == "__main__":
