@@ -109,6 +109,7 @@ def write_reports(root: Path, rows: list[dict], costs: dict, cfg, order: list[st
     paths = {"csv": write_csv(root / "ablation.csv", rows)}
     cmd = (f"python tools/ablate.py --cfgs {' '.join(cfg.cfgs)} --data {r.data} --epochs {r.epochs} --img {r.img} "
            f"--batch {r.batch} --seeds {' '.join(map(str, cfg.seeds))} --nms {' '.join(cfg.nms)}"
+           + (f" --hyp {r.hyp}" if r.hyp else "") + (f" --weights {r.weights}" if r.weights else "")
            + (f" --peers {' '.join(cfg.peers)}" if cfg.peers else "") + f" --project {cfg.project} --name {cfg.name}")
     md = [f"# Ablation: {cfg.name}", "", f"```\n{cmd}\n```", "",
           f"Data `{r.data}`, {r.epochs} epochs, img {r.img}, batch {r.batch}, seeds {cfg.seeds}; every run scored "

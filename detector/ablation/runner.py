@@ -38,6 +38,7 @@ class Recipe:
     hyp: str | None = None
     val_period: int | None = None  # validate every N epochs while training (default: after the last only)
     device: str = "cpu"
+    weights: str | None = None  # pretrained start for every cfg (layers matched by structure), else scratch
 
 
 @dataclass
@@ -65,6 +66,7 @@ def _check_recipe(root: Path, cfg: AblationConfig) -> None:
     want = {**asdict(cfg.recipe), "max_batches": cfg.max_batches}
     if p.is_file():
         have = json.loads(p.read_text(encoding="utf-8"))
+        have.setdefault("weights", None)  # projects made before --weights existed trained from scratch
         diff = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
         if diff:
             raise ValueError(f"{root}: holds runs made with another recipe (differs in {diff}: "
@@ -88,7 +90,7 @@ def train_run(cfg_path: str, seed: int, cfg: AblationConfig, runs_dir: Path) -> 
             return run_dir
         Trainer(TrainConfig(resume=str(last), device=r.device, workers=r.workers)).train()
         return run_dir
-    tc = TrainConfig(cfg=cfg_path, data=r.data, hyp=r.hyp, epochs=r.epochs, batch=r.batch, img=r.img, device=r.device,
+    tc = TrainConfig(cfg=cfg_path, data=r.data, hyp=r.hyp, weights=r.weights, epochs=r.epochs, batch=r.batch, img=r.img, device=r.device,
                      workers=r.workers, project=str(runs_dir), name=run_dir.name, exist_ok=True, seed=seed,
                      val_period=r.val_period or r.epochs, patience=r.epochs + 1, plots=False,
                      max_batches=cfg.max_batches)

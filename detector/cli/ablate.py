@@ -38,6 +38,9 @@ def parse(argv=None) -> AblationConfig | argparse.Namespace:
                     help="NMS methods to evaluate each run with (the first one fills the main table; default "
                          "greedy); with --compare: the method whose scores are compared")
     ap.add_argument("--hyp", default=None, help="our hyperparameter YAML for every cfg")
+    ap.add_argument("--weights", default=None,
+                    help="pretrained start for every cfg (ours or a converted/raw YOLOv8 .pt; layers matched by "
+                         "structure, the rest starts fresh); default: from scratch")
     ap.add_argument("--val-period", type=positive_int, default=None,
                     help="validate every N epochs while training (default: only after the last epoch)")
     ap.add_argument("--device", default="cpu")
@@ -61,7 +64,7 @@ def parse(argv=None) -> AblationConfig | argparse.Namespace:
         ap.error("the following arguments are required: --cfgs (or --compare PROJECT PROJECT ...)")
     if len(set(a.seeds)) != len(a.seeds):
         ap.error(f"--seeds repeat: {a.seeds}")
-    recipe = Recipe(a.data, a.epochs, a.img, a.batch, a.workers, a.hyp, a.val_period, a.device)
+    recipe = Recipe(a.data, a.epochs, a.img, a.batch, a.workers, a.hyp, a.val_period, a.device, a.weights)
     return AblationConfig(a.cfgs, a.seeds, recipe, list(dict.fromkeys(a.nms or ["greedy"])), a.project, a.name, a.peers, a.yolo,
                           a.latency_runs, a.max_batches, a.report_only)
 

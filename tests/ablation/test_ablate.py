@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+from detector.ablation.compare import compare
 from detector.ablation.stats import paired, summarize
 
 from ..conftest import CFG_DIR, ROOT
@@ -171,3 +172,18 @@ def test_report_only_tabulates_finished_runs_without_training(ablation, capsys):
     assert "seed 7 (ours): not finished, left out" in out and "running" not in out
     assert not (root / "runs" / "yolo_base-s7").exists()
     assert sorted((r["model"], r["seed"]) for r in _rows(root)) == sorted((r["model"], r["seed"]) for r in before)
+
+
+def test_pretrained_start_for_every_cfg_and_compared_with_scratch(ablation, tmp_path, capsys):
+    root, argv = ablation
+    start = root / "runs" / "yolo_base-s0" / "weights" / "last.pt"
+    argv = list(argv)
+    argv = argv[:argv.index("--cfgs") + 1] + [CFGS[0]] + argv[argv.index("--data"):argv.index("--seeds")] + \
+        ["--seeds", "0", "--weights", str(start), "--workers", "0", "--latency-runs", "1", "--max-batches", "1", "--project", str(tmp_path), "--name", "ft"]
+    assert ablate.main(argv) == 0
+    assert "transferred" in capsys.readouterr().out.lower()  # the transfer report of --weights
+    args = json.loads((tmp_path / "ft" / "runs" / "yolo_base-s0" / "args.json").read_text())
+    assert args["train"]["weights"] == str(start)
+    assert f"--weights {start}" in (tmp_path / "ft" / "ablation.md").read_text()
+    md = compare([root, tmp_path / "ft"])
+    assert f"weights None -> '{start}'" in md and "| yolo_base |" in md
