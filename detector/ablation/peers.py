@@ -22,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from ..engine.val_job import ValConfig, evaluate
+from ..ops.nms import IOU_THRES, VAL_CONF
 from ..utils.io import write_json, write_text
 
 ENV_VAR = "DETECTOR_YOLO_CLI"
@@ -112,7 +113,7 @@ class PeerRunner:
                           "val=False", "plots=False", "pretrained=False", "amp=False", log_file=log)
         t_train = time.time() - t0
         self._cmd("detect", "val", f"model={last.resolve()}", f"data={self.data_yaml.resolve()}", f"imgsz={r.img}",
-                  f"batch={r.batch}", "conf=0.001", "iou=0.7", "save_json=True", "plots=False",
+                  f"batch={r.batch}", f"conf={VAL_CONF}", f"iou={IOU_THRES}", "save_json=True", "plots=False",
                   f"device={r.device or 'cpu'}", f"project={d.resolve()}", "name=val", "exist_ok=True", log_file=log)
         pred = d / "val" / "predictions.json"
         if not pred.is_file():

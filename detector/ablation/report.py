@@ -7,6 +7,7 @@ import io
 import math
 from pathlib import Path
 
+from ..ops.nms import IOU_THRES, MAX_DET, VAL_CONF
 from ..utils.io import atomic_write, write_text
 from .stats import paired, summarize
 
@@ -113,7 +114,8 @@ def write_reports(root: Path, rows: list[dict], costs: dict, cfg, order: list[st
            + (f" --peers {' '.join(cfg.peers)}" if cfg.peers else "") + f" --project {cfg.project} --name {cfg.name}")
     md = [f"# Ablation: {cfg.name}", "", f"```\n{cmd}\n```", "",
           f"Data `{r.data}`, {r.epochs} epochs, img {r.img}, batch {r.batch}, seeds {cfg.seeds}; every run scored "
-          f"by pycocotools on the val split (final EMA weights, conf 0.001, IoU 0.7, max 300 detections). "
+          f"by pycocotools on the val split (final EMA weights, conf {VAL_CONF}, IoU {IOU_THRES}, "
+          f"max {MAX_DET} detections). "
           f"Main table: {method} NMS (peers: their own NMS at the same settings). Interval: 95 % Student-t over "
           "seeds; Δ: mean of per-seed differences with its 95 % interval. Crowded ground truth: boxes whose "
           "highest same-class IoU with another box is >= 0.5. Params / GFLOPs at 80 classes, 640 px; CPU ms: "

@@ -16,7 +16,7 @@ from detector.engine.detect_sources import DetectOptions, run_detect, summary
 from detector.engine.dist import check_device_arg
 from detector.engine.detector_api import Detector
 from detector.engine.sources import SourceError, resolve
-from detector.ops.nms import nms_methods
+from detector.ops.nms import IOU_THRES, MAX_DET, PREDICT_CONF, nms_methods
 from detector.utils.cli import positive_int, round_img, unit_float
 from detector.utils.io import increment_path
 
@@ -29,11 +29,11 @@ def main(argv=None) -> int:
     ap.add_argument("--rect", action=argparse.BooleanOptionalAction, default=True,
                     help="pad each batch only to a multiple of the stride (640x480 frames run at 640x480); "
                          "--no-rect pads to img x img. Static ONNX models are always square")
-    ap.add_argument("--conf-thres", type=unit_float, default=0.25)
-    ap.add_argument("--iou-thres", type=unit_float, default=0.7)
+    ap.add_argument("--conf-thres", type=unit_float, default=PREDICT_CONF)
+    ap.add_argument("--iou-thres", type=unit_float, default=IOU_THRES)
     ap.add_argument("--nms", choices=nms_methods(), default=None,
                     help="default: the model's (its YAML's nms key)")
-    ap.add_argument("--max-det", type=positive_int, default=300)
+    ap.add_argument("--max-det", type=positive_int, default=MAX_DET)
     ap.add_argument("--classes", type=int, nargs="+", default=None, help="keep only these class ids")
     ap.add_argument("--agnostic-nms", action="store_true")
     ap.add_argument("--device", default="")

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..data.image_io import read_image
+from ..ops.nms import IOU_THRES, MAX_DET, PREDICT_CONF
 
 from .checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
 from .dist import select_device
@@ -51,8 +52,9 @@ class Timing:
 
 
 class Detector:
-    def __init__(self, weights: str | Path, device: str = "", img: int = 640, conf_thres: float = 0.25,
-                 iou_thres: float = 0.7, nms: str | None = None, max_det: int = 300, classes: list[int] | None = None,
+    def __init__(self, weights: str | Path, device: str = "", img: int = 640, conf_thres: float = PREDICT_CONF,
+                 iou_thres: float = IOU_THRES, nms: str | None = None, max_det: int = MAX_DET,
+                 classes: list[int] | None = None,
                  half: bool = False, agnostic: bool = False, rect: bool = True):
         self.weights = Path(weights)
         self.timing = Timing()

@@ -19,15 +19,15 @@ import torch
 
 from ..data.transforms import image_to_tensor, letterbox, normalize_images, scale_to_original
 from ..ops.decode import decode_outputs
-from ..ops.nms import non_max_suppression
+from ..ops.nms import IOU_THRES, MAX_DET, PREDICT_CONF, non_max_suppression
 
 
 @dataclass
 class PostprocessOptions:
-    conf_thres: float = 0.25
-    iou_thres: float = 0.7
+    conf_thres: float = PREDICT_CONF
+    iou_thres: float = IOU_THRES
     nms: str = "greedy"
-    max_det: int = 300
+    max_det: int = MAX_DET
     classes: list[int] | None = None
     agnostic: bool = False
     multi_label: bool = False

@@ -14,6 +14,7 @@ from ..metrics.coco_eval import STAT_KEYS, COCOEvaluator, evaluate_arrays
 from ..metrics.confusion import ConfusionMatrix
 from ..metrics.plots import plot_confusion, plot_pr_curve
 from ..metrics.results_file import read_results
+from ..ops.nms import IOU_THRES, MAX_DET, VAL_CONF
 from ..utils.io import write_json, write_text
 from .checkpoint import load_checkpoint, model_from_checkpoint
 from .dist import select_device
@@ -28,10 +29,10 @@ class ValConfig:
     batch: int = 32
     device: str = ""
     split: str = "val"
-    conf_thres: float = 0.001
-    iou_thres: float = 0.7
+    conf_thres: float = VAL_CONF
+    iou_thres: float = IOU_THRES
     nms: str | None = None
-    max_det: int = 300
+    max_det: int = MAX_DET
     save_json: bool = True
     half: bool = False
     workers: int = 2

@@ -7,6 +7,7 @@ import torch
 from tqdm import tqdm
 
 from ..metrics.coco_eval import COCOEvaluator
+from ..ops.nms import IOU_THRES, MAX_DET, VAL_CONF
 from .predictor import Predictor
 
 
@@ -16,8 +17,8 @@ def _sync(device: torch.device) -> None:
 
 
 @torch.no_grad()
-def run_validation(model, loader, evaluator: COCOEvaluator, device: torch.device, conf_thres: float = 0.001,
-                   iou_thres: float = 0.7, nms: str = "greedy", max_det: int = 300, half: bool = False,
+def run_validation(model, loader, evaluator: COCOEvaluator, device: torch.device, conf_thres: float = VAL_CONF,
+                   iou_thres: float = IOU_THRES, nms: str = "greedy", max_det: int = MAX_DET, half: bool = False,
                    progress: bool = True, desc: str = "val", confusion=None) -> dict:
     """Returns the evaluator's metrics plus ``speed`` (ms per image: preprocess, inference, nms) and
     ``skipped`` (unreadable images met on the way)."""

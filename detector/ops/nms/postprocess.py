@@ -5,10 +5,17 @@ import torch
 
 from .registry import get_nms
 
+# The post-processing defaults, one place for every tool (val, detect, the Detector API, peers' scoring):
+IOU_THRES = 0.7  # NMS IoU threshold
+MAX_DET = 300  # detections kept per image
+PREDICT_CONF = 0.25  # detection output: boxes a user sees
+VAL_CONF = 0.001  # scoring: keep low-confidence boxes, COCO mAP integrates over the whole ranking
 
-def non_max_suppression(preds: torch.Tensor, conf_thres: float = 0.25, iou_thres: float = 0.7, method: str = "greedy",
-                        max_det: int = 300, agnostic: bool = False, classes: list[int] | None = None,
-                        multi_label: bool = False, max_nms: int = 30000, has_density: bool = True,
+
+def non_max_suppression(preds: torch.Tensor, conf_thres: float = PREDICT_CONF, iou_thres: float = IOU_THRES,
+                        method: str = "greedy", max_det: int = MAX_DET, agnostic: bool = False,
+                        classes: list[int] | None = None, multi_label: bool = False, max_nms: int = 30000,
+                        has_density: bool = True,
                         **options) -> list[torch.Tensor]:
     """preds: decoded Tensor[B, N, 4 + nc (+ 1 density when ``has_density``)] (``decode_outputs``).
 
