@@ -31,11 +31,12 @@ def load_project(root: str | Path) -> tuple[dict, list[dict]]:
 
 
 def _hyp_values(recipe: dict) -> dict:
+    from ..config import ConfigError
     from ..engine.hyp import load_hyp
 
     try:
         return load_hyp(recipe.get("hyp"))
-    except Exception as e:  # a hyp file since moved or deleted: compare by the path only
+    except (ConfigError, OSError) as e:  # a hyp file since moved or deleted: name it, compare the rest
         return {"(hyp file unreadable)": f"{recipe.get('hyp')}: {e}"}
 
 
@@ -64,9 +65,8 @@ def compare(roots: list[str | Path], metric: str = "mAP50-95", nms: str | None =
         if bad:
             raise ValueError(f"{r}: not comparable with {roots[0]}: differs in "
                              + ", ".join(f"{k} ({recipes[0].get(k)!r} vs {rc.get(k)!r})" for k in bad))
-    if nms is None:  # the first NMS method present in the reference rows
-        keys = [k for _, rows in loaded[:1] for row in rows for k in row if k.endswith(f":{metric}")]
-        nms = keys[0].split(":")[0] if keys else "greedy"
+    if nms is None:  # the first NMS method the reference project's rows carry
+        nms = next((k.split(":")[0] for row in loaded[0][1] for k in row if k.endswith(f":{metric}")), "greedy")
     col = f"{nms}:{metric}"
     by = [{} for _ in loaded]  # per project: model -> {seed: value}
     for d, (_, rows) in zip(by, loaded):

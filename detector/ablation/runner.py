@@ -90,8 +90,9 @@ def train_run(cfg_path: str, seed: int, cfg: AblationConfig, runs_dir: Path) -> 
             return run_dir
         Trainer(TrainConfig(resume=str(last), device=r.device, workers=r.workers)).train()
         return run_dir
-    tc = TrainConfig(cfg=cfg_path, data=r.data, hyp=r.hyp, weights=r.weights, epochs=r.epochs, batch=r.batch, img=r.img, device=r.device,
-                     workers=r.workers, project=str(runs_dir), name=run_dir.name, exist_ok=True, seed=seed,
+    tc = TrainConfig(cfg=cfg_path, data=r.data, hyp=r.hyp, weights=r.weights, epochs=r.epochs, batch=r.batch,
+                     img=r.img, device=r.device, workers=r.workers, project=str(runs_dir), name=run_dir.name,
+                     exist_ok=True, seed=seed,
                      val_period=r.val_period or r.epochs, patience=r.epochs + 1, plots=False,
                      max_batches=cfg.max_batches)
     Trainer(tc).train()

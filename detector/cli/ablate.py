@@ -27,7 +27,8 @@ def parse(argv=None) -> AblationConfig | argparse.Namespace:
     ap.add_argument("--compare", nargs="+", metavar="PROJECT",
                     help="compare finished ablation projects (project/name folders), paired by model and seed; "
                          "the first is the reference; trains nothing")
-    ap.add_argument("--metric", default="mAP50-95", help="--compare: the metric (mAP50-95, mAP50, crowded_recall50, ...)")
+    ap.add_argument("--metric", default="mAP50-95",
+                    help="--compare: the metric (mAP50-95, mAP50, crowded_recall50, ...)")
     ap.add_argument("--out", default=None, help="--compare: also write the table to this Markdown file")
     ap.add_argument("--data", default="cfg/data/synthetic.yaml")
     ap.add_argument("--epochs", type=positive_int, default=20)
@@ -65,8 +66,9 @@ def parse(argv=None) -> AblationConfig | argparse.Namespace:
     if len(set(a.seeds)) != len(a.seeds):
         ap.error(f"--seeds repeat: {a.seeds}")
     recipe = Recipe(a.data, a.epochs, a.img, a.batch, a.workers, a.hyp, a.val_period, a.device, a.weights)
-    return AblationConfig(a.cfgs, a.seeds, recipe, list(dict.fromkeys(a.nms or ["greedy"])), a.project, a.name, a.peers, a.yolo,
-                          a.latency_runs, a.max_batches, a.report_only)
+    nms = list(dict.fromkeys(a.nms or ["greedy"]))
+    return AblationConfig(a.cfgs, a.seeds, recipe, nms, a.project, a.name, a.peers, a.yolo, a.latency_runs,
+                          a.max_batches, a.report_only)
 
 
 def main(argv=None) -> int:

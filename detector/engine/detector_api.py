@@ -54,8 +54,7 @@ class Timing:
 class Detector:
     def __init__(self, weights: str | Path, device: str = "", img: int = 640, conf_thres: float = PREDICT_CONF,
                  iou_thres: float = IOU_THRES, nms: str | None = None, max_det: int = MAX_DET,
-                 classes: list[int] | None = None,
-                 half: bool = False, agnostic: bool = False, rect: bool = True):
+                 classes: list[int] | None = None, half: bool = False, agnostic: bool = False, rect: bool = True):
         self.weights = Path(weights)
         self.timing = Timing()
         opts = dict(img=img, rect=rect, conf_thres=conf_thres, iou_thres=iou_thres, max_det=max_det, classes=classes,

@@ -45,7 +45,6 @@ def test_paired_difference_over_common_seeds(tmp_path):
 
 def test_other_metric_and_peers_listed_after_ours(tmp_path):
     a = _project(tmp_path / "a", {"ours1": {0: 0.5}})
-    _project(tmp_path / "a_peers", {})  # unrelated folder: not read
     (tmp_path / "a" / "peers" / "yolov8n-s0").mkdir(parents=True)
     (tmp_path / "a" / "peers" / "yolov8n-s0" / "ablation_run.json").write_text(json.dumps(
         {"model": "yolov8n", "source": "ultralytics", "seed": 0, "greedy:mAP50-95": 0.4, "greedy:mAP50": 0.6}))
