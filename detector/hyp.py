@@ -21,6 +21,7 @@ class OptimHyp:
     warmup_epochs: float = 3.0
     warmup_momentum: float = 0.8
     warmup_bias_lr: float = 0.1
+    warmup_accumulate: bool = False  # ramp accumulation from 1 to nbs/batch over the warmup (YOLOv5/Ultralytics)
     grad_clip: float = 10.0  # max gradient norm
 
 

@@ -165,6 +165,7 @@ class Trainer:
         self.ema = ModelEMA(self.model, hyp["ema_decay"], hyp["ema_tau"]) if self.main else None
 
         per_rank, self.accumulate, wd = batch_plan(cfg.batch, self.world, hyp["nbs"], hyp["weight_decay"])
+        self.nominal_accumulate = self.accumulate  # LRSchedule may lower self.accumulate during warmup
         self.optimizer = build_optimizer(unwrap(self.model), cfg.optimizer, hyp["lr0"], hyp["momentum"], wd)
         self.lr_factor = lr_lambda(cfg.epochs, hyp["lrf"], cfg.cos_lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.lr_factor)
@@ -283,6 +284,7 @@ class Trainer:
         self._t_epoch, self.n_seen, skipped = time.time(), 0, []
         self.callbacks.fire("on_epoch_start", self)
         self.optimizer.zero_grad(set_to_none=True)
+        pending = 0  # batches whose gradients wait for the next step
         for i, batch in enumerate(self.train_loader):
             if i >= nb:
                 break
@@ -296,8 +298,10 @@ class Trainer:
                                                    batch["crowd"].to(self.device))
             self.guard.observe(loss, i, epoch)
             self.scaler.scale(loss * self.world).backward()  # DDP averages gradients over ranks: undo it
-            if (i + 1) % self.accumulate == 0 or i + 1 == nb:
+            pending += 1
+            if pending >= self.accumulate or i + 1 == nb:
                 self.optimizer_step()
+                pending = 0
             self.mean_loss = (self.mean_loss * i + self.loss_items) / (i + 1)
             self.n_seen += len(imgs)
             for m in batch["meta"]:

@@ -59,6 +59,17 @@ def test_hooks_order_counts_and_state(tiny_data, tmp_path):
     assert isinstance(tr.callbacks.find(Validation), Validation) and tr.callbacks.find(Checkpointer)
 
 
+def test_warmup_accumulate_steps_every_batch_at_the_start(tiny_data, tmp_path):
+    hyp = tmp_path / "ramp.yaml"
+    hyp.write_text("warmup_accumulate: true\n")
+    rec = Recorder()
+    tr = Trainer(_cfg(tiny_data, tmp_path, epochs=1, hyp=str(hyp)), callbacks=[rec])
+    tr.train()
+    assert tr.nominal_accumulate == 8  # batch 8 to nbs 64
+    # the first warmup batches accumulate 1: each batch is a step (the default would step once, as above)
+    assert rec.calls.count("on_optimizer_step") == rec.calls.count("on_batch_end") == 2
+
+
 def test_callbacks_from_cli_spec(tiny_data, tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(__import__("pathlib").Path(__file__).parent))
     tr = Trainer(_cfg(tiny_data, tmp_path, epochs=1, callbacks=["test_callbacks:JsonLines"]))

@@ -77,7 +77,8 @@ def test_warmup_ramps_lr_and_momentum():
     lf = lr_lambda(10, 0.01, False)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lf)
     hyp = dict(DEFAULT_HYP)
-    t = SimpleNamespace(hyp=hyp, n_batches=50, optimizer=opt, scheduler=sched, lr_factor=lf, epoch=0, global_i=0)
+    t = SimpleNamespace(hyp=hyp, n_batches=50, optimizer=opt, scheduler=sched, lr_factor=lf, epoch=0, global_i=0,
+                        accumulate=4, nominal_accumulate=4)
     cb = LRSchedule()
     cb.on_train_start(t)
     assert cb.n_warmup == max(round(3.0 * 50), 100) == 150
@@ -99,3 +100,23 @@ def test_warmup_ramps_lr_and_momentum():
     assert opt.param_groups[0]["lr"] == 123.0
     cb.on_epoch_end(t)  # records the epoch's lrs, then steps the schedule
     assert t.epoch_lrs[0] == 123.0 and sched.last_epoch == 1
+    assert t.accumulate == 4  # warmup_accumulate is off by default: the nominal accumulation throughout
+
+
+def test_warmup_accumulate_ramps_batches_per_step_from_one_to_nominal():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+    opt = build_optimizer(model, "SGD", 0.01, 0.937, 5e-4)
+    lf = lr_lambda(10, 0.01, False)
+    torch.optim.lr_scheduler.LambdaLR(opt, lf)  # sets each group's initial_lr
+    hyp = {**DEFAULT_HYP, "warmup_accumulate": True}
+    t = SimpleNamespace(hyp=hyp, n_batches=10, optimizer=opt, lr_factor=lf, epoch=0, global_i=0,
+                        accumulate=4, nominal_accumulate=4)
+    cb = LRSchedule()
+    cb.on_train_start(t)  # warmup: max(3 * 10, 100) = 100 batches
+    seen = {}
+    for ni in (0, 16, 17, 50, 83, 84, 100, 101, 500):
+        t.global_i = ni
+        cb.on_batch_start(t)
+        seen[ni] = t.accumulate
+    # interp(ni, [0, 100], [1, 4]) rounded: 1 -> 1.48 -> 1.51 -> 2.5 -> 3.49 -> 3.52 -> 4; nominal after warmup
+    assert seen == {0: 1, 16: 1, 17: 2, 50: 2, 83: 3, 84: 4, 100: 4, 101: 4, 500: 4}
