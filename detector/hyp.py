@@ -21,7 +21,7 @@ class OptimHyp:
     warmup_epochs: float = 3.0
     warmup_momentum: float = 0.8
     warmup_bias_lr: float = 0.1
-    warmup_accumulate: bool = False  # ramp accumulation from 1 to nbs/batch over the warmup (YOLOv5/Ultralytics)
+    warmup_accumulate: bool = True  # accumulate 1 batch per step at first, nbs/batch at warmup end
     grad_clip: float = 10.0  # max gradient norm
 
 
@@ -69,6 +69,10 @@ GROUPS = {"optim": OptimHyp, "loss": LossHyp, "assigner": AssignerHyp, "aug": Au
 
 DEFAULT_HYP: dict = {k: v for kind in GROUPS.values() for k, v in asdict(kind()).items()}
 """Every hyperparameter with its default, flat (what cfg/hyp/default.yaml lists)."""
+
+HYP_BEFORE: dict = {"warmup_accumulate": False}
+"""Hyperparameters added later whose default changed what training does: the value that reproduces a run
+recorded before the key existed (read by ``load_hyp(..., before_keys=True)`` for older ablation projects)."""
 
 
 def group_of(d: dict, kind: type) -> dict:

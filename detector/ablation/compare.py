@@ -32,10 +32,10 @@ def load_project(root: str | Path) -> tuple[dict, list[dict]]:
 
 def _hyp_values(recipe: dict) -> dict:
     from ..config import ConfigError
-    from ..engine.hyp import load_hyp
+    from .runner import recipe_hyp_values
 
     try:
-        return load_hyp(recipe.get("hyp"))
+        return recipe_hyp_values(recipe)
     except (ConfigError, OSError) as e:  # a hyp file since moved or deleted: name it, compare the rest
         return {"(hyp file unreadable)": f"{recipe.get('hyp')}: {e}"}
 
@@ -45,7 +45,7 @@ def recipe_differences(recipes: list[dict]) -> list[str]:
     out = []
     ref, ref_h = recipes[0], _hyp_values(recipes[0])
     for i, r in enumerate(recipes[1:], 1):
-        keys = sorted(k for k in set(ref) | set(r) if k != "hyp" and ref.get(k) != r.get(k))
+        keys = sorted(k for k in set(ref) | set(r) if k not in ("hyp", "hyp_values") and ref.get(k) != r.get(k))
         h = _hyp_values(r)
         hkeys = sorted(k for k in set(ref_h) | set(h) if ref_h.get(k) != h.get(k))
         parts = [f"{k} {ref.get(k)!r} -> {r.get(k)!r}" for k in keys]

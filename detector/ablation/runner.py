@@ -61,17 +61,34 @@ def model_key(cfg: str) -> str:
     return Path(cfg).stem
 
 
+def recipe_hyp_values(recipe: dict) -> dict:
+    """The hyperparameter values a project's runs were trained with: stored in ``recipe.json`` since
+    they are recorded; for older projects, read from its ``--hyp`` file with the keys added since at
+    the values that reproduce the old behaviour (``HYP_BEFORE``)."""
+    from ..engine.hyp import load_hyp
+
+    return recipe["hyp_values"] if "hyp_values" in recipe else load_hyp(recipe.get("hyp"), before_keys=True)
+
+
 def _check_recipe(root: Path, cfg: AblationConfig) -> None:
+    """Same data, schedule and hyperparameter *values* as the runs already in ``root`` (another --hyp
+    file with the same values is fine; the defaults changing between versions is not), or refuse."""
+    from ..engine.hyp import load_hyp
+
     p = root / "recipe.json"
-    want = {**asdict(cfg.recipe), "max_batches": cfg.max_batches}
+    want = {**asdict(cfg.recipe), "max_batches": cfg.max_batches, "hyp_values": load_hyp(cfg.recipe.hyp)}
     if p.is_file():
         have = json.loads(p.read_text(encoding="utf-8"))
         have.setdefault("weights", None)  # projects made before --weights existed trained from scratch
-        diff = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
+        have["hyp_values"] = recipe_hyp_values(have)
+        diff = sorted(k for k in set(want) | set(have) if k not in ("hyp", "hyp_values") and want.get(k) != have.get(k))
+        h_have, h_want = have["hyp_values"], want["hyp_values"]
+        diff += sorted(k for k in set(h_want) | set(h_have) if h_want.get(k) != h_have.get(k))
         if diff:
-            raise ValueError(f"{root}: holds runs made with another recipe (differs in {diff}: "
-                             f"{ {k: have.get(k) for k in diff} } there, { {k: want.get(k) for k in diff} } now); "
-                             "use another --name")
+            there = {k: have.get(k, h_have.get(k)) for k in diff}
+            now = {k: want.get(k, h_want.get(k)) for k in diff}
+            raise ValueError(f"{root}: holds runs made with another recipe (differs in {diff}: {there} there, "
+                             f"{now} now); use another --name, or a --hyp file with the values there")
     else:
         write_json(p, want)
 

@@ -7,12 +7,15 @@ from pathlib import Path
 import yaml
 
 from ..config import ConfigError
-from ..hyp import DEFAULT_HYP
+from ..hyp import DEFAULT_HYP, HYP_BEFORE
 
 __all__ = ["DEFAULT_HYP", "load_hyp"]
 
-def load_hyp(path: str | Path | None = None, overrides: dict | None = None) -> dict:
-    hyp = dict(DEFAULT_HYP)
+def load_hyp(path: str | Path | None = None, overrides: dict | None = None, before_keys: bool = False) -> dict:
+    """Defaults updated by the YAML at ``path`` (checked: known keys, right types), then ``overrides``.
+    ``before_keys``: keys the file does not set take the value they had before they existed
+    (:data:`HYP_BEFORE`), to read what a recipe recorded by an older version meant."""
+    hyp = {**DEFAULT_HYP, **(HYP_BEFORE if before_keys else {})}
     if path:
         from ..config import find_config
 

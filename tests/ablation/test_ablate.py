@@ -151,6 +151,23 @@ def test_other_recipe_under_same_name_is_refused(ablation, capsys):
     assert re.search(r"another recipe .*img", capsys.readouterr().err)
 
 
+def test_project_of_an_older_version_is_read_with_its_old_hyperparameter_values(ablation, capsys):
+    root, argv = ablation
+    text = (root / "recipe.json").read_text()
+    recipe = json.loads(text)
+    assert recipe["hyp_values"]["warmup_accumulate"] is True  # the values are recorded, not only the --hyp path
+    del recipe["hyp_values"]  # as written before values were recorded: trained without the warmup ramp
+    (root / "recipe.json").write_text(json.dumps(recipe))
+    assert ablate.main(list(argv)) == 2  # today's defaults would mix two recipes in one table
+    assert re.search(r"another recipe .*warmup_accumulate", capsys.readouterr().err)
+    old = root.parent / "old_defaults.yaml"
+    old.write_text("warmup_accumulate: false\n")
+    try:
+        assert ablate.main([*argv, "--hyp", str(old)]) == 0  # the same values through a file: accepted
+    finally:
+        (root / "recipe.json").write_text(text)  # the module's later tests use this project as made
+
+
 def test_missing_peer_cli_is_said_and_the_rest_runs(tiny_data, tmp_path, capsys):
     argv = ["--cfgs", CFGS[0], "--data", str(tiny_data), "--epochs", "1", "--img", "64", "--batch", "4", "--seeds", "0",
             "--workers", "0", "--latency-runs", "1", "--max-batches", "1", "--peers", "yolo11n",

@@ -6,6 +6,7 @@ import sys
 import pytest
 
 from detector.ablation.compare import compare
+from detector.hyp import DEFAULT_HYP
 
 from ..conftest import ROOT
 
@@ -41,6 +42,12 @@ def test_paired_difference_over_common_seeds(tmp_path):
     assert "+0.0350 [" in row and "higher in 2/2 seeds" in row
     assert "-0.1000 (1 seed)" in next(line for line in md.splitlines() if line.startswith("| m2 "))
     assert "lr0 0.01 -> 0.02" in md and "tal_ciou False -> True" in md
+
+
+def test_older_project_compared_with_its_old_defaults(tmp_path):
+    a = _project(tmp_path / "a", {"m": {0: 0.5}})  # recipe.json without hyp values: made before warmup_accumulate
+    b = _project(tmp_path / "b", {"m": {0: 0.6}}, hyp_values=dict(DEFAULT_HYP))  # today's recorded defaults
+    assert "- project 2 vs 1: warmup_accumulate False -> True\n" in compare([a, b])
 
 
 def test_other_metric_and_peers_listed_after_ours(tmp_path):

@@ -51,23 +51,23 @@ def test_hooks_order_counts_and_state(tiny_data, tmp_path):
     assert c[0] == "on_train_start" and c[-1] == "on_train_end"
     assert c.count("on_epoch_start") == c.count("on_epoch_end") == 1  # stopped by the callback
     assert c.count("on_batch_start") == c.count("on_batch_end") == 2  # max_batches
-    assert c.count("on_optimizer_step") == 1  # batch 8 accumulates to 64: one step at the epoch's last batch
-    assert c.index("on_optimizer_step") > c.index("on_batch_start", 1 + c.index("on_batch_start"))
+    assert c.count("on_optimizer_step") == 2  # the warmup's first batches accumulate 1 (warmup_accumulate)
     assert rec.seen[0]["last"] and "mAP50-95" in rec.seen[0]["metrics"] and len(rec.seen[0]["lrs"]) == 3
     rows = [json.loads(x) for x in (tr.save_dir / "epochs.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1] and rows[0]["mAP50-95"] == tr.metrics["mAP50-95"]
     assert isinstance(tr.callbacks.find(Validation), Validation) and tr.callbacks.find(Checkpointer)
 
 
-def test_warmup_accumulate_steps_every_batch_at_the_start(tiny_data, tmp_path):
-    hyp = tmp_path / "ramp.yaml"
-    hyp.write_text("warmup_accumulate: true\n")
+def test_without_warmup_accumulate_gradients_wait_for_the_nominal_batch(tiny_data, tmp_path):
+    hyp = tmp_path / "no_ramp.yaml"
+    hyp.write_text("warmup_accumulate: false\n")
     rec = Recorder()
     tr = Trainer(_cfg(tiny_data, tmp_path, epochs=1, hyp=str(hyp)), callbacks=[rec])
     tr.train()
-    assert tr.nominal_accumulate == 8  # batch 8 to nbs 64
-    # the first warmup batches accumulate 1: each batch is a step (the default would step once, as above)
-    assert rec.calls.count("on_optimizer_step") == rec.calls.count("on_batch_end") == 2
+    c = rec.calls
+    assert tr.nominal_accumulate == tr.accumulate == 8  # batch 8 to nbs 64
+    assert c.count("on_batch_end") == 2 and c.count("on_optimizer_step") == 1  # one step, at the epoch's last batch
+    assert c.index("on_optimizer_step") > c.index("on_batch_start", 1 + c.index("on_batch_start"))
 
 
 def test_callbacks_from_cli_spec(tiny_data, tmp_path, monkeypatch):
