@@ -66,8 +66,11 @@ def recipe_hyp_values(recipe: dict) -> dict:
     they are recorded; for older projects, read from its ``--hyp`` file with the keys added since at
     the values that reproduce the old behaviour (``HYP_BEFORE``)."""
     from ..engine.hyp import load_hyp
+    from ..hyp import DEFAULT_HYP, HYP_BEFORE
 
-    return recipe["hyp_values"] if "hyp_values" in recipe else load_hyp(recipe.get("hyp"), before_keys=True)
+    if "hyp_values" in recipe:  # keys added after it was written: their value before they existed
+        return {**DEFAULT_HYP, **HYP_BEFORE, **recipe["hyp_values"]}
+    return load_hyp(recipe.get("hyp"), before_keys=True)
 
 
 def _check_recipe(root: Path, cfg: AblationConfig) -> None:
@@ -81,7 +84,8 @@ def _check_recipe(root: Path, cfg: AblationConfig) -> None:
         have = json.loads(p.read_text(encoding="utf-8"))
         have.setdefault("weights", None)  # projects made before --weights existed trained from scratch
         have["hyp_values"] = recipe_hyp_values(have)
-        diff = sorted(k for k in set(want) | set(have) if k not in ("hyp", "hyp_values") and want.get(k) != have.get(k))
+        diff = sorted(k for k in set(want) | set(have)
+                      if k not in ("hyp", "hyp_values") and want.get(k) != have.get(k))
         h_have, h_want = have["hyp_values"], want["hyp_values"]
         diff += sorted(k for k in set(h_want) | set(h_have) if h_want.get(k) != h_have.get(k))
         if diff:

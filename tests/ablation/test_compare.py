@@ -48,6 +48,8 @@ def test_older_project_compared_with_its_old_defaults(tmp_path):
     a = _project(tmp_path / "a", {"m": {0: 0.5}})  # recipe.json without hyp values: made before warmup_accumulate
     b = _project(tmp_path / "b", {"m": {0: 0.6}}, hyp_values=dict(DEFAULT_HYP))  # today's recorded defaults
     assert "- project 2 vs 1: warmup_accumulate False -> True\n" in compare([a, b])
+    c = _project(tmp_path / "c", {"m": {0: 0.6}}, hyp_values={"lr0": 0.01})  # recorded before the other keys
+    assert "- project 2 vs 1: same recipe" in compare([a, c])  # missing keys: their values before they existed
 
 
 def test_other_metric_and_peers_listed_after_ours(tmp_path):
