@@ -4,6 +4,8 @@
   python tools/benchmark.py model [--img 640] [--runs 30] [--cfg cfg/a.yaml cfg/b.yaml ...] [--scale n]
       params, GFLOPs and CPU latency (batch 1, fused, eval, after warm-up, median), all models timed
       interleaved in one run; latency ratios against the first cfg.
+      [--peers yolo11n yolov8n yolo26n --yolo /tmp/yardstick/bin/yolo]: side by side with Ultralytics models,
+      which its CLI exports to TorchScript (BN fused, decode inside); ours are timed eager and traced alike.
   python tools/benchmark.py nms [--boxes 1000 10000 30000] [--classes 80] [--device cpu]
       adaptive, DIoU and Soft-NMS time against torchvision's batched_nms, interleaved.
   python tools/benchmark.py loader [--data cfg/data/coco128.yaml --img 640 --workers 2]
@@ -26,6 +28,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from detector import build_model  # noqa: E402
+from detector.models import DecodedModel  # noqa: E402
 from detector.models.summary import count_flops, count_params  # noqa: E402
 from detector.utils.timing import machine_line, median_ms, time_interleaved  # noqa: E402
 
@@ -38,30 +41,81 @@ def bench_model(args: argparse.Namespace) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     x = torch.rand(1, 3, args.img, args.img)
+    peers = _peer_modules(args) if args.peers else {}
     models, rows = {}, {}
     for c in cfgs:
         m = build_model(c, scale=args.scale)
         rows[c] = (count_params(m), count_flops(m, args.img))
         models[c] = m.eval().fuse()
+    fns = {c: _runner(m, x) for c, m in models.items()}
+    if peers:  # side by side with the peers' TorchScript files: ours traced the same way (decode in the graph)
+        for c, m in models.items():
+            fns[f"{c} ts"] = _runner(_trace(DecodedModel(m).eval(), x), x)
+        for name, ts in peers.items():
+            rows[name] = (sum(p.numel() for p in ts.parameters()), count_flops(ts, args.img))
+            fns[f"{name} ts"] = _runner(ts, x)
 
-    def runner(m):
-        def f():
-            with torch.inference_mode():
-                m(x)
-        return f
-
-    times = time_interleaved({c: runner(m) for c, m in models.items()}, runs=args.runs, warmup=args.warmup)
+    times = time_interleaved(fns, runs=args.runs, warmup=args.warmup)
     ref = cfgs[0]
     print(f"# model benchmark: scale {args.scale}, {args.img}x{args.img}, batch 1, fused, eval, "
           f"median of {args.runs} interleaved runs after {args.warmup} warm-up rounds")
     print(f"# machine: {machine_line()}")
-    print(f"| cfg | params (M) | GFLOPs@{args.img} | CPU ms/img | params vs {Path(ref).stem} | latency vs {Path(ref).stem} |")
+    if not peers:
+        print(f"| cfg | params (M) | GFLOPs@{args.img} | CPU ms/img | params vs {Path(ref).stem} | latency vs {Path(ref).stem} |")
+        print("|---|---:|---:|---:|---:|---:|")
+        p0, t0 = rows[ref][0], median_ms(times[ref])
+        for c in cfgs:
+            p, g = rows[c]
+            t = median_ms(times[c])
+            print(f"| {Path(c).stem} | {p / 1e6:.3f} | {g:.2f} | {t:.1f} | {p / p0:.3f} | {t / t0:.3f} |")
+        return
+    pref = next(iter(peers))
+    t_ref = median_ms(times[f"{pref} ts"])
+    print(f"# peers: Ultralytics models built from their YAML (80 classes), exported by its CLI as TorchScript "
+          f"(BN fused, decode in the graph); ours: eager fused, and traced with the decode ({DecodedModel.__name__})")
+    print(f"| model | params (M) | GFLOPs@{args.img} | CPU ms eager | CPU ms TorchScript | TorchScript vs {pref} |")
     print("|---|---:|---:|---:|---:|---:|")
-    p0, t0 = rows[ref][0], median_ms(times[ref])
-    for c in cfgs:
-        p, g = rows[c]
-        t = median_ms(times[c])
-        print(f"| {Path(c).stem} | {p / 1e6:.3f} | {g:.2f} | {t:.1f} | {p / p0:.3f} | {t / t0:.3f} |")
+    for k in [*cfgs, *peers]:
+        p, g = rows[k]
+        eager = f"{median_ms(times[k]):.1f}" if k in times else "-"
+        t = median_ms(times[f"{k} ts"])
+        print(f"| {Path(k).stem} | {p / 1e6:.3f} | {g:.2f} | {eager} | {t:.1f} | {t / t_ref:.3f} |")
+
+
+def _runner(m, x):
+    def f():
+        with torch.inference_mode():
+            m(x)
+    return f
+
+
+def _trace(m, x):
+    import warnings
+
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        return torch.jit.trace(m, x)
+
+
+def _peer_modules(args) -> dict:
+    """The peers' TorchScript modules (exported by the yardstick CLI, cached under --peer-dir); none,
+    with a message, when the CLI is absent."""
+    import warnings
+
+    from detector.ablation.peers import export_torchscript, find_yolo_cli
+
+    cli = find_yolo_cli(args.yolo)
+    if cli is None:
+        print(f"# --peers {' '.join(args.peers)}: no Ultralytics CLI (--yolo, $DETECTOR_YOLO_CLI or yolo on PATH); "
+              "timing ours only")
+        return {}
+    out = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit deprecation notices
+        for name in args.peers:
+            out[name] = torch.jit.load(str(export_torchscript(cli, name, args.img, Path(args.peer_dir))),
+                                       map_location="cpu").eval()
+    return out
 
 
 def bench_nms(args: argparse.Namespace) -> None:
@@ -121,6 +175,10 @@ def main(argv: list[str] | None = None) -> int:
     pm.add_argument("--runs", type=int, default=30)
     pm.add_argument("--warmup", type=int, default=3)
     pm.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    pm.add_argument("--peers", nargs="*", default=[], help="Ultralytics models timed side by side, e.g. yolo11n "
+                    "yolov8n (exported to TorchScript by the yardstick CLI; the first is the reference)")
+    pm.add_argument("--yolo", default=None, help="the Ultralytics CLI (default: $DETECTOR_YOLO_CLI, else yolo on PATH)")
+    pm.add_argument("--peer-dir", default="runs/bench/peers", help="where the peers' exports are cached")
     pm.set_defaults(func=bench_model)
     pn = sub.add_parser("nms", help="adaptive / DIoU / Soft-NMS time vs torchvision batched_nms")
     pn.add_argument("--boxes", type=int, nargs="*", default=[1000, 10000, 30000])

@@ -68,26 +68,52 @@ def write_yolo_copy(data_cfg, out: Path) -> Path:
     return y
 
 
+def cli_env(config_dir: Path) -> dict:
+    """The environment the CLI runs in: its settings kept under ``config_dir``, offline (no downloads)."""
+    return {**os.environ, "YOLO_CONFIG_DIR": str(Path(config_dir).resolve()), "YOLO_OFFLINE": "1"}
+
+
+def run_cli(cli: str, args, log_file: Path, env: dict, cwd: Path) -> None:
+    """Run ``cli *args`` in ``cwd``, its output appended to ``log_file``; a non-zero exit raises with the
+    log's last lines."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "a", encoding="utf-8") as f:
+        f.write("$ " + " ".join([cli, *args]) + "\n")
+        f.flush()
+        p = subprocess.run([cli, *args], stdout=f, stderr=subprocess.STDOUT, env=env, cwd=cwd,
+                           stdin=subprocess.DEVNULL)
+    if p.returncode != 0:
+        tail = log_file.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
+        raise RuntimeError(f"'{cli} {' '.join(args[:2])}' exited {p.returncode} (log {log_file}): " + " | ".join(tail))
+
+
+def export_torchscript(cli: str, model: str, img: int, out_dir: Path) -> Path:
+    """``model`` (e.g. 'yolo11n') built from its YAML by the Ultralytics CLI (random weights, 80 classes as
+    published) and exported as TorchScript at ``img`` px, batch 1 (its export fuses BatchNorm and keeps its
+    box decoding in the graph): the peer's side of a side-by-side latency measurement. Cached in
+    ``out_dir/<img>/``; returns the file."""
+    d = Path(out_dir) / str(img)
+    f = d / f"{model}.torchscript"
+    if not f.is_file():
+        d.mkdir(parents=True, exist_ok=True)
+        run_cli(cli, ("export", f"model={model}.yaml", "format=torchscript", f"imgsz={img}", "batch=1", "device=cpu"),
+                d / f"{model}.log", cli_env(Path(out_dir) / "config"), d)
+        if not f.is_file():
+            raise RuntimeError(f"'{cli} export model={model}.yaml' wrote no {f} (log {d / (model + '.log')})")
+    return f
+
+
 class PeerRunner:
     def __init__(self, cli: str, root: Path, recipe, data_cfg, log=print):
         self.cli, self.root, self.recipe, self.log = cli, Path(root), recipe, log
         self.data_yaml = write_yolo_copy(data_cfg, self.root / "data")
-        self.env = {**os.environ, "YOLO_CONFIG_DIR": str((self.root / "config").resolve()), "YOLO_OFFLINE": "1"}
+        self.env = cli_env(self.root / "config")
 
     def run_dir(self, model: str, seed: int) -> Path:
         return peer_run_dir(self.root, model, seed)
 
     def _cmd(self, *args: str, log_file: Path) -> None:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        with open(log_file, "a", encoding="utf-8") as f:
-            f.write("$ " + " ".join([self.cli, *args]) + "\n")
-            f.flush()
-            p = subprocess.run([self.cli, *args], stdout=f, stderr=subprocess.STDOUT, env=self.env,
-                               cwd=self.root, stdin=subprocess.DEVNULL)
-        if p.returncode != 0:
-            tail = log_file.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-3:]
-            raise RuntimeError(f"'{self.cli} {args[0]} {args[1]}' exited {p.returncode} (log {log_file}): "
-                               + " | ".join(tail))
+        run_cli(self.cli, args, log_file, self.env, self.root)
 
     def run(self, model: str, seed: int, val_idx) -> tuple[dict, float]:
         """Train (or resume) ``model`` (e.g. 'yolov8n') with ``seed``, validate its final weights with

@@ -27,3 +27,27 @@ def test_memory_format_benchmark_table():
     rows = {ln.split("|")[1].strip(): ln for ln in r.stdout.splitlines() if ln.startswith("| c")}
     assert set(rows) == {"contiguous", "channels_last"}
     assert rows["contiguous"].split("|")[4].strip() == "1.00"
+
+
+def test_model_benchmark_side_by_side_with_peers(tmp_path):
+    """--peers: a stand-in CLI's TorchScript export is timed beside our cfg (eager and traced); the first
+    peer is the latency reference; without a CLI the table still comes, ours only, with a message."""
+    import stat
+
+    from ..ablation.test_peers import FAKE_EXPORT
+
+    cli = tmp_path / "yolo"
+    cli.write_text(FAKE_EXPORT.format(python=sys.executable))
+    cli.chmod(cli.stat().st_mode | stat.S_IEXEC)
+    base = [*BENCH, "model", "--cfg", "cfg/yolo_bifpn.yaml", "--img", "64", "--runs", "1", "--warmup", "0"]
+    r = subprocess.run([*base, "--peers", "tinypeer", "--yolo", str(cli), "--peer-dir", str(tmp_path / "p")],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = {ln.split("|")[1].strip(): [c.strip() for c in ln.split("|")[2:-1]]
+            for ln in r.stdout.splitlines() if ln.startswith("| ") and not ln.startswith("| model")}
+    assert set(rows) == {"yolo_bifpn", "tinypeer"}
+    assert rows["tinypeer"][0] == "0.000" and rows["tinypeer"][2] == "-" and rows["tinypeer"][4] == "1.000"
+    assert float(rows["yolo_bifpn"][2]) > 0 and float(rows["yolo_bifpn"][3]) > 0
+    r = subprocess.run([*base, "--peers", "yolo11n", "--yolo", str(tmp_path / "no-yolo")], capture_output=True,
+                       text=True, cwd=ROOT)
+    assert r.returncode == 0 and "no Ultralytics CLI" in r.stdout and "| yolo_bifpn |" in r.stdout
