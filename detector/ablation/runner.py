@@ -66,10 +66,9 @@ def recipe_hyp_values(recipe: dict) -> dict:
     they are recorded; for older projects, read from its ``--hyp`` file with the keys added since at
     the values that reproduce the old behaviour (``HYP_BEFORE``)."""
     from ..engine.hyp import load_hyp
-    from ..hyp import DEFAULT_HYP, HYP_BEFORE
 
     if "hyp_values" in recipe:  # keys added after it was written: their value before they existed
-        return {**DEFAULT_HYP, **HYP_BEFORE, **recipe["hyp_values"]}
+        return load_hyp(None, overrides=recipe["hyp_values"], before_keys=True)
     return load_hyp(recipe.get("hyp"), before_keys=True)
 
 
