@@ -52,7 +52,7 @@ def bench_model(args: argparse.Namespace) -> None:
         for c, m in models.items():
             fns[f"{c} ts"] = _runner(_trace(DecodedModel(m).eval(), x), x)
         for name, ts in peers.items():
-            rows[name] = (sum(p.numel() for p in ts.parameters()), count_flops(ts, args.img))
+            rows[name] = (count_params(ts), count_flops(ts, args.img))
             fns[f"{name} ts"] = _runner(ts, x)
 
     times = time_interleaved(fns, runs=args.runs, warmup=args.warmup)
