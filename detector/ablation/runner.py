@@ -54,6 +54,7 @@ class AblationConfig:
     latency_runs: int = 20
     max_batches: int | None = None  # tests: stop each epoch early
     report_only: bool = False  # tabulate the finished runs, train nothing (e.g. while another process trains)
+    rescore: bool = False  # score the finished runs again from their saved predictions (implies report_only)
 
 
 def model_key(cfg: str) -> str:
@@ -130,6 +131,23 @@ def evaluate_run(weights: Path, recipe: Recipe, methods: list[str], out_dir: Pat
         res = evaluate(vc, out_dir / m)
         out[m] = {k: res.get(k) for k in EVAL_KEYS}
     return out
+
+
+def rescore_row(row: dict, run_dir: Path, source: str, cfg: AblationConfig) -> dict:
+    """Score a finished run again from the predictions it saved (ours: one file per NMS method under
+    ``eval/<method>/``; a peer: ``predictions_ours.json``), e.g. after a fix in the evaluator; the new
+    metrics go to a ``rescored`` folder beside the old ones and replace the values in ``row``."""
+    from ..engine.val_job import ValConfig, evaluate
+
+    methods = cfg.nms if source == "ours" else cfg.nms[:1]
+    row = dict(row)
+    for m in methods:
+        pred = run_dir / "eval" / m / "predictions.json" if source == "ours" else run_dir / "predictions_ours.json"
+        if not pred.is_file():
+            raise ValueError(f"{pred}: no saved predictions to score again (rerun this run without --rescore)")
+        res = evaluate(ValConfig(data=cfg.recipe.data, pred=str(pred), plots=False), pred.parent / "rescored")
+        row.update({f"{m}:{k}": res.get(k) for k in EVAL_KEYS})
+    return row
 
 
 def measure_costs(cfgs: list[str], nc: int, img: int, runs: int) -> dict[str, dict]:
@@ -209,10 +227,15 @@ def run_ablation(cfg: AblationConfig, log=print) -> dict:
         if durations:
             left = sum(1 for s, m, sd in plan[k - 1:] if not (_run_dir(root, s, m, sd) / "ablation_run.json").is_file())
             eta = f", ETA {_hms(left * sum(durations) / len(durations))}"
-        status = "done, skipped" if done_file.is_file() else ("not finished, left out" if cfg.report_only else "running")
+        status = (("done, scored again" if cfg.rescore else "done, skipped") if done_file.is_file()
+                  else ("not finished, left out" if cfg.report_only else "running"))
         log(f"[ablate {k}/{len(plan)}] {key} seed {seed} ({source}): {status} (elapsed {_hms(time.time() - t_all)}{eta})")
         if done_file.is_file():
-            rows.append(json.loads(done_file.read_text(encoding="utf-8")))
+            row = json.loads(done_file.read_text(encoding="utf-8"))
+            if cfg.rescore:
+                row = rescore_row(row, _run_dir(root, source, model, seed), source, cfg)
+                write_json(done_file, row)
+            rows.append(row)
             continue
         if cfg.report_only:
             continue

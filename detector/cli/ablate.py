@@ -53,6 +53,9 @@ def parse(argv=None) -> AblationConfig | argparse.Namespace:
     ap.add_argument("--name", default="exp")
     ap.add_argument("--report-only", action="store_true",
                     help="write the tables from the finished runs and train nothing (safe while another ablate runs)")
+    ap.add_argument("--rescore", action="store_true",
+                    help="score every finished run again from its saved predictions (e.g. after an evaluator fix) "
+                         "and rewrite the tables; trains nothing")
     ap.add_argument("--max-batches", type=int, default=None, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.compare:
@@ -68,7 +71,7 @@ def parse(argv=None) -> AblationConfig | argparse.Namespace:
     recipe = Recipe(a.data, a.epochs, a.img, a.batch, a.workers, a.hyp, a.val_period, a.device, a.weights)
     nms = list(dict.fromkeys(a.nms or ["greedy"]))
     return AblationConfig(a.cfgs, a.seeds, recipe, nms, a.project, a.name, a.peers, a.yolo, a.latency_runs,
-                          a.max_batches, a.report_only)
+                          a.max_batches, a.report_only or a.rescore, a.rescore)
 
 
 def main(argv=None) -> int:

@@ -197,16 +197,19 @@ def evaluate_arrays(gt: COCO, dets: np.ndarray, image_ids: list[int] | None, cat
 CROWDED_IOU = 0.5  # a ground-truth box is "crowded" when it overlaps another of its class at least this much
 
 
-def crowded_gt_ids(gt: COCO, image_ids: list[int], iou: float = CROWDED_IOU) -> set[int]:
+def crowded_gt_ids(gt: COCO, image_ids: list[int], iou: float = CROWDED_IOU,
+                   cat_ids: list[int] | None = None) -> set[int]:
     """Annotation ids of non-crowd ground-truth boxes whose highest IoU with another non-crowd box of
-    the same class in the same image is >= ``iou``: the objects greedy NMS at 0.5 tends to remove."""
+    the same class in the same image is >= ``iou``: the objects greedy NMS at 0.5 tends to remove.
+    ``cat_ids``: only these categories (the ones scored; default all)."""
     from torchvision.ops import box_iou
 
+    cats = None if cat_ids is None else set(cat_ids)
     out: set[int] = set()
     for i in image_ids:
         by_cat: dict[int, list[dict]] = {}
         for a in gt.imgToAnns.get(i, []):
-            if not a.get("iscrowd", 0):
+            if not a.get("iscrowd", 0) and (cats is None or a["category_id"] in cats):
                 by_cat.setdefault(a["category_id"], []).append(a)
         for anns in by_cat.values():
             if len(anns) < 2:
@@ -220,8 +223,9 @@ def crowded_gt_ids(gt: COCO, image_ids: list[int], iou: float = CROWDED_IOU) -> 
 
 def crowded_recall(ev: COCOeval) -> dict:
     """Recall at IoU 0.5 (area all, 100 detections per image) of the crowded ground truth
-    (:func:`crowded_gt_ids`), read from pycocotools' own matching of an evaluated ``COCOeval``."""
-    crowded = crowded_gt_ids(ev.cocoGt, ev.params.imgIds)
+    (:func:`crowded_gt_ids`) of the scored categories, read from pycocotools' own matching of an
+    evaluated ``COCOeval``."""
+    crowded = crowded_gt_ids(ev.cocoGt, ev.params.imgIds, cat_ids=ev.params.catIds if ev.params.useCats else None)
     a_all, hit = ev.params.areaRng[0], 0
     for e in ev.evalImgs:
         if e is None or e["aRng"] != a_all:

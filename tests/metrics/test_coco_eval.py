@@ -14,7 +14,7 @@ from pycocotools.cocoeval import COCOeval
 
 from detector.data.build import SplitIndex
 from detector.data.records import index_coco
-from detector.metrics.coco_eval import STAT_KEYS, COCOEvaluator
+from detector.metrics.coco_eval import STAT_KEYS, COCOEvaluator, coco_from_dict, evaluate_arrays
 
 from ..conftest import CFG_DIR, ROOT
 
@@ -95,6 +95,26 @@ def test_absent_categories_are_skipped_without_changing_any_number():
     for k in ("precision", "recall", "f1", "recall50"):
         assert m[k] == pytest.approx(full[k], abs=1e-12), k
     assert m["per_class"] == full["per_class"]
+
+
+def test_crowded_recall_counts_only_the_scored_categories():
+    """Two overlapping persons (IoU 0.67) and two overlapping cars: scoring persons only (a data
+    config's `classes:` subset) must not count the cars as missed crowded boxes."""
+    gt = coco_from_dict({
+        "images": [{"id": 1, "width": 400, "height": 400, "file_name": "a.jpg"}],
+        "categories": [{"id": 1, "name": "person"}, {"id": 3, "name": "car"}],
+        "annotations": [
+            {"id": 10, "image_id": 1, "category_id": 1, "bbox": [0, 0, 100, 100], "area": 1e4, "iscrowd": 0},
+            {"id": 11, "image_id": 1, "category_id": 1, "bbox": [20, 0, 100, 100], "area": 1e4, "iscrowd": 0},
+            {"id": 12, "image_id": 1, "category_id": 1, "bbox": [300, 300, 50, 50], "area": 2500, "iscrowd": 0},
+            {"id": 20, "image_id": 1, "category_id": 3, "bbox": [200, 0, 50, 50], "area": 2500, "iscrowd": 0},
+            {"id": 21, "image_id": 1, "category_id": 3, "bbox": [210, 0, 50, 50], "area": 2500, "iscrowd": 0}]})
+    # both crowded persons found, the isolated person and the cars missed
+    dets = np.array([[1, 0, 0, 100, 100, 0.9, 1], [1, 20, 0, 100, 100, 0.8, 1]], np.float64)
+    persons = evaluate_arrays(gt, dets, None, [1, 3], ["person", "car"], only_cat_ids=[1])
+    assert persons["crowded_gt"] == 2 and persons["crowded_recall50"] == 1.0
+    both = evaluate_arrays(gt, dets, None, [1, 3], ["person", "car"])
+    assert both["crowded_gt"] == 4 and both["crowded_recall50"] == 0.5
 
 
 def test_category_ids_round_trip():
