@@ -24,7 +24,8 @@ from pathlib import Path
 
 from ..utils.io import write_json
 
-EVAL_KEYS = ("mAP50-95", "mAP50", "mAP75", "AR100", "recall50", "crowded_gt", "crowded_recall50")
+EVAL_KEYS = ("mAP50-95", "mAP50", "mAP75", "AR100", "recall50", "crowded_gt", "crowded_recall50",
+             "density_crowded", "density_other")
 
 
 @dataclass

@@ -90,7 +90,8 @@ def _score_file(cfg: ValConfig, idx, save_dir: Path) -> dict:
                 except ImageReadError:
                     continue
     ids = [r.image_id for r in idx.records]
-    m = evaluate_arrays(ev.ground_truth(), res.rows, ids, idx.cat_ids, idx.names, ev.only_cat_ids)
+    m = evaluate_arrays(ev.ground_truth(), res.rows, ids, idx.cat_ids, idx.names, ev.only_cat_ids,
+                        densities=res.densities)
     m["note"] = "; ".join([*res.notes, *([m["note"]] if m.get("note") else [])])
     m["rows_rejected"], m["rows_unknown_image"] = res.rejected, res.unknown_images
     _write_metrics(save_dir, m)
@@ -101,8 +102,8 @@ def _write_metrics(save_dir: Path, m: dict) -> None:
     out = {k: m[k] for k in STAT_KEYS}
     out.update({k: m[k] for k in ("precision", "recall", "f1", "conf", "note") if k in m})
     out["per_class"] = m.get("per_class", {})
-    for k in ("speed", "images", "nms", "recall50", "crowded_gt", "crowded_recall50", "rows_rejected",
-              "rows_unknown_image"):
+    for k in ("speed", "images", "nms", "recall50", "crowded_gt", "crowded_recall50", "density_crowded",
+              "density_other", "rows_rejected", "rows_unknown_image"):
         if k in m:
             out[k] = m[k]
     out["skipped"] = [list(s) for s in m.get("skipped", [])]
@@ -115,6 +116,12 @@ def format_table(m: dict, max_classes: int = 80) -> str:
         lines.append(f"{k:<12} {m[k]:>8.4f}")
     if "precision" in m and m.get("f1"):
         lines.append(f"P {m['precision']:.4f}  R {m['recall']:.4f}  F1 {m['f1']:.4f} at conf {m['conf']:.3f}")
+    if m.get("crowded_gt"):
+        line = f"crowded ground truth: {m['crowded_gt']} boxes, recall@0.5 {m['crowded_recall50']:.3f}"
+        if "density_crowded" in m:  # what adaptive NMS reads: ready when well above the NMS IoU threshold
+            line += (f"; mean predicted density {m['density_crowded']:.3f} on them, "
+                     f"{m['density_other']:.3f} on the rest")
+        lines.append(line)
     pc = m.get("per_class") or {}
     if pc:
         lines.append(f"{'class':<20} {'AP50-95':>8} {'AP50':>8}")

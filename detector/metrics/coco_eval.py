@@ -98,12 +98,13 @@ class COCOEvaluator:
 
     def reset(self) -> None:
         self.rows: list[np.ndarray] = []  # [K, 7]: image_id, x, y, w, h, score, category_id
+        self.densities: list[np.ndarray] = []  # [K] predicted crowd density of each row (NaN: none)
         self.image_ids: list[int] = []
         self._seen: set[int] = set()
         self.sizes: dict[int, tuple[int, int]] = {}
 
     def update(self, dets: list[torch.Tensor], metas: list[dict]) -> None:
-        """dets: per image Tensor[K, >=6] (x1, y1, x2, y2, score, class) in network-input pixels."""
+        """dets: per image Tensor[K, >=6] (x1, y1, x2, y2, score, class[, density]) in network-input pixels."""
         cat = np.asarray(self.cat_ids, np.float64)
         for d, m in zip(dets, metas):
             if int(m["image_id"]) in self._seen:  # a stand-in for an unreadable image: scored once only
@@ -122,17 +123,21 @@ class COCOEvaluator:
             rows[:, 5] = d_np[:, 4]
             rows[:, 6] = cat[d_np[:, 5].astype(np.int64)]
             self.rows.append(rows)
+            self.densities.append(d_np[:, 6] if d_np.shape[1] > 6 else np.full(len(d), np.nan))
 
     def predictions_json(self) -> list[dict]:
         """COCO results format (what --save-json writes). Values are not rounded, so scoring the
         file gives exactly the metrics computed in memory."""
         out = []
-        for r in (np.concatenate(self.rows) if self.rows else np.zeros((0, 7))):
+        dens = np.concatenate(self.densities) if self.densities else np.zeros(0)
+        for r, dn in zip(np.concatenate(self.rows) if self.rows else np.zeros((0, 7)), dens):
             image_id, file_name = self.external.get(int(r[0]), (int(r[0]), None))
             row = {"image_id": image_id, "category_id": int(r[6]), "bbox": [float(v) for v in r[1:5]],
                    "score": float(r[5])}
             if file_name:
                 row["file_name"] = file_name
+            if np.isfinite(dn):  # an extra key: COCO tools ignore it, --pred reads it back
+                row["density"] = float(dn)
             out.append(row)
         return out
 
@@ -144,15 +149,17 @@ class COCOEvaluator:
     def compute(self) -> dict:
         gt = self.ground_truth()
         dets = np.concatenate(self.rows) if self.rows else np.zeros((0, 7))
+        dens = np.concatenate(self.densities) if self.densities else None
         return evaluate_arrays(gt, dets, sorted(set(self.image_ids)) or None, self.cat_ids, self.names,
-                               self.only_cat_ids)
+                               self.only_cat_ids, densities=dens)
 
 
 def evaluate_arrays(gt: COCO, dets: np.ndarray, image_ids: list[int] | None, cat_ids: list[int], names: list[str],
-                    only_cat_ids: list[int] | None = None) -> dict:
+                    only_cat_ids: list[int] | None = None, densities: np.ndarray | None = None) -> dict:
     """Score an array of detections [K, 7] (image_id, x, y, w, h, score, category_id) with COCOeval
     (``only_cat_ids``: restrict to these categories). Also returns ``recall50``: recall at IoU 0.5,
-    100 detections per image, class mean."""
+    100 detections per image, class mean; the crowded ground truth's recall; and, given each row's
+    predicted crowd density (``densities`` [K], NaN where none), :func:`density_calibration`."""
     out: dict = {k: 0.0 for k in STAT_KEYS}
     out.update(per_class={}, precision=0.0, recall=0.0, f1=0.0, conf=0.0, note="")
     if image_ids is None:
@@ -182,6 +189,8 @@ def evaluate_arrays(gt: COCO, dets: np.ndarray, image_ids: list[int] | None, cat
     rec = ev.eval["recall"][0, :, 0, -1]  # [K] at IoU 0.5, area all, maxDets 100
     out["recall50"] = float(rec[rec > -1].mean()) if (rec > -1).any() else 0.0
     out.update(crowded_recall(ev))
+    if densities is not None and np.isfinite(densities).any():
+        out.update(density_calibration(ev, densities))
     prec = ev.eval["precision"]  # [T, R, K, A, M]
     for ki, cid in enumerate(ev.params.catIds):
         p = prec[:, :, ki, 0, -1]
@@ -233,6 +242,26 @@ def crowded_recall(ev: COCOeval) -> dict:
         for gid, m in zip(e["gtIds"], np.asarray(e["gtMatches"]).reshape(len(ev.params.iouThrs), -1)[0]):
             hit += int(gid in crowded and m > 0)
     return {"crowded_gt": len(crowded), "crowded_recall50": float(hit / len(crowded)) if crowded else float("nan")}
+
+
+def density_calibration(ev: COCOeval, densities: np.ndarray) -> dict:
+    """Is the density branch ready for adaptive NMS? The mean predicted density of the detections that
+    pycocotools matched at IoU 0.5 (area all) to crowded ground truth (:func:`crowded_gt_ids`) and to the
+    rest. Adaptive NMS keeps a crowded neighbour only where the kept box's density exceeds the NMS IoU
+    threshold, so ``density_crowded`` far below it means adaptive NMS acts as greedy. ``densities`` [K]
+    follows the rows given to ``loadRes`` (detection id = row + 1)."""
+    crowded = crowded_gt_ids(ev.cocoGt, ev.params.imgIds, cat_ids=ev.params.catIds if ev.params.useCats else None)
+    a_all = ev.params.areaRng[0]
+    got: dict[bool, list[float]] = {True: [], False: []}
+    for e in ev.evalImgs:
+        if e is None or e["aRng"] != a_all:
+            continue
+        matches = np.asarray(e["gtMatches"]).reshape(len(ev.params.iouThrs), -1)[0]
+        for gid, m, ign in zip(e["gtIds"], matches, e["gtIgnore"]):
+            if m > 0 and not ign and np.isfinite(densities[int(m) - 1]):
+                got[gid in crowded].append(float(densities[int(m) - 1]))
+    return {"density_crowded": float(np.mean(got[True])) if got[True] else float("nan"),
+            "density_other": float(np.mean(got[False])) if got[False] else float("nan")}
 
 
 def _categories_in(gt: COCO, image_ids: list[int]) -> list[int]:

@@ -27,6 +27,7 @@ from .coco_eval import external_image_id
 @dataclass
 class ResultsFile:
     rows: np.ndarray  # [K, 7]: image_id (the split's), x, y, w, h, score, category_id
+    densities: np.ndarray | None = None  # [K] each row's "density" (ours writes it; NaN where absent)
     notes: list[str] = field(default_factory=list)
     rejected: int = 0
     unknown_images: int = 0
@@ -88,7 +89,7 @@ def read_results(path: str | Path, idx, cat_offset: int = 0) -> ResultsFile:
     out = ResultsFile(np.zeros((0, 7)))
     reasons: dict[str, int] = {}
     unknown: set = set()
-    rows = []
+    rows, dens = [], []
     for p in preds:
         problem = _row_problem(p)
         if problem:
@@ -115,6 +116,8 @@ def read_results(path: str | Path, idx, cat_offset: int = 0) -> ResultsFile:
             continue
         x, y, w, h = (float(v) for v in p["bbox"])
         rows.append([iid, x, y, w, h, float(p["score"]), int(p["category_id"]) + cat_offset])
+        dn = p.get("density")
+        dens.append(float(dn) if isinstance(dn, (int, float)) and not isinstance(dn, bool) else math.nan)
     if out.rejected:
         detail = "; ".join(f"{n} x {r}" for r, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:5])
         out.notes.append(f"{out.rejected} of {len(preds)} rows rejected ({detail})")
@@ -128,6 +131,7 @@ def read_results(path: str | Path, idx, cat_offset: int = 0) -> ResultsFile:
             raise ValueError(f"{path}: no row matches an image of the split: {msg}")
         out.notes.append(msg + "; scored without them")
     arr = np.array(rows, np.float64).reshape(-1, 7)
+    dens = np.array(dens, np.float64)
     cats = set(int(c) for c in arr[:, 6])
     known = set(idx.cat_ids)
     bad = cats - known
@@ -135,7 +139,7 @@ def read_results(path: str | Path, idx, cat_offset: int = 0) -> ResultsFile:
         keep = np.isin(arr[:, 6], sorted(known))
         out.notes.append(f"{int((~keep).sum())} rows of categories {_fmt(bad)} outside the data YAML's 'classes' "
                          "left out")
-        arr, bad = arr[keep], set()
+        arr, dens, bad = arr[keep], dens[keep], set()
     if bad:
         offsets = [d for d in (-1, 1) if {c + d for c in cats} <= known]
         hint = (f"; every id would match with an offset of {offsets[0]:+d} (the 0- vs 1-based mix-up): "
@@ -145,4 +149,5 @@ def read_results(path: str | Path, idx, cat_offset: int = 0) -> ResultsFile:
     if cat_offset:
         out.notes.append(f"category ids shifted by {cat_offset:+d} (--cat-offset)")
     out.rows = arr
+    out.densities = dens
     return out

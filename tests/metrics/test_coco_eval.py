@@ -115,6 +115,23 @@ def test_crowded_recall_counts_only_the_scored_categories():
     assert persons["crowded_gt"] == 2 and persons["crowded_recall50"] == 1.0
     both = evaluate_arrays(gt, dets, None, [1, 3], ["person", "car"])
     assert both["crowded_gt"] == 4 and both["crowded_recall50"] == 0.5
+    assert "density_crowded" not in persons  # no densities given: no calibration figures
+
+
+def test_density_calibration_reads_the_matched_detections_density():
+    gt = coco_from_dict({
+        "images": [{"id": 1, "width": 400, "height": 400, "file_name": "a.jpg"}],
+        "categories": [{"id": 1, "name": "person"}],
+        "annotations": [
+            {"id": 10, "image_id": 1, "category_id": 1, "bbox": [0, 0, 100, 100], "area": 1e4, "iscrowd": 0},
+            {"id": 11, "image_id": 1, "category_id": 1, "bbox": [20, 0, 100, 100], "area": 1e4, "iscrowd": 0},
+            {"id": 12, "image_id": 1, "category_id": 1, "bbox": [300, 300, 50, 50], "area": 2500, "iscrowd": 0}]})
+    dets = np.array([[1, 0, 0, 100, 100, 0.9, 1], [1, 20, 0, 100, 100, 0.8, 1], [1, 300, 300, 50, 50, 0.7, 1],
+                     [1, 150, 150, 30, 30, 0.6, 1]], np.float64)  # the last matches nothing
+    m = evaluate_arrays(gt, dets, None, [1], ["person"], densities=np.array([0.6, 0.4, 0.1, 0.9]))
+    assert m["density_crowded"] == pytest.approx(0.5) and m["density_other"] == pytest.approx(0.1)
+    m = evaluate_arrays(gt, dets, None, [1], ["person"], densities=np.array([0.6, np.nan, np.nan, 0.9]))
+    assert m["density_crowded"] == pytest.approx(0.6) and np.isnan(m["density_other"])
 
 
 def test_category_ids_round_trip():

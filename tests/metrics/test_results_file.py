@@ -116,3 +116,32 @@ def test_own_predictions_json_round_trip_is_ultralytics_compatible(tmp_path, yol
     assert sorted(map(str, (p["image_id"] for p in rows))) == ["42", "7", "street"]
     assert {p["category_id"] for p in rows} == {2} and all(p["file_name"].endswith(".jpg") for p in rows)
     assert not any(math.isnan(v) for p in rows for v in p["bbox"])
+
+
+def test_predicted_density_round_trips_through_our_results_file(tmp_path, yolo_split):
+    """Our predictions.json carries each box's density; scoring the file gives the evaluator's figures."""
+    from detector.metrics.coco_eval import COCOEvaluator
+    import torch
+
+    data, _ = yolo_split
+    idx = index_split(load_data_config(data), "val")
+    ev = COCOEvaluator.from_split(idx)
+    meta = {"orig_shape": (80, 100), "ratio": (1.0, 1.0), "pad": (0.0, 0.0)}
+    for r in idx.records:  # the image with stem 42 has a class-0 box at (30, 24, 70, 56)
+        det = [[30.0, 24, 70, 56, 0.9, 0, 0.35], [0.0, 0, 5, 5, 0.5, 1, 0.8]]
+        ev.update([torch.tensor(det)], [{"image_id": r.image_id, **meta}])
+    rows = ev.predictions_json()
+    assert sorted({p["density"] for p in rows}) == [pytest.approx(0.35), pytest.approx(0.8)]
+    assert read_results(_write(tmp_path, rows), idx).densities.tolist() == [p["density"] for p in rows]
+    in_memory = ev.compute()
+    assert in_memory["density_other"] == pytest.approx(0.35) and math.isnan(in_memory["density_crowded"])
+    scored = _score(tmp_path, data, rows)
+    assert scored["density_other"] == pytest.approx(0.35) and scored["mAP50"] == pytest.approx(in_memory["mAP50"])
+    no_density = _score(tmp_path, data, [{k: v for k, v in p.items() if k != "density"} for p in rows])
+    assert "density_other" not in no_density  # other tools' files have no density: no figure, not a zero
+
+
+def _write(tmp_path, rows):
+    p = tmp_path / "rows.json"
+    p.write_text(json.dumps(rows))
+    return p
