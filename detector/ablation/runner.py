@@ -135,19 +135,25 @@ def evaluate_run(weights: Path, recipe: Recipe, methods: list[str], out_dir: Pat
 
 
 def rescore_row(row: dict, run_dir: Path, source: str, cfg: AblationConfig) -> dict:
-    """Score a finished run again from the predictions it saved (ours: one file per NMS method under
-    ``eval/<method>/``; a peer: ``predictions_ours.json``), e.g. after a fix in the evaluator; the new
-    metrics go to a ``rescored`` folder beside the old ones and replace the values in ``row``."""
+    """Evaluate a finished run again, e.g. after a fix in the evaluator: ours from its final weights with
+    every NMS method (the same :func:`evaluate_run` as after training), a peer from the predictions it
+    saved (``predictions_ours.json``). Returns ``row`` with the new metrics."""
     from ..engine.val_job import ValConfig, evaluate
 
-    methods = cfg.nms if source == "ours" else cfg.nms[:1]
     row = dict(row)
-    for m in methods:
-        pred = run_dir / "eval" / m / "predictions.json" if source == "ours" else run_dir / "predictions_ours.json"
+    if source == "ours":
+        weights = run_dir / "weights" / "last.pt"
+        if not weights.is_file():
+            raise ValueError(f"{weights}: missing, cannot evaluate this run again")
+        metrics = evaluate_run(weights, cfg.recipe, cfg.nms, run_dir / "eval")
+    else:
+        pred = run_dir / "predictions_ours.json"
         if not pred.is_file():
-            raise ValueError(f"{pred}: no saved predictions to score again (rerun this run without --rescore)")
-        res = evaluate(ValConfig(data=cfg.recipe.data, pred=str(pred), plots=False), pred.parent / "rescored")
-        row.update({f"{m}:{k}": res.get(k) for k in EVAL_KEYS})
+            raise ValueError(f"{pred}: no saved predictions to score again (rerun without --rescore)")
+        res = evaluate(ValConfig(data=cfg.recipe.data, pred=str(pred), plots=False), run_dir / "scored")
+        metrics = {cfg.nms[0]: {k: res.get(k) for k in EVAL_KEYS}}
+    for m, vals in metrics.items():
+        row.update({f"{m}:{k}": v for k, v in vals.items()})
     return row
 
 

@@ -54,8 +54,8 @@ def parse(argv=None) -> AblationConfig | argparse.Namespace:
     ap.add_argument("--report-only", action="store_true",
                     help="write the tables from the finished runs and train nothing (safe while another ablate runs)")
     ap.add_argument("--rescore", action="store_true",
-                    help="score every finished run again from its saved predictions (e.g. after an evaluator fix) "
-                         "and rewrite the tables; trains nothing")
+                    help="evaluate every finished run again (ours from its weights, peers from their saved "
+                         "predictions), e.g. after an evaluator fix, and rewrite the tables; trains nothing")
     ap.add_argument("--max-batches", type=int, default=None, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.compare:
