@@ -55,7 +55,7 @@ class AblationConfig:
     latency_runs: int = 20
     max_batches: int | None = None  # tests: stop each epoch early
     report_only: bool = False  # tabulate the finished runs, train nothing (e.g. while another process trains)
-    rescore: bool = False  # evaluate the finished runs again (ours from weights, peers from predictions); trains nothing
+    rescore: bool = False  # evaluate finished runs again (ours from weights, peers from predictions)
 
 
 def model_key(cfg: str) -> str:
