@@ -188,9 +188,10 @@ def evaluate_arrays(gt: COCO, dets: np.ndarray, image_ids: list[int] | None, cat
         out[k] = max(float(v), 0.0) if v != -1 else -1.0
     rec = ev.eval["recall"][0, :, 0, -1]  # [K] at IoU 0.5, area all, maxDets 100
     out["recall50"] = float(rec[rec > -1].mean()) if (rec > -1).any() else 0.0
-    out.update(crowded_recall(ev))
+    crowded = crowded_gt_ids(ev.cocoGt, ev.params.imgIds, cat_ids=ev.params.catIds if ev.params.useCats else None)
+    out.update(crowded_recall(ev, crowded))
     if densities is not None and np.isfinite(densities).any():
-        out.update(density_calibration(ev, densities))
+        out.update(density_calibration(ev, densities, crowded))
     prec = ev.eval["precision"]  # [T, R, K, A, M]
     for ki, cid in enumerate(ev.params.catIds):
         p = prec[:, :, ki, 0, -1]
@@ -230,11 +231,10 @@ def crowded_gt_ids(gt: COCO, image_ids: list[int], iou: float = CROWDED_IOU,
     return out
 
 
-def crowded_recall(ev: COCOeval) -> dict:
+def crowded_recall(ev: COCOeval, crowded: set[int]) -> dict:
     """Recall at IoU 0.5 (area all, 100 detections per image) of the crowded ground truth
     (:func:`crowded_gt_ids`) of the scored categories, read from pycocotools' own matching of an
     evaluated ``COCOeval``."""
-    crowded = crowded_gt_ids(ev.cocoGt, ev.params.imgIds, cat_ids=ev.params.catIds if ev.params.useCats else None)
     a_all, hit = ev.params.areaRng[0], 0
     for e in ev.evalImgs:
         if e is None or e["aRng"] != a_all:
@@ -244,13 +244,12 @@ def crowded_recall(ev: COCOeval) -> dict:
     return {"crowded_gt": len(crowded), "crowded_recall50": float(hit / len(crowded)) if crowded else float("nan")}
 
 
-def density_calibration(ev: COCOeval, densities: np.ndarray) -> dict:
+def density_calibration(ev: COCOeval, densities: np.ndarray, crowded: set[int]) -> dict:
     """Is the density branch ready for adaptive NMS? The mean predicted density of the detections that
     pycocotools matched at IoU 0.5 (area all) to crowded ground truth (:func:`crowded_gt_ids`) and to the
     rest. Adaptive NMS keeps a crowded neighbour only where the kept box's density exceeds the NMS IoU
     threshold, so ``density_crowded`` far below it means adaptive NMS acts as greedy. ``densities`` [K]
     follows the rows given to ``loadRes`` (detection id = row + 1)."""
-    crowded = crowded_gt_ids(ev.cocoGt, ev.params.imgIds, cat_ids=ev.params.catIds if ev.params.useCats else None)
     a_all = ev.params.areaRng[0]
     got: dict[bool, list[float]] = {True: [], False: []}
     for e in ev.evalImgs:
