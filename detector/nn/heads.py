@@ -7,6 +7,14 @@ NeurIPS 2020); decoupled box/class branches as YOLOX/YOLOv8. The extra 1-channel
 "Adaptive NMS: Refining Pedestrian Detection in a Crowd", CVPR 2019) uses as
 the per-box suppression threshold.
 
+Where the density is read (``density=``):
+- ``"shared"`` (default): a 1x1 conv on the box branch's features. Cheap, but the density loss then
+  shapes the features localisation uses, and calibrating it (a higher loss gain) costs mAP
+  (docs/ABLATION.md, "NMS methods").
+- ``"own"``: its own small branch on the *detached* neck feature, a 3x3 conv to 8 channels and a 5x5
+  readout (the paper's density subnet also reads a 5x5 window: density depends on the neighbours). Its
+  loss trains only that branch, so detection is left exactly as without it; +0.08 GFLOPs@640 at n scale.
+
 The head returns raw outputs; decoding lives in ``detector.ops.decode``.
 """
 from __future__ import annotations
@@ -26,23 +34,33 @@ class Detect(nn.Module):
     """Per level l: Tensor[B, 4*reg_max + nc + 1, H_l, W_l] with channels
     ``[box DFL logits (4*reg_max, ltrb-major) | class logits (nc) | density logit (1)]``.
 
-    YAML: ``[[p3, p4, p5], 1, Detect, [nc, reg_max=16]]`` (or one multi-output node as ``from``).
+    YAML: ``[[p3, p4, p5], 1, Detect, [nc, reg_max=16, density="shared"]]`` (or one multi-output node as
+    ``from``); ``density``: ``"shared"`` or ``"own"`` (module docstring).
     ``stride`` (Tensor[nl]) is filled in by the model builder from a dummy forward.
     """
 
-    def __init__(self, nc: int, ch: list[int], reg_max: int = 16):
+    DENSITY_MODES = ("shared", "own")
+
+    def __init__(self, nc: int, ch: list[int], reg_max: int = 16, density: str = "shared"):
         super().__init__()
         if not isinstance(nc, int) or nc < 1:
             raise ValueError(f"nc must be a positive integer, got {nc!r}")
         if not isinstance(reg_max, int) or reg_max < 1:
             raise ValueError(f"reg_max must be a positive integer, got {reg_max!r}")
+        if density not in self.DENSITY_MODES:
+            raise ValueError(f"density must be one of {list(self.DENSITY_MODES)}, got {density!r}")
+        self.density_mode = density
         self.nc, self.reg_max, self.nl = nc, reg_max, len(ch)
         self.no = 4 * reg_max + nc + 1
         c2 = max(16, ch[0] // 4, reg_max * 4)
         c3 = max(ch[0], min(nc, 100))
         self.box_stem = nn.ModuleList(nn.Sequential(Conv(c, c2, 3), Conv(c2, c2, 3)) for c in ch)
         self.box_pred = nn.ModuleList(nn.Conv2d(c2, 4 * reg_max, 1) for _ in ch)
-        self.density_pred = nn.ModuleList(nn.Conv2d(c2, 1, 1) for _ in ch)
+        if density == "own":
+            self.density_pred = nn.ModuleList(nn.Sequential(Conv(c, 8, 3), nn.Conv2d(8, 1, 5, padding=2))
+                                              for c in ch)
+        else:
+            self.density_pred = nn.ModuleList(nn.Conv2d(c2, 1, 1) for _ in ch)
         self.cls = nn.ModuleList(nn.Sequential(Conv(c, c3, 3), Conv(c3, c3, 3), nn.Conv2d(c3, nc, 1)) for c in ch)
         self.register_buffer("stride", torch.zeros(self.nl))
 
@@ -52,7 +70,8 @@ class Detect(nn.Module):
         out = []
         for i, x in enumerate(xs):
             f = self.box_stem[i](x)
-            out.append(torch.cat([self.box_pred[i](f), self.cls[i](x), self.density_pred[i](f)], 1))
+            d = self.density_pred[i](x.detach() if self.density_mode == "own" else f)
+            out.append(torch.cat([self.box_pred[i](f), self.cls[i](x), d], 1))
         return out
 
     def initialize_biases(self, img_size: int = 640) -> None:
@@ -62,9 +81,9 @@ class Detect(nn.Module):
         for bp, cl, dp, s in zip(self.box_pred, self.cls, self.density_pred, self.stride.tolist()):
             nn.init.constant_(bp.bias, 1.0)
             nn.init.constant_(cl[-1].bias, math.log(5 / self.nc / (img_size / s) ** 2))
-            nn.init.constant_(dp.bias, 0.0)
+            nn.init.constant_((dp[-1] if isinstance(dp, nn.Sequential) else dp).bias, 0.0)
 
     @classmethod
-    def from_yaml(cls, ctx: LayerContext, nc: int, reg_max: int = 16):
-        m = cls(nc, list(ctx.c_in), reg_max)
+    def from_yaml(cls, ctx: LayerContext, nc: int, reg_max: int = 16, density: str = "shared"):
+        m = cls(nc, list(ctx.c_in), reg_max, density)
         return m, [m.no] * m.nl

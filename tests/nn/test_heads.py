@@ -1,0 +1,94 @@
+"""Detect head: where the density branch reads from, and what its loss may train."""
+import pytest
+import torch
+import yaml
+
+from detector.models import build_model
+from detector.models.builder import ConfigError
+from detector.nn.base import LayerContext
+from detector.nn.heads import Detect
+
+from ..conftest import CFG_DIR
+
+CH, SIZES = (8, 16, 32), [(16, 20), (8, 10), (4, 5)]
+
+
+def _head(density: str) -> tuple[Detect, list[torch.Tensor]]:
+    torch.manual_seed(0)
+    m, _ = Detect.from_yaml(LayerContext(CH), 3, 16, density)
+    torch.manual_seed(1)  # the same inputs whatever the mode's weights drew
+    xs = [torch.randn(2, c, h, w, requires_grad=True) for c, (h, w) in zip(CH, SIZES)]
+    return m, xs
+
+
+def _density_loss(m: Detect, xs: list[torch.Tensor]) -> torch.Tensor:
+    return sum(o[:, -1].sigmoid().mean() for o in m(xs))
+
+
+def test_shared_density_loss_trains_the_box_branch_and_the_neck():
+    m, xs = _head("shared")
+    _density_loss(m, xs).backward()
+    assert all(x.grad is not None and x.grad.abs().sum() > 0 for x in xs)
+    assert m.box_stem[0][0].conv.weight.grad.abs().sum() > 0
+
+
+def test_own_density_loss_trains_only_its_branch():
+    m, xs = _head("own")
+    _density_loss(m, xs).backward()
+    assert all(x.grad is None or x.grad.abs().sum() == 0 for x in xs), "the density loss must not reach the neck"
+    for name, p in m.named_parameters():
+        touched = p.grad is not None and p.grad.abs().sum() > 0
+        assert touched == name.startswith("density_pred."), name
+
+
+def test_own_density_leaves_detection_outputs_and_their_gradients_alone():
+    """Box and class channels (values and the gradients they send to the neck) do not depend on the mode."""
+    outs, shared_state = {}, None
+    for mode in ("shared", "own"):
+        m, xs = _head(mode)
+        if shared_state is None:
+            shared_state = {k: v for k, v in m.state_dict().items() if not k.startswith("density_pred.")}
+        else:  # same box and class weights in both modes
+            m.load_state_dict(shared_state, strict=False)
+        o = m(xs)
+        sum(t[:, :-1].square().mean() for t in o).backward()
+        outs[mode] = ([t[:, :-1].detach() for t in o], [x.grad for x in xs])
+    for a, b in zip(outs["shared"][0] + outs["shared"][1], outs["own"][0] + outs["own"][1]):
+        torch.testing.assert_close(a, b)
+
+
+def test_own_density_reads_a_wider_window_than_shared():
+    """A change in one cell moves the density of cells up to 3 away (3x3 then 5x5) in 'own' mode."""
+    for mode, reach in (("shared", 2), ("own", 3)):
+        m, _ = _head(mode)
+        m.eval()
+        x = torch.zeros(1, CH[0], 16, 16)
+        base = m([x, torch.zeros(1, 16, 8, 8), torch.zeros(1, 32, 4, 4)])[0][0, -1]
+        x[0, :, 8, 8] = 5.0
+        moved = (m([x, torch.zeros(1, 16, 8, 8), torch.zeros(1, 32, 4, 4)])[0][0, -1] - base).abs() > 1e-6
+        ys, xs_ = moved.nonzero(as_tuple=True)
+        assert int((ys - 8).abs().max()) == reach and int((xs_ - 8).abs().max()) == reach, mode
+
+
+def test_density_mode_initial_bias_is_zero():
+    m, _ = _head("own")
+    m.stride = torch.tensor([8.0, 16.0, 32.0])
+    m.initialize_biases(64)
+    assert all(float(dp[-1].bias.detach().abs().max()) == 0.0 for dp in m.density_pred)
+
+
+def test_unknown_density_mode_names_the_layer():
+    d = yaml.safe_load(open(CFG_DIR / "yolo_base.yaml", encoding="utf-8"))
+    d["head"][-1][3] = ["nc", 16, "separate"]
+    with pytest.raises(ConfigError) as e:
+        build_model(d)
+    msg = str(e.value)
+    assert "Detect" in msg and "'separate'" in msg and "shared" in msg and "own" in msg
+
+
+def test_own_density_model_builds_from_yaml_and_runs():
+    d = yaml.safe_load(open(CFG_DIR / "yolo_ca_bifpn.yaml", encoding="utf-8"))
+    d["head"][-1][3] = ["nc", 16, "own"]
+    model = build_model(d).eval()
+    out = model(torch.zeros(1, 3, 64, 64))
+    assert [o.shape[1] for o in out] == [4 * 16 + 80 + 1] * 3
