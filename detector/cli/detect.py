@@ -26,9 +26,10 @@ def main(argv=None) -> int:
     ap.add_argument("--weights", required=True, help="checkpoint .pt or exported .onnx")
     ap.add_argument("--source", required=True, help="image, folder, glob, .txt list, video, or webcam index")
     ap.add_argument("--img", "--imgsz", type=positive_int, default=640, dest="img", help="long side of the network input")
-    ap.add_argument("--rect", action=argparse.BooleanOptionalAction, default=True,
+    ap.add_argument("--rect", action=argparse.BooleanOptionalAction, default=None,
                     help="pad each batch only to a multiple of the stride (640x480 frames run at 640x480); "
-                         "--no-rect pads to img x img. Static ONNX models are always square")
+                         "--no-rect pads to img x img. Default: rect on CPU, square on CUDA (each new shape "
+                         "costs CUDA a kernel re-plan). Static ONNX models are always square")
     ap.add_argument("--conf-thres", type=unit_float, default=PREDICT_CONF)
     ap.add_argument("--iou-thres", type=unit_float, default=IOU_THRES)
     ap.add_argument("--nms", choices=nms_methods(), default=None,

@@ -42,6 +42,14 @@ class Detections:
         return len(self.boxes)
 
 
+def auto_rect(device: torch.device) -> bool:
+    """Rectangular inference unless on CUDA. There every new input shape costs 0.15-0.9 s of cuDNN kernel
+    planning, so a folder of mixed-size images ran 11x slower rectangular than square (104 vs 9 ms per
+    image, H100, docs/BENCHMARKS.md), while batch-1 GPU inference is launch-bound and pays nothing for
+    the square's extra pixels. On CPU the smaller rectangle is simply less work."""
+    return device.type != "cuda"
+
+
 @dataclass
 class Timing:
     pre: float = 0.0
@@ -54,7 +62,10 @@ class Timing:
 class Detector:
     def __init__(self, weights: str | Path, device: str = "", img: int = 640, conf_thres: float = PREDICT_CONF,
                  iou_thres: float = IOU_THRES, nms: str | None = None, max_det: int = MAX_DET,
-                 classes: list[int] | None = None, half: bool = False, agnostic: bool = False, rect: bool = True):
+                 classes: list[int] | None = None, half: bool = False, agnostic: bool = False,
+                 rect: bool | None = None):
+        """``rect``: pad each batch only to a multiple of the stride (True) or to ``img`` x ``img`` (False);
+        None picks :func:`auto_rect` for the device."""
         self.weights = Path(weights)
         self.timing = Timing()
         opts = dict(img=img, rect=rect, conf_thres=conf_thres, iou_thres=iou_thres, max_det=max_det, classes=classes,
@@ -63,6 +74,7 @@ class Detector:
             self._init_onnx(opts, nms)
         else:
             self.device = select_device(device)
+            opts["rect"] = auto_rect(self.device) if rect is None else rect
             ck = load_checkpoint(self.weights)
             # channels-last (NHWC) convolutions: ~1.2x faster on CPU (oneDNN, docs/BENCHMARKS.md), tensor-core friendly on CUDA
             self.model = model_from_checkpoint(ck, str(self.weights)).to(self.device).fuse().eval()
@@ -112,6 +124,8 @@ class Detector:
         self.default_nms = meta.get("nms", "greedy")
         self.cat_ids = json.loads(meta["cat_ids"]) if "cat_ids" in meta else None
         shape = self.session.get_inputs()[0].shape
+        if opts["rect"] is None:
+            opts["rect"] = auto_rect(torch.device("cpu"))
         if isinstance(shape[2], int):  # static export: its size wins, square input only
             opts.update(img=int(shape[2]), rect=False)
         self.device, self.half = torch.device("cpu"), False
@@ -131,7 +145,11 @@ class Detector:
         t0 = time.perf_counter()
         x, metas = p.preprocess(imgs)
         t1 = time.perf_counter()
+        if p.needs_warmup:  # one-time CUDA start-up, kept out of the per-image speed
+            p.warmup(x)
+            t1 = time.perf_counter()
         preds = p.forward(x)
+        p.sync()
         t2 = time.perf_counter()
         dets = p.to_original(p.postprocess(preds), metas)
         t3 = time.perf_counter()

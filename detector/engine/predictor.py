@@ -42,6 +42,7 @@ class Predictor:
         self._forward, self.stride, self.device, self.dtype = forward_fn, int(stride), device, dtype
         self.img, self.rect = img, rect
         self.options = PostprocessOptions(**options)
+        self.warmed = False
 
     @classmethod
     def from_model(cls, model: torch.nn.Module, device: torch.device | None = None, half: bool = False,
@@ -97,6 +98,24 @@ class Predictor:
         """Tensor[B, 3, H, W] uint8 -> decoded Tensor[B, N, 4 + nc + 1] (float32): xyxy, class
         probabilities, density, in network-input pixels."""
         return self._forward(normalize_images(x.to(self.device, non_blocking=True), self.dtype))
+
+    @property
+    def needs_warmup(self) -> bool:
+        """True on CUDA until :meth:`warmup` ran: the first forward there loads cuDNN/cuBLAS and builds
+        kernel plans (about a second on an H100), which must not be counted as per-image speed."""
+        return self.device.type == "cuda" and not self.warmed
+
+    def warmup(self, x: torch.Tensor) -> None:
+        """One untimed forward + NMS on ``x`` (Tensor[B, 3, H, W] uint8, a real batch: its shape's
+        plans are the ones the timed pass needs)."""
+        self.postprocess(self.forward(x))
+        self.sync()
+        self.warmed = True
+
+    def sync(self) -> None:
+        """Wait for the device, so that a host clock read after it times finished work (CUDA is asynchronous)."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
 
     def postprocess(self, preds: torch.Tensor) -> list[torch.Tensor]:
         """Decoded predictions -> per image Tensor[K, 7] (x1, y1, x2, y2, score, class, density)."""

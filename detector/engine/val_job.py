@@ -134,5 +134,6 @@ def format_table(m: dict, max_classes: int = 80) -> str:
         lines.append(f"speed: {sp['preprocess']:.1f} ms pre-process, {sp['inference']:.1f} ms inference, "
                      f"{sp['nms']:.1f} ms NMS per image")
         lines.append(f"wall: {sp['total_s']:.2f} s = data loading {sp['load_s']:.2f} s + model {sp['model_s']:.2f} s "
-                     f"+ NMS {sp['nms_s']:.2f} s + COCOeval {sp['cocoeval_s']:.2f} s (+ evaluator updates)")
+                     f"+ NMS {sp['nms_s']:.2f} s + COCOeval {sp['cocoeval_s']:.2f} s"
+                     + (f" + CUDA warm-up {sp['warmup_s']:.2f} s" if sp.get("warmup_s") else "") + " (+ evaluator updates)")
     return "\n".join(lines)

@@ -11,11 +11,6 @@ from ..ops.nms import IOU_THRES, MAX_DET, VAL_CONF
 from .predictor import Predictor
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 @torch.no_grad()
 def run_validation(model, loader, evaluator: COCOEvaluator, device: torch.device, conf_thres: float = VAL_CONF,
                    iou_thres: float = IOU_THRES, nms: str = "greedy", max_det: int = MAX_DET, half: bool = False,
@@ -25,7 +20,7 @@ def run_validation(model, loader, evaluator: COCOEvaluator, device: torch.device
     was_training = model.training
     model.eval()
     evaluator.reset()
-    t_load = t_pre = t_inf = t_nms = 0.0
+    t_load = t_pre = t_inf = t_nms = t_warm = 0.0
     n_img, skipped = 0, list(getattr(loader.dataset, "unreadable", []))
     predictor = Predictor.from_model(model, device, half, conf_thres=conf_thres, iou_thres=iou_thres, nms=nms,
                                      max_det=max_det, multi_label=True)
@@ -34,13 +29,16 @@ def run_validation(model, loader, evaluator: COCOEvaluator, device: torch.device
         t0 = time.perf_counter()
         t_load += t0 - tl
         imgs = batch["images"].to(device, non_blocking=True)  # uint8: normalized inside the predictor
-        _sync(device)
+        predictor.sync()
         t1 = time.perf_counter()
+        if predictor.needs_warmup:  # one-time CUDA start-up, kept out of the per-image speed (not the wall time)
+            predictor.warmup(imgs)
+            t_warm, t1 = time.perf_counter() - t1, time.perf_counter()
         preds = predictor.forward(imgs)
-        _sync(device)
+        predictor.sync()
         t2 = time.perf_counter()
         dets = predictor.postprocess(preds)
-        _sync(device)
+        predictor.sync()
         t3 = time.perf_counter()
         evaluator.update(dets, batch["meta"])
         if confusion is not None:
@@ -58,7 +56,7 @@ def run_validation(model, loader, evaluator: COCOEvaluator, device: torch.device
     t5 = time.perf_counter()
     metrics["speed"] = {"preprocess": 1000 * t_pre / max(n_img, 1), "inference": 1000 * t_inf / max(n_img, 1),
                         "nms": 1000 * t_nms / max(n_img, 1), "cocoeval_s": t5 - t4, "load_s": t_load,
-                        "model_s": t_pre + t_inf, "nms_s": t_nms, "total_s": t5 - t_start}
+                        "model_s": t_pre + t_inf, "nms_s": t_nms, "warmup_s": t_warm, "total_s": t5 - t_start}
     metrics["images"] = n_img
     metrics["skipped"] = list(dict.fromkeys(tuple(x) for x in skipped))  # each unreadable image once
     model.train(was_training)

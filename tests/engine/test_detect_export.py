@@ -118,7 +118,7 @@ def test_onnx_export_matches_and_detects_the_same(ckpt, tmp_path):
     diff = float(r.stdout.split("max abs difference ")[1].split()[0])
     assert diff < 1e-4
     files = sorted(str(f) for f in FIX.glob("*.jpg"))
-    a = Detector(ckpt, img=160, max_det=10000, rect=False).predict(files)  # a static export is square
+    a = Detector(ckpt, img=160, max_det=10000, rect=False, device="cpu").predict(files)  # a static export is square
     b = Detector(out, img=160, max_det=10000).predict(files)
 
     def canon(d):  # boxes in padding get equal scores: compare in a canonical order

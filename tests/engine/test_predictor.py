@@ -1,0 +1,109 @@
+"""The one inference path's warm-up: on CUDA the first forward loads libraries and builds kernel plans
+(about a second on an H100, docs/BENCHMARKS.md), so detect and val run one untimed pass on the first
+batch and report per-image speed without it. These tests pretend to be on CUDA (``needs_warmup``
+patched) and make the first forward slow, to check the warm-up runs once, stays out of the speed
+figures and changes no result."""
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from detector import Detector, build_model
+from detector.data import DetectionDataset, build_dataloader, index_split, load_data_config
+from detector.engine.checkpoint import save_checkpoint
+from detector.engine.predictor import Predictor
+from detector.engine.val_loop import run_validation
+from detector.metrics import COCOEvaluator
+
+from ..conftest import CFG_DIR
+
+SLOW = 0.4  # seconds the first forward takes in these tests
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    torch.manual_seed(0)
+    m = build_model(CFG_DIR / "yolo_bifpn.yaml", nc=3)
+    p = tmp_path_factory.mktemp("ck") / "m.pt"
+    save_checkpoint(p, {"model": m.state_dict(), "model_cfg": m.yaml, "names": ["a", "b", "c"], "nms": "greedy"})
+    return p
+
+
+def _slow_first_call(predictor: Predictor) -> list[tuple]:
+    """Wrap the predictor's forward: the first call sleeps SLOW s; returns the list of input shapes seen."""
+    calls, fwd = [], predictor._forward
+
+    def wrapped(x):
+        calls.append(tuple(x.shape))
+        if len(calls) == 1:
+            time.sleep(SLOW)
+        return fwd(x)
+
+    predictor._forward = wrapped
+    return calls
+
+
+@pytest.fixture
+def as_if_cuda(monkeypatch):
+    monkeypatch.setattr(Predictor, "needs_warmup", property(lambda self: not self.warmed))
+
+
+def test_no_warmup_on_cpu(ckpt):
+    det = Detector(ckpt, img=96, device="cpu")
+    calls = _slow_first_call(det.predictor)
+    det.predict_arrays([np.full((80, 96, 3), 114, np.uint8)])
+    assert not det.predictor.needs_warmup and len(calls) == 1
+
+
+def test_detect_warmup_once_untimed_same_result(ckpt, as_if_cuda):
+    rng = np.random.default_rng(0)
+    imgs = [rng.integers(0, 255, (72, 96, 3), dtype=np.uint8) for _ in range(3)]
+    ref = Detector(ckpt, img=96, conf_thres=0.001, device="cpu")
+    ref.predictor.warmed = True  # no warm-up: the reference results
+    det = Detector(ckpt, img=96, conf_thres=0.001, device="cpu")
+    calls = _slow_first_call(det.predictor)
+    for im, want in zip(imgs, [ref.predict_arrays([im])[0] for im in imgs]):
+        got = det.predict_arrays([im])[0]
+        np.testing.assert_array_equal(got.boxes, want.boxes)
+        np.testing.assert_array_equal(got.scores, want.scores)
+    assert calls == [(1, 3, 96, 96)] * 4  # the warm-up ran on the first batch's own shape, once (rect: 72 -> 96)
+    assert det.timing.inference < SLOW and det.timing.images == 3
+
+
+def test_validation_warmup_untimed(ckpt, tiny_data, as_if_cuda, monkeypatch):
+    idx = index_split(load_data_config(tiny_data), "val")
+    loader, _ = build_dataloader(DetectionDataset(idx.records, 96, augment=False, rect=True, batch_size=4), 4, 0,
+                                 shuffle=False)
+    model = Detector(ckpt, img=96, device="cpu").model  # fused, as val.py builds it
+    orig, out = Predictor.from_model, {}
+    for warmed in (True, False):  # True: the reference, no warm-up
+        calls = []
+
+        def patched(*a, _w=warmed, _calls=calls, **kw):
+            q = orig(*a, **kw)
+            q.warmed = _w
+            _calls.extend([_slow_first_call(q)])
+            return q
+
+        monkeypatch.setattr(Predictor, "from_model", patched)
+        out[warmed] = run_validation(model, loader, COCOEvaluator.from_split(idx), torch.device("cpu"),
+                                     progress=False), len(calls[0])
+    (m_ref, n_ref), (m, n) = out[True], out[False]
+    assert (n_ref, n) == (2, 3)  # 2 batches of 4; one forward more with the warm-up
+    assert m["images"] == m_ref["images"] == 8
+    assert {k: m[k] for k in ("mAP50-95", "mAP50")} == {k: m_ref[k] for k in ("mAP50-95", "mAP50")}
+    assert m["speed"]["inference"] * m["images"] / 1000 < SLOW  # the slow first pass is not in the speed
+    assert m["speed"]["warmup_s"] >= SLOW and m["speed"]["total_s"] >= SLOW  # the wall time holds it
+    assert m_ref["speed"]["warmup_s"] == 0
+
+
+def test_rect_default_by_device(ckpt):
+    """Default rectangular on CPU, square on CUDA (each new input shape costs CUDA a kernel re-plan);
+    an explicit choice wins."""
+    from detector.engine.detector_api import auto_rect
+
+    assert auto_rect(torch.device("cpu")) and not auto_rect(torch.device("cuda"))
+    land = np.zeros((480, 640, 3), np.uint8)
+    assert Detector(ckpt, img=640, device="cpu").input_shape([land]) == (480, 640)
+    assert Detector(ckpt, img=640, device="cpu", rect=False).input_shape([land]) == (640, 640)
