@@ -171,3 +171,40 @@ def bench_detect(weights: str, onnx: str | None, img: int, frames: int, rounds: 
         lines.append(f"| {k} | {t.images / dt:.1f} | {1000 * t.pre / n:.1f} | {1000 * t.inference / n:.1f} | "
                      f"{1000 * t.nms / n:.1f} | {ref / dt:.2f} |")
     return "\n".join(lines)
+
+
+def bench_shapes(cfg: str, img: int, device: str, half: bool, channels_last: bool, cudnn: bool) -> str:
+    """First forward at each of 10 new input shapes (the rectangles a 640 letterbox makes of landscape and
+    portrait images) vs a repeat at the same shapes: what a folder of mixed-size images costs when every
+    batch has its own shape. One setting per process (the library caches plans across models)."""
+    from detector import build_model
+
+    torch.backends.cudnn.enabled = cudnn
+    dev = torch.device(device)
+    m = build_model(cfg, nc=80).to(dev).fuse().eval()
+    m = m.to(memory_format=torch.channels_last) if channels_last else m
+    dt = torch.float16 if half and dev.type == "cuda" else torch.float32
+    m = m.to(dt)
+    short = list(range(img * 3 // 4 // 32 * 32, 0, -32))[:5]  # 480, 448, 416, 384, 352 at 640
+    shapes = [(s, img) for s in short] + [(img, s) for s in short]
+
+    def once(h: int, w: int) -> float:
+        x = torch.rand(1, 3, h, w, device=dev, dtype=dt)
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        t = time.perf_counter()
+        with torch.no_grad():
+            m(x)
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        return time.perf_counter() - t
+
+    once(img, img)  # library load and the square shape: not counted
+    first = [once(*s) for s in shapes]
+    again = [once(*s) for s in shapes]
+    setting = (f"{'fp16' if dt == torch.float16 else 'fp32'}, {'channels-last' if channels_last else 'contiguous'}, "
+               f"cuDNN {'on' if cudnn else 'off'}")
+    return (f"# new input shapes: {Path(cfg).stem} n, batch 1, {len(shapes)} shapes {shapes[0]}..{shapes[-1]}, device {dev}, "
+            f"{setting}\n# {machine_line()}\n"
+            f"| setting | first call per new shape, median ms (max) | repeat, median ms |\n|---|---:|---:|\n"
+            f"| {setting} | {median_ms(first):.1f} ({1000 * max(first):.1f}) | {median_ms(again):.1f} |")

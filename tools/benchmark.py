@@ -14,6 +14,8 @@
       train step and fused eval forward, NCHW vs channels-last (the trainer's default), interleaved.
   python tools/benchmark.py crowd --weights W --images DIR --ann JSON [--classes person] [--iou-thres 0.5]
       greedy vs adaptive NMS: recall@0.5, AP50, mAP50-95.
+  python tools/benchmark.py shapes [--device cuda] [--half] [--no-channels-last] [--no-cudnn]
+      batch-1 forward at 10 new input shapes vs repeats: the cost of a new shape (CUDA kernel planning).
   python tools/benchmark.py detect --weights W.pt [--onnx W.onnx] [--img 640]
       detect.py end-to-end FPS on a generated 640x480 video, stage split; PyTorch rect / square, ONNX Runtime.
 """
@@ -160,6 +162,11 @@ def _crowd(a):
     print(bench_crowd_nms(a.weights, a.images, a.ann, a.img, a.iou_thres, a.classes, a.title))
 
 
+def _shapes(a):
+    from bench_cases import bench_shapes
+    print(bench_shapes(a.cfg, a.img, a.device, a.half, a.channels_last, a.cudnn))
+
+
 def _detect(a):
     from bench_cases import bench_detect
     print(bench_detect(a.weights, a.onnx, a.img, a.frames))
@@ -212,6 +219,14 @@ def main(argv: list[str] | None = None) -> int:
     pc.add_argument("--classes", nargs="*", default=None, help="restrict to these class names (e.g. person)")
     pc.add_argument("--title", default="crowd NMS")
     pc.set_defaults(func=_crowd)
+    ps = sub.add_parser("shapes", help="first forward at new input shapes vs repeats (CUDA kernel planning)")
+    ps.add_argument("--cfg", default="cfg/yolo_ca_bifpn.yaml")
+    ps.add_argument("--img", type=int, default=640)
+    ps.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ps.add_argument("--half", action="store_true")
+    ps.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True)
+    ps.add_argument("--cudnn", action=argparse.BooleanOptionalAction, default=True)
+    ps.set_defaults(func=_shapes)
     pd = sub.add_parser("detect", help="detect.py FPS on a 640x480 video; PyTorch vs ONNX Runtime")
     pd.add_argument("--weights", required=True)
     pd.add_argument("--onnx", default=None)
