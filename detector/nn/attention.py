@@ -40,11 +40,17 @@ class CoordAtt(_SameChannels, nn.Module):
       concat on the spatial axis -> [B, C, H+W, 1] -> 1x1 conv to mip = max(8, C // reduction) -> BN -> h_swish
       split -> a_h = sigmoid(conv_h(.)) [B, C, H, 1], a_w = sigmoid(conv_w(.)) [B, C, 1, W]
     out = x * a_h * a_w   (same shape as x)
+    residual=True: out = x + x * a_h * a_w, an identity path beside the gates (YAML ``[32, true]``): the
+    plain block scales its input by about sigmoid(0)^2 = 0.25 at init and its gates were seen to stay
+    there in short schedules (docs/ABLATION.md); this form is the experiment that asks whether that costs.
     """
 
-    def __init__(self, c1: int, reduction: int = 32):
+    def __init__(self, c1: int, reduction: int = 32, residual: bool = False):
         super().__init__()
         check_positive(reduction=reduction)
+        if not isinstance(residual, bool):
+            raise ValueError(f"residual must be true or false, got {residual!r}")
+        self.residual = residual
         mip = max(8, c1 // int(reduction))
         self.conv1 = nn.Conv2d(c1, mip, 1)
         self.bn1 = nn.BatchNorm2d(mip)
@@ -60,7 +66,7 @@ class CoordAtt(_SameChannels, nn.Module):
         y_h, y_w = torch.split(y, [h, w], dim=2)
         a_h = self.conv_h(y_h).sigmoid()
         a_w = self.conv_w(y_w.transpose(2, 3)).sigmoid()
-        return x * a_h * a_w
+        return x + x * a_h * a_w if self.residual else x * a_h * a_w
 
     def fuse(self) -> None:
         if isinstance(self.bn1, nn.BatchNorm2d):

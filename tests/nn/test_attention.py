@@ -2,8 +2,13 @@
 import pytest
 import torch
 import torch.nn.functional as F
+import yaml
+
+from detector.models import build_model
 
 from detector.nn.attention import CBAM, ECA, SE, CoordAtt, SimAM
+
+from ..conftest import CFG_DIR
 
 
 def coordatt_reference(x, ca):
@@ -36,6 +41,27 @@ def test_coordatt_matches_formula(c, h, w, red):
     x = torch.randn(2, c, h, w)
     assert ca.conv1.out_channels == max(8, c // red)
     torch.testing.assert_close(ca(x), coordatt_reference(x, ca), atol=1e-5, rtol=1e-5)
+
+
+def test_coordatt_residual_adds_the_identity_path():
+    """residual=True: x + (plain output), same weights; the gradient to x keeps an identity term; a
+    non-boolean flag is named; the YAML form [32, true] builds it."""
+    plain, res = CoordAtt(16).eval(), CoordAtt(16, 32, True).eval()
+    res.load_state_dict(plain.state_dict())
+    x = torch.randn(2, 16, 5, 7, requires_grad=True)
+    torch.testing.assert_close(res(x), x + plain(x))
+    assert (plain(x) - 0.25 * x).abs().mean() < 0.1 * x.abs().mean()  # the plain block ~ x / 4 at init
+    g_plain, = torch.autograd.grad(plain(x).sum(), x)
+    g_res, = torch.autograd.grad(res(x).sum(), x)
+    torch.testing.assert_close(g_res, g_plain + 1)
+    with pytest.raises(ValueError, match="residual"):
+        CoordAtt(16, 32, "yes")
+    d = yaml.safe_load(open(CFG_DIR / "yolo_ca_bifpn.yaml", encoding="utf-8"))
+    for layer in d["backbone"]:
+        if layer[2] == "CoordAtt":
+            layer[3] = [32, True]
+    cas = [m for m in build_model(d).modules() if isinstance(m, CoordAtt)]
+    assert len(cas) == 3 and all(m.residual for m in cas)
 
 
 def test_coordatt_is_direction_aware():
