@@ -43,7 +43,7 @@ class Detections:
 
 
 def auto_rect(device: torch.device) -> bool:
-    """Rectangular inference unless on CUDA. There every new input shape costs 0.15-0.9 s of cuDNN kernel
+    """Rectangular inference unless on CUDA. There every new input shape costs 0.1-0.6 s of cuDNN kernel
     planning, so a folder of mixed-size images ran 11x slower rectangular than square (104 vs 9 ms per
     image, H100, docs/BENCHMARKS.md), while batch-1 GPU inference is launch-bound and pays nothing for
     the square's extra pixels. On CPU the smaller rectangle is simply less work."""
