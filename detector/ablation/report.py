@@ -75,6 +75,62 @@ def nms_table(rows: list[dict], order: list[str], methods: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+CROWD = ("mAP50-95", "mAP50", "crowded_recall50", "crowded_AP50", "MR-2")
+
+
+def best_iou(rows: list[dict], model: str, method: str, ious: list[float], metric: str = "mAP50") -> float | None:
+    """The sweep's IoU threshold with the highest seed-mean ``metric`` for one model and method."""
+    best = None
+    for t in ious:
+        v = _by_model(rows, f"{method}@{t:g}:{metric}").get(model, {})
+        if v:
+            m = sum(v.values()) / len(v)
+            if best is None or m > best[0]:
+                best = (m, t)
+    return None if best is None else best[1]
+
+
+def crowd_table(rows: list[dict], order: list[str], methods: list[str], ious: list[float]) -> str:
+    """Markdown: each model and NMS method at its best IoU threshold of the sweep (highest mean AP50), with
+    the crowd metrics and the paired difference to the first method at its own best threshold; then the
+    whole sweep (means over seeds)."""
+    lines = [f"| model | NMS | best IoU | mAP50-95 | AP50 | crowded recall@0.5 | crowded AP50 | MR-2 | Δ AP50 vs "
+             f"{methods[0]} | Δ crowded recall vs {methods[0]} | Δ MR-2 vs {methods[0]} |",
+             "|---|---|---:|---|---|---|---|---|---|---|---|"]
+    sweep = ["| model | NMS | IoU | mAP50-95 | AP50 | crowded recall@0.5 | crowded AP50 | MR-2 |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    mean = (lambda d: sum(d.values()) / len(d) if d else float("nan"))
+    for m in order:
+        t0 = best_iou(rows, m, methods[0], ious)
+        base = {k: _by_model(rows, f"{methods[0]}@{t0:g}:{k}").get(m, {}) for k in CROWD} if t0 is not None else {}
+        for meth in methods:
+            t = best_iou(rows, m, meth, ious)
+            if t is None:
+                continue
+            vals = {k: _by_model(rows, f"{meth}@{t:g}:{k}").get(m, {}) for k in CROWD}
+            s = {k: summarize(list(v.values())) for k, v in vals.items()}
+            d = {k: ("–" if meth == methods[0] else paired(vals[k], base.get(k, {})).fmt(3))
+                 for k in ("mAP50", "crowded_recall50", "MR-2")}
+            lines.append(f"| {m} | {meth} | {t:g} | " + " | ".join(s[k].fmt(3 if k != "mAP50-95" else 4).split(" [")[0]
+                                                                   for k in CROWD)
+                         + f" | {d['mAP50']} | {d['crowded_recall50']} | {d['MR-2']} |")
+            for u in ious:
+                v = {k: mean(_by_model(rows, f"{meth}@{u:g}:{k}").get(m, {})) for k in CROWD}
+                sweep.append(f"| {m} | {meth} | {u:g}{' (best)' if u == t else ''} | "
+                             + " | ".join(f"{v[k]:.4f}" for k in CROWD) + " |")
+    return "\n".join(lines) + "\n\nThe sweep (mean over seeds):\n\n" + "\n".join(sweep) + "\n"
+
+
+def main_key(cfg) -> str:
+    """The column prefix the main table reads: the first NMS method, at the default IoU threshold (or the
+    sweep's first threshold when the sweep leaves the default out)."""
+    from .runner import eval_key
+
+    if not cfg.nms_iou:
+        return cfg.nms[0]
+    return eval_key(cfg.nms[0], IOU_THRES if IOU_THRES in cfg.nms_iou else cfg.nms_iou[0])
+
+
 def plot(path: Path, rows: list[dict], order: list[str], method: str) -> Path | None:
     try:
         import matplotlib
@@ -106,10 +162,11 @@ def plot(path: Path, rows: list[dict], order: list[str], method: str) -> Path | 
 def write_reports(root: Path, rows: list[dict], costs: dict, cfg, order: list[str]) -> dict:
     root = Path(root)
     r = cfg.recipe
-    method = cfg.nms[0]
+    method = main_key(cfg)
     paths = {"csv": write_csv(root / "ablation.csv", rows)}
     cmd = (f"python tools/ablate.py --cfgs {' '.join(cfg.cfgs)} --data {r.data} --epochs {r.epochs} --img {r.img} "
            f"--batch {r.batch} --seeds {' '.join(map(str, cfg.seeds))} --nms {' '.join(cfg.nms)}"
+           + (f" --nms-iou {' '.join(f'{t:g}' for t in cfg.nms_iou)}" if cfg.nms_iou else "")
            + (f" --hyp {r.hyp}" if r.hyp else "") + (f" --weights {r.weights}" if r.weights else "")
            + (f" --peers {' '.join(cfg.peers)}" if cfg.peers else "") + f" --project {cfg.project} --name {cfg.name}")
     md = [f"# Ablation: {cfg.name}", "", f"```\n{cmd}\n```", "",
@@ -120,8 +177,13 @@ def write_reports(root: Path, rows: list[dict], costs: dict, cfg, order: list[st
           "seeds; Δ: mean of per-seed differences with its 95 % interval. Crowded ground truth: boxes whose "
           "highest same-class IoU with another box is >= 0.5. Params / GFLOPs at 80 classes, 640 px; CPU ms: "
           f"fused, batch 1, {r.img} px, interleaved.", "", table(rows, costs, order, method)]
-    if len(cfg.nms) > 1:
+    if len(cfg.nms) > 1 and not cfg.nms_iou:
         md += ["", "## NMS methods (re-evaluation of the same weights)", "", nms_table(rows, order, cfg.nms)]
+    if cfg.nms_iou:
+        md += ["", "## NMS methods at their best IoU threshold, crowd metrics (re-evaluation of the same weights)",
+               "", "Crowded: ground truth whose highest same-class IoU is >= 0.5; crowded AP50 ignores detections "
+               "matched to the other ground truth; MR-2: log-average miss rate over FPPI 0.01-1 (lower is better).",
+               "", crowd_table(rows, order, cfg.nms, cfg.nms_iou)]
     paths["md"] = write_text(root / "ablation.md", "\n".join(md))
     p = plot(root / "ablation.png", rows, order, method)
     if p:

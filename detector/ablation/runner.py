@@ -25,7 +25,8 @@ from pathlib import Path
 from ..utils.io import write_json
 
 EVAL_KEYS = ("mAP50-95", "mAP50", "mAP75", "AR100", "recall50", "crowded_gt", "crowded_recall50",
-             "density_crowded", "density_other")
+             "density_crowded", "density_other", "crowded_AP50", "MR-2",
+             *(f"{k}[{b}]" for b in ("<0.3", "0.3-0.5", "0.5-0.7", ">=0.7") for k in ("recall50", "AP50")))
 
 
 @dataclass
@@ -48,6 +49,7 @@ class AblationConfig:
     seeds: list[int]
     recipe: Recipe
     nms: list[str] = field(default_factory=lambda: ["greedy"])  # the first is the one the main table uses
+    nms_iou: list[float] = field(default_factory=list)  # IoU thresholds to sweep each method over (else the default)
     project: str = "runs/ablate"
     name: str = "exp"
     peers: list[str] = field(default_factory=list)  # e.g. ["yolov8n", "yolo11n"]
@@ -121,16 +123,27 @@ def train_run(cfg_path: str, seed: int, cfg: AblationConfig, runs_dir: Path) -> 
     return run_dir
 
 
-def evaluate_run(weights: Path, recipe: Recipe, methods: list[str], out_dir: Path) -> dict[str, dict]:
-    """Evaluate one checkpoint on the val split with each NMS method: {method: {metric: value}}."""
+def eval_key(method: str, iou: float | None) -> str:
+    """Column prefix of one evaluation: ``greedy`` at the default IoU threshold, ``greedy@0.6`` in a sweep."""
+    return method if iou is None else f"{method}@{iou:g}"
+
+
+def evaluate_run(weights: Path, recipe: Recipe, methods: list[str], out_dir: Path,
+                 ious: list[float] | None = None) -> dict[str, dict]:
+    """Evaluate one checkpoint on the val split with each NMS method (at each IoU threshold of ``ious``,
+    else the default): {eval_key: {metric: value}}."""
     from ..engine.val_job import ValConfig, evaluate
 
     out = {}
     for m in methods:
-        vc = ValConfig(weights=str(weights), data=recipe.data, img=recipe.img, batch=recipe.batch, device=recipe.device,
-                       nms=m, workers=recipe.workers, plots=False)
-        res = evaluate(vc, out_dir / m)
-        out[m] = {k: res.get(k) for k in EVAL_KEYS}
+        for iou in (ious or [None]):
+            key = eval_key(m, iou)
+            vc = ValConfig(weights=str(weights), data=recipe.data, img=recipe.img, batch=recipe.batch,
+                           device=recipe.device, nms=m, workers=recipe.workers, plots=False)
+            if iou is not None:
+                vc.iou_thres = float(iou)
+            res = evaluate(vc, out_dir / key)
+            out[key] = {k: res.get(k) for k in EVAL_KEYS}
     return out
 
 
@@ -138,6 +151,7 @@ def rescore_row(row: dict, run_dir: Path, source: str, cfg: AblationConfig) -> d
     """Evaluate a finished run again, e.g. after a fix in the evaluator: ours from its final weights with
     every NMS method (the same :func:`evaluate_run` as after training), a peer from the predictions it
     saved (``predictions_ours.json``). Returns ``row`` with the new metrics."""
+    from .report import main_key
     from ..engine.val_job import ValConfig, evaluate
 
     row = dict(row)
@@ -145,13 +159,13 @@ def rescore_row(row: dict, run_dir: Path, source: str, cfg: AblationConfig) -> d
         weights = run_dir / "weights" / "last.pt"
         if not weights.is_file():
             raise ValueError(f"{weights}: missing, cannot evaluate this run again")
-        metrics = evaluate_run(weights, cfg.recipe, cfg.nms, run_dir / "eval")
+        metrics = evaluate_run(weights, cfg.recipe, cfg.nms, run_dir / "eval", cfg.nms_iou)
     else:
         pred = run_dir / "predictions_ours.json"
         if not pred.is_file():
             raise ValueError(f"{pred}: no saved predictions to score again (rerun without --rescore)")
         res = evaluate(ValConfig(data=cfg.recipe.data, pred=str(pred), plots=False), run_dir / "scored")
-        metrics = {cfg.nms[0]: {k: res.get(k) for k in EVAL_KEYS}}
+        metrics = {main_key(cfg): {k: res.get(k) for k in EVAL_KEYS}}
     for m, vals in metrics.items():
         row.update({f"{m}:{k}": v for k, v in vals.items()})
     return row
@@ -196,7 +210,7 @@ def run_ablation(cfg: AblationConfig, log=print) -> dict:
     """Run (or resume) the whole ablation; returns {'rows': [...], 'costs': {...}, 'paths': {...}}."""
     from ..data import index_split, load_data_config
     from .peers import PeerRunner, find_yolo_cli, peer_costs
-    from .report import write_reports
+    from .report import main_key, write_reports
 
     if not cfg.cfgs:
         raise ValueError("give at least one --cfgs model YAML")
@@ -251,11 +265,12 @@ def run_ablation(cfg: AblationConfig, log=print) -> dict:
             if source == "ours":
                 run_dir = train_run(model, seed, cfg, runs_dir)
                 t_train = time.time() - t0
-                metrics = evaluate_run(run_dir / "weights" / "last.pt", cfg.recipe, cfg.nms, run_dir / "eval")
+                metrics = evaluate_run(run_dir / "weights" / "last.pt", cfg.recipe, cfg.nms, run_dir / "eval",
+                                       cfg.nms_iou)
                 row = _row(key, "ours", seed, cfg.recipe, metrics, t_train)
             else:
                 metrics, t_train = peer_runner.run(model, seed, val_idx)
-                row = _row(key, "ultralytics", seed, cfg.recipe, {cfg.nms[0]: metrics}, t_train)
+                row = _row(key, "ultralytics", seed, cfg.recipe, {main_key(cfg): metrics}, t_train)
         except (RuntimeError, ValueError, FloatingPointError, OSError) as e:
             log(f"[ablate] {key} seed {seed} failed: {e} (left out of the tables; rerun to retry)")
             continue

@@ -38,6 +38,9 @@ def parse(argv=None) -> AblationConfig | argparse.Namespace:
     ap.add_argument("--nms", nargs="+", choices=nms_methods(), default=None,
                     help="NMS methods to evaluate each run with (the first one fills the main table; default "
                          "greedy); with --compare: the method whose scores are compared")
+    ap.add_argument("--nms-iou", nargs="+", type=float, default=[],
+                    help="evaluate each NMS method at each of these IoU thresholds (a sweep, e.g. 0.5 0.6 0.7 0.8: "
+                         "columns greedy@0.6:...; the crowd table compares each method at its best threshold)")
     ap.add_argument("--hyp", default=None, help="our hyperparameter YAML for every cfg")
     ap.add_argument("--weights", default=None,
                     help="pretrained start for every cfg (ours or a converted/raw YOLOv8 .pt; layers matched by "
@@ -70,8 +73,11 @@ def parse(argv=None) -> AblationConfig | argparse.Namespace:
         ap.error(f"--seeds repeat: {a.seeds}")
     recipe = Recipe(a.data, a.epochs, a.img, a.batch, a.workers, a.hyp, a.val_period, a.device, a.weights)
     nms = list(dict.fromkeys(a.nms or ["greedy"]))
-    return AblationConfig(a.cfgs, a.seeds, recipe, nms, a.project, a.name, a.peers, a.yolo, a.latency_runs,
-                          a.max_batches, a.report_only or a.rescore, a.rescore)
+    bad = [v for v in a.nms_iou if not 0.0 < v < 1.0]
+    if bad:
+        ap.error(f"--nms-iou values must be in (0, 1), got {bad}")
+    return AblationConfig(a.cfgs, a.seeds, recipe, nms, list(dict.fromkeys(a.nms_iou)), a.project, a.name, a.peers,
+                          a.yolo, a.latency_runs, a.max_batches, a.report_only or a.rescore, a.rescore)
 
 
 def main(argv=None) -> int:

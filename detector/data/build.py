@@ -34,6 +34,11 @@ def index_split(cfg: DataConfig, split: str, decode: bool = False) -> SplitIndex
     """Index one split with label checks (``decode=True`` also decodes every image)."""
     if cfg.synthetic is not None:
         ensure_synthetic(cfg.root, **cfg.synthetic)
+    if cfg.crowds is not None:
+        from .crowds import ensure as ensure_crowds
+
+        opts = dict(cfg.crowds)
+        ensure_crowds(cfg.root, opts.pop("source"), **opts)
     if split not in cfg.splits:
         raise ValueError(f"{cfg.source}: no '{split}' split (has {sorted(cfg.splits)})")
     sp = cfg.splits[split]

@@ -23,7 +23,9 @@ Pascal VOC XML (``format: voc``; ``path`` holds ``Annotations/``, ``JPEGImages/`
 
 Optional ``classes: [person, car]``: train and evaluate on these classes only (by name, for either
 form); the other classes' boxes are left out and counted. Optional ``synthetic: {seed: 0, train: 400, val: 100, size: 256}``: the embedded synthetic
-dataset, generated into ``path`` on first use. Optional ``defaults: {epochs: 30, img: 256}``:
+dataset, generated into ``path`` on first use. Optional ``crowds: {source: ../shared/data, seed: 0}``: the
+crowded-person task (detector/data/crowds.py) built into ``path`` on first use from the COCO subsets in
+``source`` (relative to this YAML's folder). Optional ``defaults: {epochs: 30, img: 256}``:
 training settings used when the command line does not give them.
 """
 from __future__ import annotations
@@ -35,7 +37,7 @@ import yaml
 
 from ..config import ConfigError
 
-DATA_KEYS = {"path", "train", "val", "test", "names", "nc", "synthetic", "defaults", "classes", "format"}
+DATA_KEYS = {"path", "train", "val", "test", "names", "nc", "synthetic", "crowds", "defaults", "classes", "format"}
 TRAIN_DEFAULT_KEYS = {"epochs", "img", "batch"}
 SPLITS = ("train", "val", "test")
 
@@ -55,6 +57,7 @@ class DataConfig:
     names: list[str] | None = None  # YOLO form; COCO names come from the json
     classes: list[str] | None = None  # keep only these classes (by name); the others are left out
     synthetic: dict | None = None
+    crowds: dict | None = None  # crowd-task build options, 'source' resolved (data/crowds.py)
     defaults: dict = field(default_factory=dict)
     raw: dict = field(default_factory=dict)
 
@@ -114,7 +117,15 @@ def load_data_config(path: str | Path) -> DataConfig:
     syn = d.get("synthetic")
     if syn is not None and not isinstance(syn, dict):
         raise ConfigError(f"{p}: synthetic must be a mapping of generator options")
+    crowds = d.get("crowds")
+    if crowds is not None:
+        if not isinstance(crowds, dict) or "source" not in crowds:
+            raise ConfigError(f"{p}: crowds must be a mapping with 'source' (the folder of the COCO subsets) and "
+                              "build options")
+        crowds = dict(crowds)
+        crowds["source"] = (p.parent / Path(str(crowds["source"])).expanduser()).resolve()
     defaults = d.get("defaults") or {}
     if not isinstance(defaults, dict) or set(defaults) - TRAIN_DEFAULT_KEYS:
         raise ConfigError(f"{p}: defaults must be a mapping with keys among {sorted(TRAIN_DEFAULT_KEYS)}")
-    return DataConfig(str(p), root, splits, names, [str(c) for c in classes] if classes else None, syn, defaults, d)
+    return DataConfig(str(p), root, splits, names, [str(c) for c in classes] if classes else None, syn,
+                      crowds=crowds, defaults=defaults, raw=d)

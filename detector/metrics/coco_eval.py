@@ -22,6 +22,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from ..data.transforms import scale_to_original
+from .crowd import bucket_name, max_same_class_iou, miss_rate_mr2, overlap_buckets
 
 STAT_KEYS = ["mAP50-95", "mAP50", "mAP75", "mAP_small", "mAP_medium", "mAP_large",
              "AR1", "AR10", "AR100", "AR_small", "AR_medium", "AR_large"]
@@ -188,8 +189,10 @@ def evaluate_arrays(gt: COCO, dets: np.ndarray, image_ids: list[int] | None, cat
         out[k] = max(float(v), 0.0) if v != -1 else -1.0
     rec = ev.eval["recall"][0, :, 0, -1]  # [K] at IoU 0.5, area all, maxDets 100
     out["recall50"] = float(rec[rec > -1].mean()) if (rec > -1).any() else 0.0
-    crowded = crowded_gt_ids(ev.cocoGt, ev.params.imgIds, cat_ids=ev.params.catIds if ev.params.useCats else None)
+    max_iou = max_same_class_iou(ev.cocoGt, ev.params.imgIds, ev.params.catIds if ev.params.useCats else None)
+    crowded = {a for a, v in max_iou.items() if v >= CROWDED_IOU}
     out.update(crowded_recall(ev, crowded))
+    out.update(crowd_metrics(ev, max_iou))
     if densities is not None and np.isfinite(densities).any():
         out.update(density_calibration(ev, densities, crowded))
     prec = ev.eval["precision"]  # [T, R, K, A, M]
@@ -212,22 +215,18 @@ def crowded_gt_ids(gt: COCO, image_ids: list[int], iou: float = CROWDED_IOU,
     """Annotation ids of non-crowd ground-truth boxes whose highest IoU with another non-crowd box of
     the same class in the same image is >= ``iou``: the objects greedy NMS at 0.5 tends to remove.
     ``cat_ids``: only these categories (the ones scored; default all)."""
-    from torchvision.ops import box_iou
+    return {a for a, v in max_same_class_iou(gt, image_ids, cat_ids).items() if v >= iou}
 
-    cats = None if cat_ids is None else set(cat_ids)
-    out: set[int] = set()
-    for i in image_ids:
-        by_cat: dict[int, list[dict]] = {}
-        for a in gt.imgToAnns.get(i, []):
-            if not a.get("iscrowd", 0) and (cats is None or a["category_id"] in cats):
-                by_cat.setdefault(a["category_id"], []).append(a)
-        for anns in by_cat.values():
-            if len(anns) < 2:
-                continue
-            b = torch.tensor([a["bbox"] for a in anns], dtype=torch.float64)
-            b[:, 2:] += b[:, :2]
-            m = box_iou(b, b).fill_diagonal_(0).amax(1)
-            out.update(a["id"] for a, v in zip(anns, m.tolist()) if v >= iou)
+
+def crowd_metrics(ev: COCOeval, max_iou: dict[int, float]) -> dict:
+    """Recall@0.5 and AP50 per overlap bucket, flat (``recall50[0.5-0.7]``, ``AP50[>=0.7]``, ...), the
+    crowded set's AP50 (``crowded_AP50``: ground truth with a same-class IoU >= 0.5) and ``MR-2``
+    (single-class tasks): :mod:`detector.metrics.crowd`."""
+    out: dict = {}
+    for name, v in overlap_buckets(ev, max_iou).items():
+        out[f"recall50[{name}]"], out[f"AP50[{name}]"], out[f"gt[{name}]"] = v["recall50"], v["AP50"], v["gt"]
+    out["crowded_AP50"] = overlap_buckets(ev, max_iou, ((CROWDED_IOU, 1.01),))[bucket_name(CROWDED_IOU, 1.01)]["AP50"]
+    out["MR-2"] = miss_rate_mr2(ev)
     return out
 
 

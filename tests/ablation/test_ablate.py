@@ -230,3 +230,28 @@ def test_pretrained_start_for_every_cfg_and_compared_with_scratch(ablation, tmp_
     assert f"--weights {start}" in (tmp_path / "ft" / "ablation.md").read_text()
     md = compare([root, tmp_path / "ft"])
     assert f"weights None -> '{start}'" in md and "| yolo_base |" in md
+
+
+def test_iou_sweep_and_crowd_table(ablation, capsys):
+    """--nms-iou evaluates every method at every threshold (columns method@iou, each equal to that
+    evaluation's own metrics.json); the crowd table picks each method's best threshold by mean AP50."""
+    from detector.ablation.report import best_iou
+
+    root, argv = ablation
+    argv = [a for a in argv if a != "--yolo"]
+    argv = argv[:argv.index("--peers")] + argv[argv.index("--project"):] + ["--rescore", "--nms-iou", "0.5", "0.7"]
+    assert ablate.main(argv) == 0
+    rows = [r for r in _rows(root) if r["source"] == "ours"]
+    for r in rows:
+        for key in ("greedy@0.5", "greedy@0.7", "adaptive@0.5", "adaptive@0.7"):
+            m = json.loads((root / "runs" / f"{r['model']}-s{r['seed']}" / "eval" / key / "metrics.json").read_text())
+            assert float(r[f"{key}:mAP50"]) == pytest.approx(m["mAP50"], abs=1e-6)
+            assert f"{key}:MR-2" in r and f"{key}:recall50[0.5-0.7]" in r
+    typed = [{k: (float(v) if ":" in k and v not in ("", "nan") else v) for k, v in r.items()} for r in rows]
+    md = (root / "ablation.md").read_text()
+    assert "--nms-iou 0.5 0.7" in md and "best IoU" in md
+    for model in ("yolo_base", "yolo_ca_bifpn"):
+        means = {t: sum(r[f"greedy@{t}:mAP50"] for r in typed if r["model"] == model) / 2 for t in ("0.5", "0.7")}
+        t = best_iou(typed, model, "greedy", [0.5, 0.7])
+        assert means[f"{t:g}"] == max(means.values())
+        assert f"| {model} | greedy | {t:g} |" in md
