@@ -56,6 +56,10 @@ class AugmentHyp:
     mosaic: float = 1.0
     mixup: float = 0.0
     close_mosaic: int = 10  # mosaic off for the last N epochs
+    copy_paste: float = 0.0  # probability that an image gets instances pasted (needs masks; data/copy_paste.py)
+    copy_paste_n: int = 6  # at most this many instances pasted into one image
+    copy_paste_near: float = 0.0  # probability that a paste goes beside an object of its class (IoU 0.3-0.8)
+    copy_paste_amodal: bool = False  # occluded objects keep their full box (else: the visible mask's extent)
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from .copy_paste import box_iou_np, place_beside
 from .image_io import read_image
 
 DEFAULT_SOURCES = {"train": ("coco_val493/images/val2017", "coco_val493/annotations/instances_val2017.json"),
@@ -99,33 +100,6 @@ def load_backgrounds(images_dir: Path, ann_file: Path, category: str = "person")
             if im["id"] not in with_cat]
 
 
-def box_iou_np(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of xyxy boxes a [N, 4] and b [M, 4] -> [N, M] (numpy, for the builder's placement loop)."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(-1)
-    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])  # noqa: E731
-    return inter / np.maximum(area(a)[:, None] + area(b)[None] - inter, 1e-9)
-
-
-def _place_near(rng, anchor: np.ndarray, w: float, h: float, W: int, H: int, iou: float) -> np.ndarray | None:
-    """A w x h box beside ``anchor`` whose IoU with it is closest to ``iou`` (None if none fits)."""
-    ax1, ay1, ax2, ay2 = anchor
-    y = ay2 - h + rng.uniform(-0.08, 0.08) * h  # feet at about the same line
-    y = float(np.clip(y, 0, H - h))
-    side = 1 if rng.random() < 0.5 else -1
-    dxs = np.linspace(0, max(w, ax2 - ax1), 64)
-    xs = ax1 + (ax2 - ax1 - w) / 2 + side * dxs
-    cand = np.stack([xs, np.full_like(xs, y), xs + w, np.full_like(xs, y + h)], 1)
-    ok = (cand[:, 0] >= 0) & (cand[:, 2] <= W)
-    if not ok.any():
-        return None
-    ious = box_iou_np(cand, anchor[None])[:, 0]
-    err = np.where(ok, np.abs(ious - iou), np.inf)
-    k = int(err.argmin())
-    return cand[k] if err[k] < 0.08 else None
-
-
 def compose_scene(rng: np.random.Generator, bg: np.ndarray, cutouts: list[Cutout], size: int = 640,
                   people: tuple[int, int] = (4, 20), near: float = 0.5, min_visible: float = 0.25
                   ) -> tuple[np.ndarray, list[dict]]:
@@ -158,7 +132,7 @@ def compose_scene(rng: np.random.Generator, bg: np.ndarray, cutouts: list[Cutout
             h = min(H - 2.0, ah * rng.uniform(0.92, 1.08), MAX_UPSCALE * c.img.shape[0])
             w = h * c.img.shape[1] / c.img.shape[0]
             if w < W - 2:
-                box = _place_near(rng, anchor, w, h, W, H, rng.uniform(0.5, 0.8))
+                box = place_beside(rng, anchor, w, h, W, H, rng.uniform(0.5, 0.8))
         w = h * c.img.shape[1] / c.img.shape[0]
         if w >= W - 2:
             continue

@@ -20,6 +20,7 @@ import torch
 from torch.utils.data import Dataset, DistributedSampler, Sampler
 
 from ..hyp import AugmentHyp, group_of
+from .copy_paste import instance_mask, paste
 from .image_io import ImageReadError, read_image
 from .records import ImageRecord
 from .transforms import augment_hsv, hflip, letterbox, mixup, random_affine
@@ -48,6 +49,12 @@ class DetectionDataset(Dataset):
         self.cache = False  # set by fill_cache(), which fills it before any worker forks
         self._cache: dict[int, tuple[np.ndarray, tuple[int, int], float]] = {}
         self.batch_shapes = None
+        # copy-paste donors: (record index, box index) of every instance with a mask
+        self.donors = [(i, k) for i, r in enumerate(self.records) if r.segments
+                       for k, sg in enumerate(r.segments) if sg is not None] if augment else []
+        if augment and self.hyp["copy_paste"] and not self.donors:
+            print(f"copy_paste {self.hyp['copy_paste']}: the labels carry no instance masks (COCO segmentation or "
+                  "YOLO-seg polygons), so nothing is pasted", flush=True)
         self.unreadable: list[tuple[str, str]] = []  # (path, reason) of images left out at construction
         if rect:
             self._init_rect(batch_size)
@@ -159,6 +166,45 @@ class DetectionDataset(Dataset):
         scale = np.array([sx, sy, sx, sy], np.float32)
         return Loaded(img, boxes * scale, rec.classes.copy(), crowd * scale, (h0, w0), (sx, sy))
 
+    def _masks(self, i: int, ld: Loaded) -> list:
+        """Full-image masks of record i's boxes at the loaded scale (None where a box has no mask)."""
+        rec = self.records[i]
+        if not rec.segments:
+            return [None] * len(ld.boxes)
+        h0, w0 = ld.orig_shape
+        sx, sy = ld.ratio
+        if rec.normalized:
+            sx, sy = sx * w0, sy * h0
+        return [None if sg is None else instance_mask(sg, (sx, sy), ld.img.shape[:2], (h0, w0)) for sg in rec.segments]
+
+    def _load_aug(self, i: int, rng: np.random.Generator) -> Loaded:
+        """:meth:`load`, then copy-paste (data/copy_paste.py) when it is on and the data has masks. Draws
+        nothing from ``rng`` when copy-paste is off, so runs without it are unchanged."""
+        ld = self.load(i)
+        p = self.hyp["copy_paste"]
+        if not (p and self.donors and len(ld.boxes) == len(self.records[i].classes)) or rng.random() >= p:
+            return ld
+        donors = []
+        for _ in range(int(rng.integers(1, int(self.hyp["copy_paste_n"]) + 1))):
+            j, k = self.donors[int(rng.integers(len(self.donors)))]
+            if j == i:
+                continue
+            try:
+                dj = self.load(j)
+            except ImageReadError:  # a bad donor costs one paste, never the sample
+                continue
+            m = self._masks(j, dj)[k]
+            x1, y1, x2, y2 = (int(round(v)) for v in dj.boxes[k])
+            x2, y2 = max(x2, x1 + 1), max(y2, y1 + 1)
+            if m is None or not m[y1:y2, x1:x2].any():
+                continue
+            donors.append((dj.img[y1:y2, x1:x2], m[y1:y2, x1:x2], int(dj.classes[k])))
+        if not donors:
+            return ld
+        img, boxes, classes = paste(ld.img, ld.boxes, ld.classes, self._masks(i, ld), donors, rng,
+                                    float(self.hyp["copy_paste_near"]), bool(self.hyp["copy_paste_amodal"]))
+        return Loaded(img, boxes, classes, ld.crowd, ld.orig_shape, ld.ratio)
+
     # ----------------------------------------------------------------- samples
     def __getitem__(self, key):
         index, epoch = key if isinstance(key, tuple) else (key, 0)
@@ -183,7 +229,7 @@ class DetectionDataset(Dataset):
                 img, boxes, classes, crowd = mixup((img, boxes, classes, crowd), self._mosaic(j, rng, skipped), rng)
             meta_ratio, pad, orig = (1.0, 1.0), (0.0, 0.0), None
         else:
-            s = self.load(i)
+            s = self._load_aug(i, rng)
             shape = tuple(self.batch_shapes[i]) if self.batch_shapes else (self.img_size, self.img_size)
             img, (rx, ry), (pl, pt) = letterbox(s.img, shape, scaleup=self.augment)
             off = np.array([pl, pt, pl, pt], np.float32)
@@ -212,7 +258,7 @@ class DetectionDataset(Dataset):
         all_b, all_c, all_cr = [], [], []
         for k, j in enumerate(idx):
             try:
-                ld = self.load(j)
+                ld = self._load_aug(j, rng)
             except ImageReadError as e:
                 if k == 0:
                     raise

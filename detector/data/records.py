@@ -51,6 +51,8 @@ class ImageRecord:
     normalized: bool = False  # YOLO: boxes in [0, 1] until the image size is known
     crowd_classes: np.ndarray | None = None  # [M] class of each ignore region, when known (VOC 'difficult')
     stem_ids: bool = False  # results files name this image by its file stem (YOLO txt, VOC), not by image_id
+    segments: list | None = None  # per box: its instance mask (flat polygons in the boxes' units, or a COCO
+    # RLE dict) or None; None for the whole record when the labels carry no masks (copy-paste donors)
 
 
 def _check_image(path: Path, decode: bool, split: str, issues: list[Issue]) -> tuple[int, int] | None | bool:
@@ -155,7 +157,7 @@ def index_coco(images_dir: Path, ann_file: Path, split: str, decode: bool = Fals
         if w <= 0 or h <= 0:
             issues.append(Issue(str(ann_file), f"image {im.get('id')} has no valid width/height", "rejected", split=split))
             continue
-        boxes, classes, crowd, seen = [], [], [], {}
+        boxes, classes, crowd, seen, segs = [], [], [], {}, []
         for a in by_image.get(im["id"], []):
             aid = a.get("id")
             bbox = a.get("bbox")
@@ -187,12 +189,24 @@ def index_coco(images_dir: Path, ann_file: Path, split: str, decode: bool = Fals
             seen[key] = aid
             boxes.append(box)
             classes.append(cat_index[cid])
+            segs.append(_coco_segment(a.get("segmentation")))
         records.append(ImageRecord(str(path), int(im["id"]), int(h), int(w), _arr(boxes), np.array(classes, np.int64),
-                                   _arr(crowd), apply_exif))
+                                   _arr(crowd), apply_exif, segments=segs if any(x is not None for x in segs) else None))
     if left_out:
         issues.append(Issue(str(ann_file), f"{left_out} annotations of other categories left out (data YAML classes: "
                             f"{names})", "info", split=split))
     return records, issues, cat_ids, names
+
+
+def _coco_segment(seg):
+    """A usable instance mask of a COCO annotation (polygons with >= 3 points, or an RLE dict), else None."""
+    if isinstance(seg, list):
+        polys = [p for p in seg if isinstance(p, list) and len(p) >= 6 and len(p) % 2 == 0
+                 and all(isinstance(v, (int, float)) and math.isfinite(v) for v in p)]
+        return polys or None
+    if isinstance(seg, dict) and "counts" in seg and isinstance(seg.get("size"), list):
+        return seg
+    return None
 
 
 def _unique_images(images: list, ann_file, split: str, issues: list[Issue]) -> tuple[list[dict], set]:
@@ -278,7 +292,7 @@ def index_yolo(images: Path, nc: int, split: str, decode: bool = False, class_ma
         if size is None:
             continue
         lbl = label_path_for(path)
-        boxes, classes, seen = [], [], {}
+        boxes, classes, seen, segs = [], [], {}, []
         if lbl.is_file():
             try:
                 lines = lbl.read_text(encoding="utf-8").splitlines()
@@ -289,9 +303,9 @@ def index_yolo(images: Path, nc: int, split: str, decode: bool = False, class_ma
                 if not line.strip():
                     continue
                 parts = line.split()
-                if len(parts) != 5:
-                    issues.append(Issue(str(lbl), f"expected 5 columns 'class cx cy w h', got {len(parts)}", "rejected",
-                                        line=n, split=split))
+                if len(parts) != 5 and (len(parts) < 7 or len(parts) % 2 == 0):
+                    issues.append(Issue(str(lbl), f"expected 5 columns 'class cx cy w h' or a YOLO-seg polygon 'class x1 "
+                                        f"y1 x2 y2 x3 y3 ...', got {len(parts)}", "rejected", line=n, split=split))
                     continue
                 try:
                     vals = [float(v) for v in parts]
@@ -308,8 +322,14 @@ def index_yolo(images: Path, nc: int, split: str, decode: bool = False, class_ma
                         left_out += 1
                         continue
                     c = float(class_map[int(c)])
-                cx, cy, bw, bh = vals[1:]
-                box, problem = _clip_box([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], 1.0, 1.0, tol=1e-3)
+                poly = None
+                if len(vals) == 5:
+                    cx, cy, bw, bh = vals[1:]
+                    raw = [cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2]
+                else:  # YOLO-seg: the polygon's extent is the box, the polygon the instance mask
+                    poly = vals[1:]
+                    raw = [min(poly[0::2]), min(poly[1::2]), max(poly[0::2]), max(poly[1::2])]
+                box, problem = _clip_box(raw, 1.0, 1.0, tol=1e-3)
                 if problem:
                     issues.append(Issue(str(lbl), problem.replace("1x1 image", "image (normalized)"),
                                         "warning" if box else "rejected", line=n, split=split))
@@ -322,9 +342,11 @@ def index_yolo(images: Path, nc: int, split: str, decode: bool = False, class_ma
                 seen[key] = n
                 boxes.append(box)
                 classes.append(int(c))
+                segs.append([poly] if poly is not None else None)
         hw = size if isinstance(size, tuple) else (None, None)
         records.append(ImageRecord(str(path), image_id, hw[0], hw[1], _arr(boxes), np.array(classes, np.int64),
-                                   normalized=True, stem_ids=True))
+                                   normalized=True, stem_ids=True,
+                                   segments=segs if any(x is not None for x in segs) else None))
     if left_out:
         issues.append(Issue(str(images), f"{left_out} boxes of other classes left out (data YAML classes)",
                             "info", split=split))

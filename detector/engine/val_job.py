@@ -103,9 +103,12 @@ def _write_metrics(save_dir: Path, m: dict) -> None:
     out.update({k: m[k] for k in ("precision", "recall", "f1", "conf", "note") if k in m})
     out["per_class"] = m.get("per_class", {})
     for k in ("speed", "images", "nms", "recall50", "crowded_gt", "crowded_recall50", "density_crowded",
-              "density_other", "rows_rejected", "rows_unknown_image"):
+              "density_other", "crowded_AP50", "MR-2", "rows_rejected", "rows_unknown_image"):
         if k in m:
             out[k] = m[k]
+    buckets = {k: v for k, v in m.items() if k.startswith(("recall50[", "AP50[", "gt["))}
+    if buckets:  # recall / AP50 / count by each ground truth's highest same-class IoU (metrics/crowd.py)
+        out["overlap_buckets"] = buckets
     out["skipped"] = [list(s) for s in m.get("skipped", [])]
     write_json(save_dir / "metrics.json", out)
 
@@ -122,6 +125,13 @@ def format_table(m: dict, max_classes: int = 80) -> str:
             line += (f"; mean predicted density {m['density_crowded']:.3f} on them, "
                      f"{m['density_other']:.3f} on the rest")
         lines.append(line)
+    names = [k[4:-1] for k in m if k.startswith("gt[")]
+    if names and m.get("crowded_gt"):  # overlap buckets: what crowds cost (metrics/crowd.py)
+        lines.append("by highest same-class IoU: " + "; ".join(
+            f"{b}: {m[f'gt[{b}]']} gt, R50 {m[f'recall50[{b}]']:.3f}, AP50 {m[f'AP50[{b}]']:.3f}"
+            for b in names if m[f"gt[{b}]"]))
+    if m.get("MR-2") == m.get("MR-2") and "MR-2" in m:  # single-class tasks (NaN otherwise)
+        lines.append(f"MR-2 (log-average miss rate, FPPI 0.01-1): {m['MR-2']:.4f}")
     pc = m.get("per_class") or {}
     if pc:
         lines.append(f"{'class':<20} {'AP50-95':>8} {'AP50':>8}")
