@@ -55,6 +55,22 @@ def place_beside(rng: np.random.Generator, anchor: np.ndarray, w: float, h: floa
     return cand[k] if err[k] < tol else None
 
 
+def place_apart(rng: np.random.Generator, w: float, h: float, W: int, H: int, others: list, tries: int = 10,
+                max_iou: float = 0.3) -> np.ndarray:
+    """A random w x h box in the W x H image whose IoU with every box of ``others`` is below ``max_iou``:
+    the first of ``tries`` random places that is, else the least overlapping of them."""
+    best = None
+    for _ in range(tries):
+        x, y = rng.uniform(0, W - w), rng.uniform(0, H - h)
+        cand = np.array([x, y, x + w, y + h])
+        m = box_iou_np(cand[None], np.stack(others)).max() if len(others) else 0.0
+        if best is None or m < best[0]:
+            best = (m, cand)
+        if m < max_iou:
+            break
+    return best[1]
+
+
 def instance_mask(segment, scale: tuple[float, float], shape: tuple[int, int], orig: tuple[int, int]) -> np.ndarray:
     """One instance's mask at ``shape`` (h, w): ``segment`` is a list of flat polygons [x1, y1, x2, y2, ...]
     in label coordinates (pixels, or [0, 1] for YOLO-seg) scaled by ``scale`` (sx, sy), or a COCO RLE
@@ -92,16 +108,7 @@ def paste(img: np.ndarray, boxes: np.ndarray, classes: np.ndarray, masks: list, 
         if same and rng.random() < near:
             box = place_beside(rng, same[int(rng.integers(len(same)))], w, h, W, H, rng.uniform(0.3, 0.8))
         if box is None:
-            best = None
-            for _ in range(10):
-                x, y = rng.uniform(0, W - w), rng.uniform(0, H - h)
-                cand = np.array([x, y, x + w, y + h])
-                m = box_iou_np(cand[None], np.stack(same)).max() if same else 0.0
-                if best is None or m < best[0]:
-                    best = (m, cand)
-                if m < 0.3:
-                    break
-            box = best[1]
+            box = place_apart(rng, w, h, W, H, same, tries=10)
         x0, y0 = int(round(box[0])), int(round(box[1]))
         w, h = min(w, W - x0), min(h, H - y0)
         pi = cv2.resize(crop, (w, h), interpolation=cv2.INTER_LINEAR)

@@ -36,7 +36,7 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from .copy_paste import box_iou_np, place_beside
+from .copy_paste import box_iou_np, place_apart, place_beside
 from .image_io import read_image
 
 DEFAULT_SOURCES = {"train": ("coco_val493/images/val2017", "coco_val493/annotations/instances_val2017.json"),
@@ -137,16 +137,7 @@ def compose_scene(rng: np.random.Generator, bg: np.ndarray, cutouts: list[Cutout
         if w >= W - 2:
             continue
         if box is None:
-            best = None
-            for _ in range(20):
-                x, y = rng.uniform(0, W - w), rng.uniform(0, H - h)
-                cand = np.array([x, y, x + w, y + h])
-                m = box_iou_np(cand[None], np.stack(boxes)).max() if boxes else 0.0
-                if best is None or m < best[0]:
-                    best = (m, cand)
-                if m < 0.3:
-                    break
-            box = best[1]
+            box = place_apart(rng, w, h, W, H, boxes, tries=20)
         boxes.append(box)
         picks.append((c, bool(rng.random() < 0.5)))
     order = rng.permutation(len(boxes))  # back to front
@@ -249,7 +240,7 @@ def build_split(out_root: Path, split: str, images_dir: Path, ann_file: Path, n_
             print(f"crowds {split}: {i + 1}/{n_images} images", flush=True)
     data = {"info": {"description": f"crowded persons from real COCO instances ({Path(ann_file).name}), "
                                     f"seed {seed}; see detector/data/crowds.py",
-                     "source_annotations": str(ann_file)},
+                     "source_annotations": "/".join(Path(ann_file).parts[-3:])},
             "licenses": json.loads(Path(ann_file).read_text(encoding="utf-8")).get("licenses", []),
             "images": images, "annotations": anns, "categories": [{"id": 1, "name": "person", "supercategory": "person"}]}
     ann_dir = Path(out_root) / "annotations"
