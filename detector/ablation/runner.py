@@ -131,19 +131,22 @@ def eval_key(method: str, iou: float | None) -> str:
 def evaluate_run(weights: Path, recipe: Recipe, methods: list[str], out_dir: Path,
                  ious: list[float] | None = None) -> dict[str, dict]:
     """Evaluate one checkpoint on the val split with each NMS method (at each IoU threshold of ``ious``,
-    else the default): {eval_key: {metric: value}}."""
-    from ..engine.val_job import ValConfig, evaluate
+    else the default), all from one model pass: {eval_key: {metric: value}}; each evaluation's
+    metrics.json in ``out_dir/<eval_key>/``."""
+    from ..engine.val_job import ValConfig, evaluate, write_metrics
 
-    out = {}
-    for m in methods:
-        for iou in (ious or [None]):
-            key = eval_key(m, iou)
-            vc = ValConfig(weights=str(weights), data=recipe.data, img=recipe.img, batch=recipe.batch,
-                           device=recipe.device, nms=m, workers=recipe.workers, plots=False)
-            if iou is not None:
-                vc.iou_thres = float(iou)
-            res = evaluate(vc, out_dir / key)
-            out[key] = {k: res.get(k) for k in EVAL_KEYS}
+    keys = [(eval_key(m, t), m, t) for m in methods for t in (ious or [None])]
+    variants = {k: {"nms": m, **({"iou_thres": float(t)} if t is not None else {})} for k, m, t in keys[1:]}
+    k0, m0, t0 = keys[0]
+    vc = ValConfig(weights=str(weights), data=recipe.data, img=recipe.img, batch=recipe.batch, device=recipe.device,
+                   nms=m0, workers=recipe.workers, plots=False, variants=variants)
+    if t0 is not None:
+        vc.iou_thres = float(t0)
+    res = evaluate(vc, out_dir / k0)
+    out = {k0: {k: res.get(k) for k in EVAL_KEYS}}
+    for k, vm in res.get("variants", {}).items():
+        write_metrics(out_dir / k, vm)
+        out[k] = {kk: vm.get(kk) for kk in EVAL_KEYS}
     return out
 
 

@@ -40,6 +40,8 @@ class ValConfig:
     pred: str | None = None
     plots: bool = True
     cat_offset: int = 0  # --pred: added to every category id of the file
+    variants: dict | None = None  # {name: {"nms": m, "iou_thres": t}}: more post-processings of the same pass,
+    # each scored and returned under m["variants"][name] (the ablation's NMS sweep)
 
 
 def evaluate(cfg: ValConfig, save_dir: Path) -> dict:
@@ -68,14 +70,18 @@ def evaluate(cfg: ValConfig, save_dir: Path) -> dict:
     loader, _ = build_dataloader(ds, cfg.batch, cfg.workers, shuffle=False)
     ev = COCOEvaluator.from_split(idx)
     cm = ConfusionMatrix(len(idx.names))
-    m = run_validation(model, loader, ev, device, cfg.conf_thres, cfg.iou_thres, nms, cfg.max_det, half, confusion=cm)
+    variants = {k: (COCOEvaluator.from_split(idx), dict(v)) for k, v in (cfg.variants or {}).items()}
+    m = run_validation(model, loader, ev, device, cfg.conf_thres, cfg.iou_thres, nms, cfg.max_det, half, confusion=cm,
+                       variants=variants)
     m["nms"] = nms
+    for k, vm in m.get("variants", {}).items():
+        vm["nms"] = variants[k][1].get("nms", nms)
     if cfg.save_json:
         write_text(save_dir / "predictions.json", json.dumps(ev.predictions_json()))
     if cfg.plots:
         plot_pr_curve(m.get("curve"), save_dir / "PR_curve.png")
         plot_confusion(cm.matrix, idx.names, save_dir / "confusion_matrix.png")
-    _write_metrics(save_dir, m)
+    write_metrics(save_dir, m)
     return m
 
 
@@ -94,11 +100,11 @@ def _score_file(cfg: ValConfig, idx, save_dir: Path) -> dict:
                         densities=res.densities)
     m["note"] = "; ".join([*res.notes, *([m["note"]] if m.get("note") else [])])
     m["rows_rejected"], m["rows_unknown_image"] = res.rejected, res.unknown_images
-    _write_metrics(save_dir, m)
+    write_metrics(save_dir, m)
     return m
 
 
-def _write_metrics(save_dir: Path, m: dict) -> None:
+def write_metrics(save_dir: Path, m: dict) -> None:
     out = {k: m[k] for k in STAT_KEYS}
     out.update({k: m[k] for k in ("precision", "recall", "f1", "conf", "note") if k in m})
     out["per_class"] = m.get("per_class", {})

@@ -14,9 +14,13 @@ from .predictor import Predictor
 @torch.no_grad()
 def run_validation(model, loader, evaluator: COCOEvaluator, device: torch.device, conf_thres: float = VAL_CONF,
                    iou_thres: float = IOU_THRES, nms: str = "greedy", max_det: int = MAX_DET, half: bool = False,
-                   progress: bool = True, desc: str = "val", confusion=None) -> dict:
+                   progress: bool = True, desc: str = "val", confusion=None, variants: dict | None = None) -> dict:
     """Returns the evaluator's metrics plus ``speed`` (ms per image: preprocess, inference, nms) and
-    ``skipped`` (unreadable images met on the way)."""
+    ``skipped`` (unreadable images met on the way).
+
+    ``variants``: {name: (COCOEvaluator, {"nms": ..., "iou_thres": ...})}: other post-processings of the
+    same forward passes (an NMS / IoU-threshold sweep costs one model pass), each scored by its own
+    evaluator; their metrics come back under ``metrics["variants"][name]`` (not timed)."""
     was_training = model.training
     model.eval()
     evaluator.reset()
@@ -24,6 +28,10 @@ def run_validation(model, loader, evaluator: COCOEvaluator, device: torch.device
     n_img, skipped = 0, list(getattr(loader.dataset, "unreadable", []))
     predictor = Predictor.from_model(model, device, half, conf_thres=conf_thres, iou_thres=iou_thres, nms=nms,
                                      max_det=max_det, multi_label=True)
+    others = {}
+    for name, (ev, opts) in (variants or {}).items():
+        ev.reset()
+        others[name] = (ev, Predictor(None, predictor.stride, device, **{**vars(predictor.options), **opts}))
     t_start = tl = time.perf_counter()
     for batch in tqdm(loader, desc=desc, disable=not progress, leave=False):
         t0 = time.perf_counter()
@@ -41,6 +49,8 @@ def run_validation(model, loader, evaluator: COCOEvaluator, device: torch.device
         predictor.sync()
         t3 = time.perf_counter()
         evaluator.update(dets, batch["meta"])
+        for ev, p in others.values():
+            ev.update(p.postprocess(preds), batch["meta"])
         if confusion is not None:
             t = batch["targets"]
             for b, d in enumerate(dets):
@@ -58,6 +68,8 @@ def run_validation(model, loader, evaluator: COCOEvaluator, device: torch.device
                         "nms": 1000 * t_nms / max(n_img, 1), "cocoeval_s": t5 - t4, "load_s": t_load,
                         "model_s": t_pre + t_inf, "nms_s": t_nms, "warmup_s": t_warm, "total_s": t5 - t_start}
     metrics["images"] = n_img
+    if others:
+        metrics["variants"] = {name: ev.compute() for name, (ev, _) in others.items()}
     metrics["skipped"] = list(dict.fromkeys(tuple(x) for x in skipped))  # each unreadable image once
     model.train(was_training)
     return metrics

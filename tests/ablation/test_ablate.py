@@ -247,6 +247,16 @@ def test_iou_sweep_and_crowd_table(ablation, capsys):
             m = json.loads((root / "runs" / f"{r['model']}-s{r['seed']}" / "eval" / key / "metrics.json").read_text())
             assert float(r[f"{key}:mAP50"]) == pytest.approx(m["mAP50"], abs=1e-6)
             assert f"{key}:MR-2" in r and f"{key}:recall50[0.5-0.7]" in r
+    # the sweep post-processes one model pass: each variant scores as a separate evaluation with its settings
+    from detector.engine.val_job import ValConfig, evaluate
+
+    r0 = rows[0]
+    run = root / "runs" / f"{r0['model']}-s{r0['seed']}"
+    alone = evaluate(ValConfig(weights=str(run / "weights" / "last.pt"), data=argv[argv.index("--data") + 1], img=64,
+                               batch=4, nms="adaptive", iou_thres=0.5, workers=0, plots=False, device="cpu"),
+                     run / "alone")
+    for k in ("mAP50-95", "mAP50", "recall50", "MR-2"):
+        assert float(r0[f"adaptive@0.5:{k}"]) == pytest.approx(alone[k], abs=1e-6, nan_ok=True)
     typed = [{k: (float(v) if ":" in k and v not in ("", "nan") else v) for k, v in r.items()} for r in rows]
     md = (root / "ablation.md").read_text()
     assert "--nms-iou 0.5 0.7" in md and "best IoU" in md
