@@ -48,6 +48,9 @@ def main(argv=None) -> int:
     ap.add_argument("--line-width", type=int, default=None)
     ap.add_argument("--hide-labels", action="store_true")
     ap.add_argument("--hide-conf", action="store_true")
+    ap.add_argument("--show-density", action="store_true",
+                    help="colour boxes by predicted crowd density (blue isolated -> red crowded; what adaptive NMS "
+                         "reads) and print it in the label")
     ap.add_argument("--project", default="runs/detect")
     ap.add_argument("--name", default="exp")
     ap.add_argument("--exist-ok", action="store_true", help="write into an existing folder (may overwrite)")
@@ -64,7 +67,7 @@ def main(argv=None) -> int:
         cat_ids = det.cat_ids
         save_dir = increment_path(Path(a.project) / a.name, a.exist_ok)
         opt = DetectOptions(not a.nosave, a.save_txt, a.save_conf, a.save_json, a.save_crop, a.line_width,
-                            a.hide_labels, a.hide_conf, max(a.batch, 1), cat_ids)
+                            a.hide_labels, a.hide_conf, max(a.batch, 1), cat_ids, a.show_density)
         rep = run_detect(det, a.source, save_dir, opt)
     except (SourceError, CheckpointError, ConfigError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -56,8 +56,9 @@ class Cutout:
 
 
 def load_cutouts(images_dir: Path, ann_file: Path, category: str = "person", min_height: int = 48,
-                 min_fill: float = 0.25, border: float = 2.0) -> list[Cutout]:
-    """Person instances of a COCO json with polygon masks, cut out of their images (see module doc)."""
+                 min_fill: float = 0.25, border: float = 2.0, licenses: set[int] | None = None) -> list[Cutout]:
+    """Person instances of a COCO json with polygon masks, cut out of their images (see module doc);
+    ``licenses``: only from images under these licence ids (e.g. pictures that may be published)."""
     data = json.loads(Path(ann_file).read_text(encoding="utf-8"))
     cat = [c["id"] for c in data["categories"] if c.get("name") == category]
     if not cat:
@@ -70,6 +71,8 @@ def load_cutouts(images_dir: Path, ann_file: Path, category: str = "person", min
             by_image.setdefault(a["image_id"], []).append(a)
     for iid in sorted(by_image):
         im = images[iid]
+        if licenses is not None and im.get("license") not in licenses:
+            continue
         W, H = im["width"], im["height"]
         img = None
         for a in sorted(by_image[iid], key=lambda a: a["id"]):
@@ -91,13 +94,15 @@ def load_cutouts(images_dir: Path, ann_file: Path, category: str = "person", min
     return out
 
 
-def load_backgrounds(images_dir: Path, ann_file: Path, category: str = "person") -> list[tuple[Path, int | None]]:
-    """Images without any annotation of ``category`` (crowd regions included): (path, licence)."""
+def load_backgrounds(images_dir: Path, ann_file: Path, category: str = "person", licenses: set[int] | None = None
+                     ) -> list[tuple[Path, int | None]]:
+    """Images without any annotation of ``category`` (crowd regions included): (path, licence);
+    ``licenses``: only images under these licence ids."""
     data = json.loads(Path(ann_file).read_text(encoding="utf-8"))
     cat = {c["id"] for c in data["categories"] if c.get("name") == category}
     with_cat = {a["image_id"] for a in data["annotations"] if a.get("category_id") in cat}
     return [(Path(images_dir) / im["file_name"], im.get("license")) for im in sorted(data["images"], key=lambda i: i["id"])
-            if im["id"] not in with_cat]
+            if im["id"] not in with_cat and (licenses is None or im.get("license") in licenses)]
 
 
 def compose_scene(rng: np.random.Generator, bg: np.ndarray, cutouts: list[Cutout], size: int = 640,

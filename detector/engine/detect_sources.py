@@ -28,6 +28,7 @@ class DetectOptions:
     hide_conf: bool = False
     batch: int = 1
     cat_ids: list[int] | None = None  # dataset category ids for --save-json (COCO ids)
+    show_density: bool = False  # colour boxes by predicted crowd density and print it in the label
 
 
 @dataclass
@@ -86,11 +87,14 @@ def _outputs(path, stem, img, d: Detections, save_dir, opt, json_rows, image_id,
             lines.append(f"{int(c)} {cx:.6f} {cy:.6f} {bw:.6f} {bh:.6f}" + (f" {s:.5f}" if opt.save_conf else ""))
         write_text(save_dir / "labels" / f"{name}.txt", "\n".join(lines) + ("\n" if lines else ""))
     if opt.save_json:
-        for b, c, s in zip(d.boxes, d.classes, d.scores):
+        dens = d.densities if d.densities is not None else [None] * len(d.boxes)
+        for b, c, s, dn in zip(d.boxes, d.classes, d.scores, dens):
             cid = opt.cat_ids[int(c)] if opt.cat_ids else int(c)
             json_rows.append({"image_id": image_id, "file_name": Path(path).name, **({"frame": frame} if frame is not None else {}),
                               "category_id": cid, "bbox": [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])],
                               "score": float(s)})
+            if dn is not None:  # an extra key: COCO tools ignore it, val.py --pred reads it back
+                json_rows[-1]["density"] = float(dn)
     if opt.save_crop:
         for k, (b, c) in enumerate(zip(d.boxes, d.classes)):
             x1, y1, x2, y2 = (int(round(v)) for v in b)
@@ -99,7 +103,9 @@ def _outputs(path, stem, img, d: Detections, save_dir, opt, json_rows, image_id,
                 p = save_dir / "crops" / d.names.get(int(c), str(int(c))) / f"{name}_{k}.jpg"
                 p.parent.mkdir(parents=True, exist_ok=True)
                 cv2.imwrite(str(p), crop)
-    drawn = draw_boxes(img, d.boxes, d.classes, d.names, d.scores, opt.line_width, opt.hide_labels, opt.hide_conf)
+    dens = d.densities if opt.show_density and d.densities is not None else None
+    drawn = draw_boxes(img, d.boxes, d.classes, d.names, d.scores, opt.line_width, opt.hide_labels, opt.hide_conf,
+                       densities=dens)
     if opt.save and frame is None:
         out = save_dir / Path(path).name
         if not cv2.imwrite(str(out), drawn):

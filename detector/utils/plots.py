@@ -14,10 +14,19 @@ def color(i: int) -> tuple[int, int, int]:
     return _PALETTE[int(i) % len(_PALETTE)]
 
 
+def density_color(d: float) -> tuple[int, int, int]:
+    """BGR colour of a predicted crowd density in [0, 1] (OpenCV's TURBO map: blue isolated -> red crowded)."""
+    v = np.uint8(round(255 * min(max(float(d), 0.0), 1.0)))
+    return tuple(int(c) for c in cv2.applyColorMap(np.full((1, 1), v, np.uint8), cv2.COLORMAP_TURBO)[0, 0])
+
+
 def draw_boxes(img: np.ndarray, boxes: np.ndarray, classes: np.ndarray, names: list[str] | dict | None = None,
                scores: np.ndarray | None = None, line_width: int | None = None, hide_labels: bool = False,
-               hide_conf: bool = False, crowd: np.ndarray | None = None) -> np.ndarray:
-    """Draw xyxy boxes on a copy of a BGR image; crowd regions dashed-grey. Returns the new image."""
+               hide_conf: bool = False, crowd: np.ndarray | None = None, densities: np.ndarray | None = None
+               ) -> np.ndarray:
+    """Draw xyxy boxes on a copy of a BGR image; crowd regions dashed-grey. With ``densities`` (the
+    predicted crowd density of each box, adaptive NMS's input) boxes take :func:`density_color` and labels
+    show ``d=0.62``. Returns the new image."""
     out = np.ascontiguousarray(img.copy())
     lw = line_width or max(1, round(sum(out.shape[:2]) / 2 * 0.003))
     for b in (crowd if crowd is not None else []):
@@ -25,13 +34,15 @@ def draw_boxes(img: np.ndarray, boxes: np.ndarray, classes: np.ndarray, names: l
         cv2.rectangle(out, (x1, y1), (x2, y2), (160, 160, 160), 1, cv2.LINE_4)
     for k, (b, c) in enumerate(zip(boxes, classes)):
         x1, y1, x2, y2 = (int(round(v)) for v in b)
-        col = color(int(c))
+        col = color(int(c)) if densities is None else density_color(densities[k])
         cv2.rectangle(out, (x1, y1), (x2, y2), col, lw, cv2.LINE_AA)
         if hide_labels:
             continue
         label = names[int(c)] if names is not None else str(int(c))
         if scores is not None and not hide_conf:
             label = f"{label} {float(scores[k]):.2f}"
+        if densities is not None:
+            label = f"{label} d={float(densities[k]):.2f}"
         fs = max(lw / 3, 0.35)
         (tw, th), _ = cv2.getTextSize(label, 0, fs, max(lw - 1, 1))
         y_text = y1 - 2 if y1 - th - 3 >= 0 else y1 + th + 2
@@ -54,3 +65,19 @@ def batch_mosaic(images: np.ndarray, targets: np.ndarray, names, max_images: int
         r, c = divmod(i, cols)
         canvas[r * h:(r + 1) * h, c * w:(c + 1) * w] = img
     return canvas
+
+
+def titled(img: np.ndarray, title: str, height: int = 26) -> np.ndarray:
+    """The image with a white title bar above it."""
+    bar = np.full((height, img.shape[1], 3), 255, np.uint8)
+    cv2.putText(bar, title, (6, height - 8), 0, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
+    return np.concatenate([bar, img], 0)
+
+
+def mark_boxes(img: np.ndarray, boxes: np.ndarray, colour=(255, 255, 255), width: int = 4) -> np.ndarray:
+    """Thick outlines (drawn under thinner boxes drawn afterwards): e.g. what one NMS keeps and another drops."""
+    out = np.ascontiguousarray(img.copy())
+    for b in boxes:
+        x1, y1, x2, y2 = (int(round(v)) for v in b)
+        cv2.rectangle(out, (x1, y1), (x2, y2), colour, width, cv2.LINE_AA)
+    return out

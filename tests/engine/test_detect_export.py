@@ -74,6 +74,7 @@ def test_folder_with_bad_files(ckpt, tmp_path):
                                    np.c_[d.boxes[:, :2], d.boxes[:, 2:] - d.boxes[:, :2]], atol=1e-3)
         assert [p["category_id"] for p in rows] == [[1, 5, 9][c] for c in d.classes]
         assert rows[0]["image_id"] == int(f.stem)
+        np.testing.assert_allclose([p["density"] for p in rows], d.densities, atol=1e-6)  # adaptive NMS's input
         txt = np.loadtxt(out / "labels" / f"{f.stem}.txt", ndmin=2)
         xyxy = np.c_[(txt[:, 1] - txt[:, 3] / 2) * w, (txt[:, 2] - txt[:, 4] / 2) * h,
                      (txt[:, 1] + txt[:, 3] / 2) * w, (txt[:, 2] + txt[:, 4] / 2) * h]
@@ -175,3 +176,22 @@ def test_dynamic_onnx_runs_rectangular_like_the_checkpoint(ckpt, tmp_path):
     da, db = a.predict(img), b.predict(img)
     assert len(da) > 20 and len(da) == len(db)
     np.testing.assert_allclose(np.sort(da.boxes, 0), np.sort(db.boxes, 0), atol=1e-2)
+
+
+def test_show_density_colours_boxes_by_density(ckpt, tmp_path):
+    """--show-density draws each box in the colour of its predicted density (and prints d=...): the picture
+    differs from the class-coloured one exactly where boxes are drawn."""
+    from detector.utils.plots import density_color, draw_boxes
+
+    f = sorted(FIX.glob("*.jpg"))[0]
+    for flag, name in (([], "plain"), (["--show-density"], "dens")):
+        r = run("--weights", ckpt, "--source", f, "--img", "160", "--project", tmp_path, "--name", name,
+                "--max-det", "5", *flag)
+        assert r.returncode == 0, r.stderr[-2000:]
+    plain, dens = cv2.imread(str(tmp_path / "plain" / f.name)), cv2.imread(str(tmp_path / "dens" / f.name))
+    assert plain.shape == dens.shape and (np.abs(plain.astype(int) - dens.astype(int)).sum(2) > 60).any()
+    d = Detector(ckpt, img=160, max_det=5, nms="greedy").predict(str(f))
+    img = read_image(f)
+    ref = draw_boxes(img, d.boxes, d.classes, d.names, d.scores, densities=d.densities)
+    assert np.abs(ref.astype(int) - dens.astype(int)).mean() < 3  # same drawing (JPEG round trip aside)
+    assert density_color(0.0) != density_color(1.0)

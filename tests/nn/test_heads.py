@@ -92,3 +92,32 @@ def test_own_density_model_builds_from_yaml_and_runs():
     model = build_model(d).eval()
     out = model(torch.zeros(1, 3, 64, 64))
     assert [o.shape[1] for o in out] == [4 * 16 + 80 + 1] * 3
+
+
+def test_pred_density_reads_the_detections_around_it_and_trains_only_its_branch():
+    """'pred' (the paper's density subnet): its loss reaches only its own branch; its input includes the
+    head's box and class outputs, so changing the box branch's weights changes the density (not so in
+    'own'); and its reach is 7 cells (the box / class stems' 2, then its own 3x3, 5x5, 5x5)."""
+    m, xs = _head("pred")
+    _density_loss(m, xs).backward()
+    assert all(x.grad is None or x.grad.abs().sum() == 0 for x in xs)
+    for name, p in m.named_parameters():
+        touched = p.grad is not None and p.grad.abs().sum() > 0
+        assert touched == name.startswith("density_pred."), name
+    for mode, moved in (("own", False), ("pred", True)):
+        m, xs = _head(mode)
+        m.eval()
+        with torch.no_grad():
+            before = m(xs)[0][:, -1]
+            m.box_pred[0].bias.add_(torch.linspace(-3, 3, m.box_pred[0].bias.numel()))
+            after = m(xs)[0][:, -1]
+        assert (not torch.allclose(before, after)) == moved, mode
+    m, _ = _head("pred")
+    m.eval()
+    x = torch.zeros(1, CH[0], 15, 15)
+    with torch.no_grad():
+        base = m([x])[0][0, -1]
+        x[0, :, 7, 7] = 5.0
+        diff = (m([x])[0][0, -1] - base).abs() > 1e-6
+    ys, xs_ = diff.nonzero(as_tuple=True)
+    assert int((ys - 7).abs().max()) == 7 and int((xs_ - 7).abs().max()) == 7
