@@ -4,7 +4,10 @@ scored by our evaluator from their ``predictions.json``.
 
 Nothing here imports ultralytics: it is a separate program (AGPL) we only run. Its recipe is its COCO
 one, ``optimizer=SGD lr0=0.01`` (its ``optimizer=auto`` picks AdamW with a tiny learning rate for short
-runs and learns almost nothing from scratch). The dataset is handed to it as a YOLO-txt copy of our
+runs and learns almost nothing from scratch), except for families whose recipe names another optimizer
+(:data:`PEER_OPTIMIZER`: YOLO26 trains with MuSGD at lr0 0.01). With an IoU sweep (``nms_ious``) the
+final weights are validated once per threshold (its own NMS; YOLO26's end-to-end head has none, so its
+figures repeat). The dataset is handed to it as a YOLO-txt copy of our
 split (images linked, not copied; crowd regions, which YOLO txt cannot express, are left out of its
 training labels; scoring uses our ground truth with them as ignore regions, as for our runs).
 """
@@ -26,6 +29,11 @@ from ..ops.nms import IOU_THRES, VAL_CONF
 from ..utils.io import write_json, write_text
 
 ENV_VAR = "DETECTOR_YOLO_CLI"
+PEER_OPTIMIZER = {"yolo26": "MuSGD"}  # model-name prefix -> the optimizer of that family's recipe (else SGD)
+
+
+def peer_optimizer(model: str) -> str:
+    return next((o for prefix, o in PEER_OPTIMIZER.items() if model.startswith(prefix)), "SGD")
 
 
 def find_yolo_cli(explicit: str | None = None) -> str | None:
@@ -104,8 +112,9 @@ def export_torchscript(cli: str, model: str, img: int, out_dir: Path) -> Path:
 
 
 class PeerRunner:
-    def __init__(self, cli: str, root: Path, recipe, data_cfg, log=print):
+    def __init__(self, cli: str, root: Path, recipe, data_cfg, log=print, nms_ious: list[float] | None = None):
         self.cli, self.root, self.recipe, self.log = cli, Path(root), recipe, log
+        self.nms_ious = list(nms_ious or [])
         self.data_yaml = write_yolo_copy(data_cfg, self.root / "data")
         self.env = cli_env(self.root / "config")
 
@@ -117,7 +126,8 @@ class PeerRunner:
 
     def run(self, model: str, seed: int, val_idx) -> tuple[dict, float]:
         """Train (or resume) ``model`` (e.g. 'yolov8n') with ``seed``, validate its final weights with
-        save_json, score the json with our evaluator. Returns ({metric: value}, train seconds)."""
+        save_json, score the json with our evaluator. Returns ({metric: value}, train seconds); with an IoU
+        sweep, ({iou: {metric: value}}, train seconds)."""
         r, d = self.recipe, self.run_dir(model, seed)
         last = d / "train" / "weights" / "last.pt"
         log = d / "log.txt"
@@ -134,24 +144,33 @@ class PeerRunner:
             if not resumed:
                 self._cmd("detect", "train", f"model={model}.yaml", f"data={self.data_yaml.resolve()}",
                           f"epochs={r.epochs}", f"imgsz={r.img}", f"batch={r.batch}", f"seed={seed}",
-                          "deterministic=True", "optimizer=SGD", "lr0=0.01", f"device={r.device or 'cpu'}",
+                          "deterministic=True", f"optimizer={peer_optimizer(model)}", "lr0=0.01", f"device={r.device or 'cpu'}",
                           f"workers={r.workers}", f"project={d.resolve()}", "name=train", "exist_ok=True",
                           "val=False", "plots=False", "pretrained=False", "amp=False", log_file=log)
         t_train = time.time() - t0
+        if self.nms_ious:
+            return {t: self._validate(model, seed, d, val_idx, t, f"val_iou{t:g}") for t in self.nms_ious}, t_train
+        return self._validate(model, seed, d, val_idx, IOU_THRES, "val"), t_train
+
+    def _validate(self, model: str, seed: int, d: Path, val_idx, iou: float, name: str) -> dict:
+        """Its own val (NMS at ``iou``) with save_json, scored by our evaluator (the val.py --pred path)."""
+        r, last = self.recipe, d / "train" / "weights" / "last.pt"
         self._cmd("detect", "val", f"model={last.resolve()}", f"data={self.data_yaml.resolve()}", f"imgsz={r.img}",
-                  f"batch={r.batch}", f"conf={VAL_CONF}", f"iou={IOU_THRES}", "save_json=True", "plots=False",
-                  f"device={r.device or 'cpu'}", f"project={d.resolve()}", "name=val", "exist_ok=True", log_file=log)
-        pred = d / "val" / "predictions.json"
+                  f"batch={r.batch}", f"conf={VAL_CONF}", f"iou={iou}", "save_json=True", "plots=False",
+                  f"device={r.device or 'cpu'}", f"project={d.resolve()}", f"name={name}", "exist_ok=True",
+                  log_file=d / "log.txt")
+        pred = d / name / "predictions.json"
         if not pred.is_file():
             raise RuntimeError(f"{model}: Ultralytics val wrote no {pred}")
-        ours = d / "predictions_ours.json"
+        ours = d / ("predictions_ours.json" if name == "val" else f"predictions_ours_iou{iou:g}.json")
         write_json(ours, self._to_our_categories(pred, val_idx))
-        m = evaluate(ValConfig(data=r.data, pred=str(ours), plots=False), d / "scored")  # the path val.py --pred takes
+        m = evaluate(ValConfig(data=r.data, pred=str(ours), plots=False), d / ("scored" if name == "val" else
+                                                                              f"scored_iou{iou:g}"))
         if m.get("note"):
             self.log(f"{model} seed {seed}: {m['note']}")
         from .runner import EVAL_KEYS
 
-        return {k: m.get(k) for k in EVAL_KEYS}, t_train
+        return {k: m.get(k) for k in EVAL_KEYS}
 
     @staticmethod
     def _to_our_categories(pred: Path, idx) -> list[dict]:

@@ -154,8 +154,8 @@ def rescore_row(row: dict, run_dir: Path, source: str, cfg: AblationConfig) -> d
     """Evaluate a finished run again, e.g. after a fix in the evaluator: ours from its final weights with
     every NMS method (the same :func:`evaluate_run` as after training), a peer from the predictions it
     saved (``predictions_ours.json``). Returns ``row`` with the new metrics."""
-    from .report import main_key
     from ..engine.val_job import ValConfig, evaluate
+    from .report import main_key
 
     row = dict(row)
     if source == "ours":
@@ -164,11 +164,16 @@ def rescore_row(row: dict, run_dir: Path, source: str, cfg: AblationConfig) -> d
             raise ValueError(f"{weights}: missing, cannot evaluate this run again")
         metrics = evaluate_run(weights, cfg.recipe, cfg.nms, run_dir / "eval", cfg.nms_iou)
     else:
-        pred = run_dir / "predictions_ours.json"
-        if not pred.is_file():
-            raise ValueError(f"{pred}: no saved predictions to score again (rerun without --rescore)")
-        res = evaluate(ValConfig(data=cfg.recipe.data, pred=str(pred), plots=False), run_dir / "scored")
-        metrics = {main_key(cfg): {k: res.get(k) for k in EVAL_KEYS}}
+        files = {main_key(cfg): run_dir / "predictions_ours.json"}
+        if cfg.nms_iou:  # a sweep: the predictions its val wrote at each threshold (greedy@t)
+            files = {eval_key("greedy", t): run_dir / f"predictions_ours_iou{t:g}.json" for t in cfg.nms_iou}
+        metrics = {}
+        for key, pred in files.items():
+            if not pred.is_file():
+                raise ValueError(f"{pred}: no saved predictions to score again (rerun without --rescore)")
+            res = evaluate(ValConfig(data=cfg.recipe.data, pred=str(pred), plots=False),
+                           run_dir / (f"scored_{key}" if cfg.nms_iou else "scored"))
+            metrics[key] = {k: res.get(k) for k in EVAL_KEYS}
     for m, vals in metrics.items():
         row.update({f"{m}:{k}": v for k, v in vals.items()})
     return row
@@ -238,7 +243,7 @@ def run_ablation(cfg: AblationConfig, log=print) -> dict:
             log("peers: no Ultralytics CLI found (give --yolo PATH or set DETECTOR_YOLO_CLI, e.g. "
                 "/tmp/yardstick/bin/yolo): peer runs skipped, the rest runs")
         else:
-            peer_runner = PeerRunner(cli, root / "peers", cfg.recipe, data_cfg, log)
+            peer_runner = PeerRunner(cli, root / "peers", cfg.recipe, data_cfg, log, cfg.nms_iou)
     # seed-major order: an interrupted ablation leaves every model with the same seeds (paired comparisons)
     models = [("ours", c) for c in cfg.cfgs] + [("peer", p) for p in (cfg.peers if peer_runner or cfg.report_only
                                                                         else [])]
@@ -273,7 +278,11 @@ def run_ablation(cfg: AblationConfig, log=print) -> dict:
                 row = _row(key, "ours", seed, cfg.recipe, metrics, t_train)
             else:
                 metrics, t_train = peer_runner.run(model, seed, val_idx)
-                row = _row(key, "ultralytics", seed, cfg.recipe, {main_key(cfg): metrics}, t_train)
+                if cfg.nms_iou:  # their own (greedy) NMS at each threshold: compared as greedy@t
+                    metrics = {eval_key("greedy", t): m for t, m in metrics.items()}
+                else:
+                    metrics = {main_key(cfg): metrics}
+                row = _row(key, "ultralytics", seed, cfg.recipe, metrics, t_train)
         except (RuntimeError, ValueError, FloatingPointError, OSError) as e:
             log(f"[ablate] {key} seed {seed} failed: {e} (left out of the tables; rerun to retry)")
             continue
