@@ -131,7 +131,7 @@ def format_table(m: dict, max_classes: int = 80) -> str:
             line += (f"; mean predicted density {m['density_crowded']:.3f} on them, "
                      f"{m['density_other']:.3f} on the rest")
         lines.append(line)
-    names = [k[4:-1] for k in m if k.startswith("gt[")]
+    names = [k[3:-1] for k in m if k.startswith("gt[")]
     if names and m.get("crowded_gt"):  # overlap buckets: what crowds cost (metrics/crowd.py)
         lines.append("by highest same-class IoU: " + "; ".join(
             f"{b}: {m[f'gt[{b}]']} gt, R50 {m[f'recall50[{b}]']:.3f}, AP50 {m[f'AP50[{b}]']:.3f}"

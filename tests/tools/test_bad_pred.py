@@ -24,7 +24,13 @@ def _val(tmp_path, data, rows, *extra):
 
 def test_perfect_file_scores_one(tmp_path, tiny_data, gt_rows, capsys):
     assert _val(tmp_path, tiny_data, gt_rows) == 0
-    assert json.loads((tmp_path / "r" / "v" / "metrics.json").read_text())["mAP50-95"] == pytest.approx(1.0)
+    m = json.loads((tmp_path / "r" / "v" / "metrics.json").read_text())
+    assert m["mAP50-95"] == pytest.approx(1.0)
+    # the crowd metrics are saved: every overlap bucket with ground truth is found whole
+    b = m["overlap_buckets"]
+    assert sum(v for k, v in b.items() if k.startswith("gt[")) == len(gt_rows)
+    assert all(b[f"recall50[{k[3:-1]}]"] == pytest.approx(1.0) for k, v in b.items() if k.startswith("gt[") and v)
+    assert "MR-2" in m  # NaN (several classes): the measure is single-class
 
 
 @pytest.mark.parametrize("field,value", [("bbox", [float("nan")] * 4), ("score", float("nan")),
