@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -91,8 +92,8 @@ def _clip_box(b: list[float], w: float, h: float, tol: float = 0.0) -> tuple[lis
     return c, None
 
 
-def index_coco(images_dir: Path, ann_file: Path, split: str, decode: bool = False, keep: list[str] | None = None
-               ) -> tuple[list[ImageRecord], list[Issue], list[int], list[str]]:
+def index_coco(images_dir: Path, ann_file: Path, split: str, decode: bool = False, keep: list[str] | None = None,
+               allow_outside: bool = False) -> tuple[list[ImageRecord], list[Issue], list[int], list[str]]:
     """Parse a COCO instances json. Returns (records, issues, category ids in contiguous order, names).
     ``keep``: category names to keep (the data YAML's ``classes``); the others' annotations, crowd
     regions included, are left out and counted in one 'info' issue."""
@@ -101,9 +102,12 @@ def index_coco(images_dir: Path, ann_file: Path, split: str, decode: bool = Fals
         data = json.loads(Path(ann_file).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError(f"{ann_file}: cannot read COCO annotations: {e}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{ann_file}: not a COCO instances file (a {type(data).__name__} at top level)")
     for key in ("images", "annotations", "categories"):
         if not isinstance(data.get(key), list):
             raise ValueError(f"{ann_file}: not a COCO instances file (no '{key}' list)")
+    _check_coco_structure(data, ann_file)
     cats = sorted(data["categories"], key=lambda c: c["id"])
     all_ids = {int(c["id"]) for c in cats}
     if keep is not None:
@@ -141,6 +145,11 @@ def index_coco(images_dir: Path, ann_file: Path, split: str, decode: bool = Fals
     records = []
     for im in images:
         path = Path(images_dir) / str(im.get("file_name", ""))
+        if not allow_outside and not _inside(path, images_dir):
+            issues.append(Issue(str(ann_file), f"image {im.get('id')!r}: file_name {im.get('file_name')!r} points "
+                                f"outside the images folder {images_dir} (refused; set allow_outside for a json "
+                                "that does so on purpose)", "rejected", split=split))
+            continue
         size = _check_image(path, decode, split, issues)
         if size is None:
             continue
@@ -198,6 +207,40 @@ def index_coco(images_dir: Path, ann_file: Path, split: str, decode: bool = Fals
     return records, issues, cat_ids, names
 
 
+def _inside(path: Path, root: Path) -> bool:
+    """Does ``path`` resolve to somewhere under ``root`` (``../`` and absolute names do not)?"""
+    try:
+        return Path(os.path.abspath(path)).is_relative_to(os.path.abspath(root))
+    except (OSError, ValueError):
+        return False
+
+
+def _check_coco_structure(data: dict, ann_file) -> None:
+    """What pycocotools and the indexing below take for granted, said in one sentence instead of a
+    KeyError / TypeError deep inside: every image and category an object with an integer id, every
+    annotation an object."""
+    for key in ("images", "categories"):
+        for k, x in enumerate(data[key]):
+            if not isinstance(x, dict):
+                raise ValueError(f"{ann_file}: {key}[{k}] is {x!r}, not an object")
+            if "id" not in x:
+                raise ValueError(f"{ann_file}: {key}[{k}] has no 'id' ({_short(x)})")
+            if not isinstance(x["id"], int) or isinstance(x["id"], bool):
+                raise ValueError(f"{ann_file}: {key}[{k}] has id {x['id']!r}; ids must be integers")
+    for k, a in enumerate(data["annotations"]):
+        if not isinstance(a, dict):
+            raise ValueError(f"{ann_file}: annotations[{k}] is {_short(a)}, not an object")
+
+
+def _short(x, n: int = 120) -> str:
+    """A bounded repr for error messages (a huge or deeply nested value must not flood them)."""
+    try:
+        r = repr(x)
+    except (RecursionError, MemoryError):
+        return f"<{type(x).__name__}>"
+    return r if len(r) <= n else r[:n] + "..."
+
+
 def _coco_segment(seg):
     """A usable instance mask of a COCO annotation (polygons with >= 3 points, or an RLE dict), else None."""
     if isinstance(seg, list):
@@ -247,6 +290,32 @@ def label_path_for(image: Path) -> Path:
     return Path(*parts).with_suffix(".txt")
 
 
+def walk_files(root: Path, split: str | None = None, issues: list[Issue] | None = None) -> list[Path]:
+    """Every file under ``root``, following symbolic links to folders as other tools do (a link back
+    to a folder already walked is skipped: no loops). Unreadable folders (``/proc`` parts, no
+    permission) are skipped with an 'info' issue instead of ending the run."""
+    out: list[Path] = []
+    seen: set = set()
+
+    def onerror(e: OSError) -> None:
+        if issues is not None:
+            issues.append(Issue(str(e.filename), f"folder not readable, skipped ({e.strerror})", "info", split=split))
+
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=onerror):
+        try:
+            key = os.stat(dirpath).st_ino, os.stat(dirpath).st_dev
+        except OSError:
+            dirnames[:] = []
+            continue
+        if key in seen:  # a symlink loop or a second link to the same folder
+            dirnames[:] = []
+            continue
+        seen.add(key)
+        dirnames.sort()
+        out.extend(Path(dirpath) / f for f in filenames if os.path.isfile(os.path.join(dirpath, f)))
+    return out
+
+
 def list_images(source: Path, split: str, issues: list[Issue]) -> list[Path]:
     """Image files of a directory (recursive) or a .txt list; non-image files are reported."""
     if source.is_file() and source.suffix == ".txt":
@@ -254,7 +323,7 @@ def list_images(source: Path, split: str, issues: list[Issue]) -> list[Path]:
         files = [(base / ln.strip()) if not Path(ln.strip()).is_absolute() else Path(ln.strip())
                  for ln in source.read_text(encoding="utf-8").splitlines() if ln.strip()]
     elif source.is_dir():
-        files = sorted(p for p in source.rglob("*") if p.is_file())
+        files = sorted(walk_files(source, split, issues))
     else:
         raise ValueError(f"{source}: image directory or list not found")
     out = []

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +40,14 @@ class DetectReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
+
+
+def safe_name(name: str, fallback: str) -> str:
+    """A class name made safe as one folder name: path separators, ``..`` and other characters that
+    could leave the run folder or trouble a file system become ``_`` (names come from checkpoints and
+    ONNX metadata, which may be anyone's)."""
+    s = re.sub(r"[^\w\- .]", "_", str(name)).strip(" .")
+    return s or fallback
 
 
 def _image_id(path: str, fallback: int) -> int:
@@ -100,7 +109,7 @@ def _outputs(path, stem, img, d: Detections, save_dir, opt, json_rows, image_id,
             x1, y1, x2, y2 = (int(round(v)) for v in b)
             crop = img[max(y1, 0):y2, max(x1, 0):x2]
             if crop.size:
-                p = save_dir / "crops" / d.names.get(int(c), str(int(c))) / f"{name}_{k}.jpg"
+                p = save_dir / "crops" / safe_name(d.names.get(int(c), ""), str(int(c))) / f"{name}_{k}.jpg"
                 p.parent.mkdir(parents=True, exist_ok=True)
                 cv2.imwrite(str(p), crop)
     dens = d.densities if opt.show_density and d.densities is not None else None

@@ -35,7 +35,9 @@ def resolve(source: str) -> list[Item]:
         if not paths:
             raise SourceError(f"{source}: no files match this pattern")
     elif p.is_dir():
-        paths = sorted(x for x in p.rglob("*") if x.is_file() and not x.name.startswith("."))
+        from ..data.records import walk_files  # follows symlinked sub-folders, skips unreadable ones
+
+        paths = sorted(x for x in walk_files(p) if not x.name.startswith("."))
         if not paths:
             raise SourceError(f"{source}: the folder is empty")
     elif p.is_file() and p.suffix.lower() == ".txt":

@@ -150,6 +150,15 @@ class Trainer:
         self.data_cfg, self.train_idx, self.val_idx = splits.data_cfg, splits.train, splits.val
         self.names = splits.names
         nc = len(self.names)
+        if self.resume_ckpt and self.resume_ckpt.get("names") is not None:
+            saved = [str(n) for n in self.resume_ckpt["names"]]
+            if saved != list(self.names):
+                diff = next((i for i, (a, b) in enumerate(zip(saved, self.names)) if a != b), min(len(saved), nc))
+                raise CheckpointError(
+                    f"{cfg.resume}: the run was trained on {len(saved)} classes but {cfg.data} now has {nc} "
+                    f"(first difference at class {diff}: {saved[diff] if diff < len(saved) else '-'!r} vs "
+                    f"{self.names[diff] if diff < nc else '-'!r}); --resume continues the same task only. To train "
+                    f"on the new classes, start a new run with --weights {cfg.resume}")
 
         model = build_model_of(self.resume_ckpt, cfg.resume) if self.resume_ckpt else build_model(cfg.cfg, scale=cfg.scale, nc=nc)
         model.names = dict(enumerate(self.names))

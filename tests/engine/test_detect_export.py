@@ -195,3 +195,21 @@ def test_show_density_colours_boxes_by_density(ckpt, tmp_path):
     ref = draw_boxes(img, d.boxes, d.classes, d.names, d.scores, densities=d.densities)
     assert np.abs(ref.astype(int) - dens.astype(int)).mean() < 3  # same drawing (JPEG round trip aside)
     assert density_color(0.0) != density_color(1.0)
+
+
+def test_class_names_cannot_choose_where_crops_go(ckpt, tmp_path):
+    """A checkpoint whose class is named '../../../x' (anyone's file) writes its crops inside the run."""
+    from detector.engine.checkpoint import load_checkpoint
+
+    ck = load_checkpoint(ckpt)
+    ck["names"] = ["../../../x", "/abs", ".."]
+    evil = tmp_path / "evil.pt"
+    save_checkpoint(evil, ck)
+    f = sorted(FIX.glob("*.jpg"))[0]
+    run_dir = tmp_path / "a" / "b" / "c"
+    r = run("--weights", evil, "--source", f, "--img", "160", "--project", run_dir.parent, "--name", run_dir.name,
+            "--max-det", "30", "--save-crop", "--nosave")
+    assert r.returncode == 0, r.stderr[-2000:]
+    crops = [p for p in tmp_path.rglob("*.jpg")]
+    assert crops and all(run_dir / "crops" in p.parents for p in crops)
+    assert {p.parent.name for p in crops} <= {"_.._.._x", "_abs", "2"}

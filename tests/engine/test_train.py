@@ -211,3 +211,25 @@ def test_density_branch_learns_with_sgd():
     after, _ = _density_error(model.eval(), crit, x, t)
     assert (d_t > 0.5).any() and (d_t == 0).any()
     assert after < 0.7 * before, (before, after)  # weighting by alignment scores gave 0.94 here
+
+
+def test_resume_after_the_data_classes_changed_is_refused(tiny_data, tmp_path):
+    """--resume after the data YAML changed its classes: exit 2 with a sentence naming both sides, not a
+    checkpoint whose names and class count disagree."""
+    from detector.engine.checkpoint import save_checkpoint
+
+    data = tmp_path / "d.yaml"
+    data.write_text(tiny_data.read_text())
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run(_train_cmd(data, tmp_path, "run", 1), capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    last = tmp_path / "run" / "weights" / "last.pt"
+    ck = load_checkpoint(last)
+    ck["train_cfg"]["epochs"] = 3  # as if stopped after its first of 3 epochs
+    save_checkpoint(last, ck)
+    names = ck["names"]
+    data.write_text(tiny_data.read_text() + f"classes: [{names[1]}]\n")  # the YAML now keeps one class
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "train.py"), "--resume", str(last), "--workers", "0"],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert f"trained on {len(names)} classes" in r.stderr and "now has 1" in r.stderr and "--weights" in r.stderr
