@@ -1,15 +1,28 @@
 """Command-line entry points (``detector-train``, ``detector-val``, ... after ``pip install``).
 ``tools/*.py`` are thin wrappers over these modules; both take the same flags."""
 
+import signal
 import sys
+import threading
 from typing import Callable
 
 
+class Terminated(Exception):
+    """SIGTERM (a scheduler, ``kill``, torchrun ending a job) raised in the main thread, as SIGINT is."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
 def run_job(job: Callable[[], object], interrupted: str) -> int:
-    """Run a long job: exit 0 when done, 2 with one sentence for unusable input, 130 on Ctrl-C."""
+    """Run a long job: exit 0 when done, 2 with one sentence for unusable input, 130 on Ctrl-C, 143 on
+    SIGTERM (with the same sentence: checkpoints are written atomically, so the last one is whole)."""
     from ..config import ConfigError
     from ..engine.checkpoint import CheckpointError
 
+    main = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGTERM, _raise_terminated) if main else None
     try:
         job()
     except (ConfigError, CheckpointError, ValueError, FileNotFoundError) as e:
@@ -18,4 +31,10 @@ def run_job(job: Callable[[], object], interrupted: str) -> int:
     except KeyboardInterrupt:
         print(f"interrupted: {interrupted}", file=sys.stderr)
         return 130
+    except Terminated:
+        print(f"terminated (SIGTERM): {interrupted}", file=sys.stderr)
+        return 143
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, old)
     return 0

@@ -2,7 +2,8 @@
 
   detector-detect --weights runs/train/exp/weights/best.pt --source images/ --img 640 --conf-thres 0.25
   detector-detect --weights best.onnx --source video.mp4 --nms adaptive
-Exit status: 0 ok, 1 some inputs were skipped (listed), 2 the source or weights are unusable.
+Exit status: 0 ok, 1 some inputs were skipped (listed; a truncated video counts), 2 the source or weights are
+unusable or nothing at all could be read.
 """
 from __future__ import annotations
 
@@ -73,6 +74,10 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(summary(det, rep, save_dir))
+    if rep.images == 0 and rep.frames == 0:  # nothing could run at all: unusable input, not a partial run
+        print(f"error: {a.source}: no image or video frame could be read (see the skipped inputs above)",
+              file=sys.stderr)
+        return 2
     return 1 if rep.skipped else 0
 
 

@@ -38,6 +38,7 @@ import yaml
 from ..config import ConfigError
 
 DATA_KEYS = {"path", "train", "val", "test", "names", "nc", "synthetic", "crowds", "defaults", "classes", "format"}
+IGNORED_KEYS = {"download", "roboflow"}  # Ultralytics / Roboflow exports carry them: read past, never acted on
 TRAIN_DEFAULT_KEYS = {"epochs", "img", "batch"}
 SPLITS = ("train", "val", "test")
 
@@ -45,7 +46,7 @@ SPLITS = ("train", "val", "test")
 @dataclass
 class SplitSpec:
     kind: str  # a registered format: 'coco', 'yolo', 'voc' (data/formats.py)
-    images: Path
+    images: Path | list[Path]  # YOLO: several folders or lists (train: [a, b]) make one split
     annotations: Path | None = None
 
 
@@ -74,7 +75,11 @@ def load_data_config(path: str | Path) -> DataConfig:
         raise ConfigError(f"{p}: cannot read data YAML: {e}") from None
     if not isinstance(d, dict):
         raise ConfigError(f"{p}: expected a mapping at top level")
-    unknown = sorted(set(d) - DATA_KEYS)
+    ignored = sorted(set(d) & IGNORED_KEYS)
+    if ignored:
+        print(f"{p}: note: {', '.join(ignored)} ignored (this tool never downloads data; the dataset must be at "
+              "'path')", flush=True)
+    unknown = sorted(set(d) - DATA_KEYS - IGNORED_KEYS)
     if unknown:
         raise ConfigError(f"{p}: unknown key(s) {unknown}; allowed: {sorted(DATA_KEYS)}")
     if "path" not in d:
@@ -98,6 +103,11 @@ def load_data_config(path: str | Path) -> DataConfig:
     names = d.get("names")
     if names is not None:
         if isinstance(names, dict):
+            if all(isinstance(k, str) and k.strip().isdigit() for k in names):  # '0': person (quoted keys)
+                names = {int(k): v for k, v in names.items()}
+            if not all(isinstance(k, int) and not isinstance(k, bool) for k in names):
+                raise ConfigError(f"{p}: names keys must be class indices 0..{len(names) - 1}, got "
+                                  f"{[k for k in names][:10]!r}")
             keys = sorted(names)
             if keys != list(range(len(keys))):
                 raise ConfigError(f"{p}: names keys must be 0..{len(keys) - 1}, got {keys}")

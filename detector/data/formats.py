@@ -100,9 +100,11 @@ def _kept_names(cfg: DataConfig, names: list[str]) -> list[str]:
 
 @register_format("yolo")
 class YoloFormat(DatasetFormat):
-    shape = "an image folder or .txt image list"
+    shape = "an image folder or .txt image list (or a list of them)"
 
     def parse(self, source, root, split, value):
+        if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+            return SplitSpec("yolo", [root / v for v in value])  # Ultralytics' train: [a, b]
         return SplitSpec("yolo", root / value) if isinstance(value, str) else None
 
     def index(self, cfg, spec, split, decode):

@@ -347,15 +347,36 @@ def yolo_image_ids(paths: list[Path]) -> list[int]:
     return list(range(len(paths)))
 
 
-def index_yolo(images: Path, nc: int, split: str, decode: bool = False, class_map: dict[int, int] | None = None
-               ) -> tuple[list[ImageRecord], list[Issue]]:
-    """Index a YOLO-txt split: ``class cx cy w h`` (normalized) per line, one file per image.
-    ``class_map``: file class -> kept class (the data YAML's ``classes``); other classes are left out
-    and counted in one 'info' issue."""
+def _orphan_labels(sources: list, paths: list[Path], split: str) -> list[Issue]:
+    """Label files under an image folder's labels/ twin whose image is not there (deleted, renamed,
+    another suffix): their boxes train nothing, so they are named."""
+    have = {label_path_for(p) for p in paths}
+    out = []
+    for src in sources:
+        src = Path(src)
+        if not src.is_dir():
+            continue
+        lroot = label_path_for(src / "x.jpg").parent
+        if lroot == src or not lroot.is_dir():
+            continue
+        for t in sorted(walk_files(lroot)):
+            if t.suffix == ".txt" and t not in have:
+                out.append(Issue(str(t), "label file without an image (no image of this name in "
+                                 f"{src}); its boxes are not used", "rejected", split=split))
+    return out
+
+
+def index_yolo(images: Path | list[Path], nc: int, split: str, decode: bool = False,
+               class_map: dict[int, int] | None = None) -> tuple[list[ImageRecord], list[Issue]]:
+    """Index a YOLO-txt split: ``class cx cy w h`` (normalized) per line, one file per image (``images``:
+    a folder or list file, or several, as Ultralytics' ``train: [a, b]``). ``class_map``: file class ->
+    kept class (the data YAML's ``classes``); other classes are left out and counted in one 'info' issue."""
     issues: list[Issue] = []
     left_out = 0
     records = []
-    paths = list_images(Path(images), split, issues)
+    sources = images if isinstance(images, list) else [images]
+    paths = [p for src in sources for p in list_images(Path(src), split, issues)]
+    issues += _orphan_labels(sources, paths, split)
     for image_id, path in zip(yolo_image_ids(paths), paths):
         size = _check_image(path, decode, split, issues)
         if size is None:
@@ -364,7 +385,7 @@ def index_yolo(images: Path, nc: int, split: str, decode: bool = False, class_ma
         boxes, classes, seen, segs = [], [], {}, []
         if lbl.is_file():
             try:
-                lines = lbl.read_text(encoding="utf-8").splitlines()
+                lines = lbl.read_text(encoding="utf-8-sig").splitlines()  # -sig: a BOM some editors write
             except (OSError, UnicodeDecodeError) as e:
                 issues.append(Issue(str(lbl), f"unreadable label file: {e}", "rejected", split=split))
                 continue

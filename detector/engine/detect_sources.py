@@ -148,9 +148,9 @@ def _video(det: Detector, it: Item, save_dir: Path, opt: DetectOptions, rep: Det
     rep.videos += 1
     if reader.read_frames == 0:
         rep.skipped.append((it.path, "no frame could be decoded"))
-    elif reader.ended_early:
-        rep.messages.append(f"{it.path}: video ended early after {reader.read_frames} of {reader.frames} frames; "
-                            f"the frames read were processed and saved")
+    elif reader.ended_early:  # a truncated file: frames were lost, which is a skipped input (exit 1)
+        rep.skipped.append((it.path, f"video ended after {reader.read_frames} of its {reader.frames} frames (truncated "
+                                     "or corrupt); the frames read were processed and saved"))
 
 
 def summary(det: Detector, rep: DetectReport, save_dir: Path) -> str:

@@ -16,7 +16,7 @@ def test_builtin_formats_and_inference(tmp_path):
     assert cfg.splits["train"].kind == "coco" and cfg.splits["val"].kind == "yolo"
     y.write_text("path: .\ntrain: [1, 2]\n")
     with pytest.raises(ConfigError, match=r"train must be \{images: DIR, annotations: FILE.json\} \(coco\) or an image "
-                                          r"folder or .txt image list \(yolo\); other formats are named with format: voc"):
+                                          r"folder or .txt image list \(or a list of them\) \(yolo\); other formats are named with format: voc"):
         load_data_config(y)
     y.write_text("path: .\nformat: voc\ntrain: {images: x}\n")
     with pytest.raises(ConfigError, match="with format: voc, train must be an image list"):

@@ -213,3 +213,24 @@ def test_class_names_cannot_choose_where_crops_go(ckpt, tmp_path):
     crops = [p for p in tmp_path.rglob("*.jpg")]
     assert crops and all(run_dir / "crops" in p.parents for p in crops)
     assert {p.parent.name for p in crops} <= {"_.._.._x", "_abs", "2"}
+
+
+def test_exit_codes_nothing_readable_is_2_a_truncated_video_is_1(ckpt, tmp_path):
+    """A folder holding no image, a camera that is not there: nothing could run (2). A video cut short
+    (frames lost): the frames read are saved, the loss is listed (1)."""
+    empty = tmp_path / "notes"
+    empty.mkdir()
+    (empty / "a.txt").write_text("x")
+    r = run("--weights", ckpt, "--source", empty, "--img", "64", "--project", tmp_path, "--name", "e")
+    assert r.returncode == 2 and "no image or video frame could be read" in r.stderr, (r.returncode, r.stderr[-500:])
+    r = run("--weights", ckpt, "--source", "9", "--img", "64", "--project", tmp_path, "--name", "cam")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    w = cv2.VideoWriter(str(tmp_path / "v.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    for k in range(30):
+        w.write(np.full((48, 64, 3), k * 8, np.uint8))
+    w.release()
+    data = (tmp_path / "v.avi").read_bytes()
+    (tmp_path / "cut.avi").write_bytes(data[: len(data) // 2])
+    r = run("--weights", ckpt, "--source", tmp_path / "cut.avi", "--img", "64", "--project", tmp_path, "--name", "v")
+    assert r.returncode == 1, r.stderr[-1000:]
+    assert "cut.avi" in r.stdout and "of its 30 frames" in r.stdout and (tmp_path / "v" / "cut.mp4").is_file()

@@ -233,3 +233,18 @@ def test_resume_after_the_data_classes_changed_is_refused(tiny_data, tmp_path):
                        capture_output=True, text=True, env=env)
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
     assert f"trained on {len(names)} classes" in r.stderr and "now has 1" in r.stderr and "--weights" in r.stderr
+
+
+def test_sigterm_says_how_to_resume_and_keeps_last_pt(tiny_data, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    p = subprocess.Popen(_train_cmd(tiny_data, tmp_path, "t", 30), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env=env)
+    last = tmp_path / "t" / "weights" / "last.pt"
+    deadline = time.time() + 300
+    while time.time() < deadline and not last.is_file():
+        time.sleep(0.05)
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 143, err[-2000:]
+    assert "terminated (SIGTERM): resume with --resume" in err and "Traceback" not in err
+    assert load_checkpoint(last)["epoch"] >= 0  # whole and loadable
