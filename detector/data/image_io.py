@@ -78,3 +78,37 @@ def read_image(path: str | Path, apply_exif: bool = True) -> np.ndarray:
     if img is None:
         raise ImageReadError(f"{path}: not a decodable image (corrupt or unsupported format)")
     return img
+
+
+ACCEPTED = "HxWx3 BGR uint8 (also: HxW or HxWx1 gray, HxWx4 BGRA, 3xHxW, float in [0, 1] or [0, 255], uint16)"
+
+
+def as_bgr_uint8(a, where: str = "image") -> np.ndarray:
+    """An array a user handed in -> HxWx3 BGR uint8, for what is unambiguous: gray (HxW, HxWx1) ->
+    3 channels, BGRA -> BGR, channels-first (3xHxW / 1xHxW / 4xHxW) -> HWC, float in [0, 1] -> x255,
+    float in [0, 255] -> as is, uint16 -> /257. Anything else: one ValueError naming ``where``,
+    the shape and dtype. An already BGR uint8 array comes back as it is (no copy)."""
+    if not isinstance(a, np.ndarray):
+        raise ValueError(f"{where}: expected a numpy array ({ACCEPTED}), got {type(a).__name__}")
+    if a.ndim == 3 and a.shape[0] in (1, 3, 4) and a.shape[2] not in (1, 3, 4):
+        a = a.transpose(1, 2, 0)  # channels first
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (1, 3, 4)) or min(a.shape[:2]) < 1:
+        raise ValueError(f"{where}: shape {tuple(a.shape)} is not an image; expected {ACCEPTED}")
+    if a.dtype == np.uint8:
+        pass
+    elif a.dtype == np.uint16:
+        a = (a.astype(np.float32) / 257.0).round().astype(np.uint8)
+    elif np.issubdtype(a.dtype, np.floating):
+        if not np.isfinite(a).all():
+            raise ValueError(f"{where}: float image with NaN or inf values")
+        lo, hi = float(a.min()), float(a.max())
+        if lo < 0 or hi > 255:
+            raise ValueError(f"{where}: float values in [{lo:g}, {hi:g}]; expected [0, 1] or [0, 255]")
+        a = np.clip(a * 255.0 if hi <= 1.0 else a, 0, 255).round().astype(np.uint8)
+    else:
+        raise ValueError(f"{where}: dtype {a.dtype} is not an image type; expected {ACCEPTED}")
+    if a.ndim == 2 or a.shape[2] == 1:
+        a = cv2.cvtColor(np.ascontiguousarray(a.reshape(a.shape[0], a.shape[1])), cv2.COLOR_GRAY2BGR)
+    elif a.shape[2] == 4:
+        a = cv2.cvtColor(np.ascontiguousarray(a), cv2.COLOR_BGRA2BGR)
+    return a

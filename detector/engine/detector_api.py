@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.image_io import read_image
+from ..data.image_io import as_bgr_uint8, read_image
 from ..ops.nms import IOU_THRES, MAX_DET, PREDICT_CONF
 
 from .checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
@@ -140,7 +140,11 @@ class Detector:
         return self.predictor.preprocess(imgs)
 
     def predict_arrays(self, imgs: list[np.ndarray]) -> list[Detections]:
-        """BGR images (HxWx3 uint8) -> one Detections each."""
+        """BGR images (HxWx3 uint8; also gray, BGRA, channels-first, float in [0, 1] or [0, 255]:
+        :func:`~detector.data.image_io.as_bgr_uint8`) -> one Detections each."""
+        if not len(imgs):
+            return []
+        imgs = [as_bgr_uint8(a, f"image {k}") for k, a in enumerate(imgs)]
         p = self.predictor
         t0 = time.perf_counter()
         x, metas = p.preprocess(imgs)
@@ -171,6 +175,8 @@ class Detector:
         """An image array (BGR), a path, or a list of them -> Detections (or a list)."""
         single = not isinstance(source, (list, tuple))
         items = [source] if single else list(source)
+        if not isinstance(source, (np.ndarray, str, Path, list, tuple)):
+            raise ValueError(f"predict: expected an image array, a path or a list of them, got {type(source).__name__}")
         imgs = [s if isinstance(s, np.ndarray) else read_image(s) for s in items]
         res = self.predict_arrays(imgs)
         return res[0] if single else res

@@ -234,3 +234,26 @@ def test_exit_codes_nothing_readable_is_2_a_truncated_video_is_1(ckpt, tmp_path)
     r = run("--weights", ckpt, "--source", tmp_path / "cut.avi", "--img", "64", "--project", tmp_path, "--name", "v")
     assert r.returncode == 1, r.stderr[-1000:]
     assert "cut.avi" in r.stdout and "of its 30 frames" in r.stdout and (tmp_path / "v" / "cut.mp4").is_file()
+
+
+def test_predict_accepts_unambiguous_arrays_and_names_the_rest(ckpt):
+    """Gray, BGRA, channels-first, float in [0, 1] or [0, 255], uint16: the same detections as the BGR
+    uint8 image they stand for (float in [0, 1] used to be divided by 255 again: a black picture). The
+    rest: one ValueError naming the input."""
+    det = Detector(ckpt, img=160, max_det=10, nms="greedy")
+    bgr = read_image(sorted(FIX.glob("*.jpg"))[0])
+    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    ref, ref_gray = det.predict(bgr), det.predict(cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR))
+    same = [bgr.astype(np.float32) / 255.0, bgr.astype(np.float64), bgr.transpose(2, 0, 1).copy(),
+            cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA), bgr.astype(np.uint16) * 257]
+    for a in same:
+        d = det.predict(a)
+        np.testing.assert_allclose(d.boxes, ref.boxes, atol=1e-3)
+        np.testing.assert_allclose(d.scores, ref.scores, atol=1e-4)
+    for a in (gray, gray[:, :, None]):
+        np.testing.assert_allclose(det.predict(a).boxes, ref_gray.boxes, atol=1e-3)
+    assert det.predict([]) == []
+    for bad, says in ((np.zeros((5,), np.uint8), "is not an image"), (bgr.astype(np.float32) * 2 - 300, "float values"),
+                      (np.zeros((8, 8, 3), bool), "dtype bool"), (np.full((8, 8, 3), np.nan, np.float32), "NaN")):
+        with pytest.raises(ValueError, match=says):
+            det.predict(bad)
