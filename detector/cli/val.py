@@ -26,6 +26,9 @@ def main(argv=None) -> int:
     ap.add_argument("--pred", default=None, help="score this COCO results json instead of running a model")
     ap.add_argument("--cat-offset", type=int, default=0,
                     help="--pred: add this to every category id of the file (e.g. -1 for 1-based ids on 0-based data)")
+    ap.add_argument("--cat-map", choices=["coco80", "coco80-1"], default=None,
+                    help="--pred: the file's category ids are indices of the 80 COCO classes (0-based, or 1-based "
+                         "with coco80-1), mapped to COCO's ids 1..90")
     ap.add_argument("--data", default=d.data)
     ap.add_argument("--split", default=d.split, choices=["train", "val", "test"])
     ap.add_argument("--img", "--imgsz", type=positive_int, default=d.img, dest="img")

@@ -40,6 +40,7 @@ class ValConfig:
     pred: str | None = None
     plots: bool = True
     cat_offset: int = 0  # --pred: added to every category id of the file
+    cat_map: str | None = None  # --pred: 'coco80' / 'coco80-1': the file's ids are COCO class indices
     variants: dict | None = None  # {name: {"nms": m, "iou_thres": t}}: more post-processings of the same pass,
     # each scored and returned under m["variants"][name] (the ablation's NMS sweep)
 
@@ -86,7 +87,7 @@ def evaluate(cfg: ValConfig, save_dir: Path) -> dict:
 
 
 def _score_file(cfg: ValConfig, idx, save_dir: Path) -> dict:
-    res = read_results(cfg.pred, idx, cfg.cat_offset)
+    res = read_results(cfg.pred, idx, cfg.cat_offset, cfg.cat_map)
     ev = COCOEvaluator.from_split(idx)
     if idx.kind == "yolo":  # in-memory ground truth needs each image's size
         for r in idx.records:

@@ -33,6 +33,30 @@ class ResultsFile:
     unknown_images: int = 0
 
 
+def _ranks(scores: np.ndarray) -> np.ndarray:
+    """Scores -> their rank among the distinct values, in [0, 1] (same order, same ties)."""
+    u, inv = np.unique(scores, return_inverse=True)
+    return inv / max(len(u) - 1, 1)
+
+
+def _id_hint(cats: set, idx, cat_offset: int = 0) -> str:
+    """How the file's ids could be meant, only where the mapping names the same classes: an offset on
+    contiguous ids (the 0- vs 1-based mix-up), or COCO's 80 class indices on COCO's 91-id categories."""
+    known = list(idx.cat_ids)
+    if sorted(known) == COCO91_IDS:
+        fits = [(name, base) for name, base in CAT_MAPS.items() if all(0 <= c - base < 80 for c in cats)]
+        if not fits:
+            return ""
+        how = " or ".join(f"--cat-map {name} ({'0' if base == 0 else '1'}-based: {base} = the first class)"
+                          for name, base in fits)
+        return (f"; the split has COCO's 80 categories with ids 1..90 and the file's ids look like class indices: "
+                f"pass {how} if that is what the file means (an offset would name other classes)")
+    contiguous = sorted(known) == list(range(min(known), min(known) + len(known))) if known else False
+    offsets = [d for d in (-1, 1) if contiguous and {c + d for c in cats} <= set(known)]
+    return (f"; every id would match with an offset of {offsets[0]:+d} (the 0- vs 1-based mix-up): pass "
+            f"--cat-offset {offsets[0] + cat_offset:+d} if that is what the file means") if offsets else ""
+
+
 def _fmt(ids, n: int = 8) -> str:
     ids = sorted(ids, key=str)
     return ", ".join(map(repr, ids[:n])) + (f", ... ({len(ids)} in all)" if len(ids) > n else "")
@@ -68,7 +92,16 @@ def _row_problem(p) -> str | None:
     return None
 
 
-def read_results(path: str | Path, idx, cat_offset: int = 0) -> ResultsFile:
+COCO91_IDS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 27, 28, 31, 32,
+              33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59,
+              60, 61, 62, 63, 64, 65, 67, 70, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 84, 85, 86, 87, 88, 89, 90]
+"""COCO's category id of each of the 80 detection classes in their usual order (class index -> id)."""
+CAT_MAPS = {"coco80": 0, "coco80-1": 1}
+"""``--cat-map`` names: the file's ids are indices of the 80 COCO classes, 0-based (``coco80``: 0 = person,
+as YOLO class indices) or 1-based (``coco80-1``: 1 = person, as contiguous 1..80 ids)."""
+
+
+def read_results(path: str | Path, idx, cat_offset: int = 0, cat_map: str | None = None) -> ResultsFile:
     """Parse ``path`` against a :class:`~detector.data.SplitIndex`. Raises ``ValueError`` (naming the file)
     when the file is unusable: unreadable, not a results list, no valid row, no row for any image of the
     split, or category ids the split does not have."""
@@ -115,7 +148,11 @@ def read_results(path: str | Path, idx, cat_offset: int = 0) -> ResultsFile:
             out.unknown_images += 1
             continue
         x, y, w, h = (float(v) for v in p["bbox"])
-        rows.append([iid, x, y, w, h, float(p["score"]), int(p["category_id"]) + cat_offset])
+        cid = int(p["category_id"]) + cat_offset
+        if cat_map is not None:
+            k = cid - CAT_MAPS[cat_map]
+            cid = COCO91_IDS[k] if 0 <= k < len(COCO91_IDS) else -1_000_000 - cid  # unknown: named below
+        rows.append([iid, x, y, w, h, float(p["score"]), cid])
         dn = p.get("density")
         dens.append(float(dn) if isinstance(dn, (int, float)) and not isinstance(dn, bool) else math.nan)
     if out.rejected:
@@ -141,13 +178,18 @@ def read_results(path: str | Path, idx, cat_offset: int = 0) -> ResultsFile:
                          "left out")
         arr, dens, bad = arr[keep], dens[keep], set()
     if bad:
-        offsets = [d for d in (-1, 1) if {c + d for c in cats} <= known]
-        hint = (f"; every id would match with an offset of {offsets[0]:+d} (the 0- vs 1-based mix-up): "
-                f"pass --cat-offset {offsets[0] + cat_offset:+d} if that is what the file means") if offsets else ""
-        raise ValueError(f"{path}: category ids {_fmt(bad)} are not in the split ({len(known)} categories, ids "
-                         f"{_fmt(known)}){hint}")
+        raise ValueError(f"{path}: category ids {_fmt(sorted(c if c > -1_000_000 else -1_000_000 - c for c in bad))} "
+                         f"are not in the split ({len(known)} categories, ids {_fmt(known)}){_id_hint(cats, idx, cat_offset)}")
     if cat_offset:
         out.notes.append(f"category ids shifted by {cat_offset:+d} (--cat-offset)")
+    if cat_map:
+        out.notes.append(f"category ids read as COCO class indices ({cat_map}) and mapped to COCO's ids (--cat-map)")
+    lo, hi = (float(arr[:, 5].min()), float(arr[:, 5].max())) if len(arr) else (0.0, 1.0)
+    if lo < 0 or hi > 1:  # the ranking (mAP) is unaffected; P/R/F1 at a confidence would mean nothing
+        arr = arr.copy()
+        arr[:, 5] = _ranks(arr[:, 5])
+        out.notes.append(f"scores lie in [{lo:g}, {hi:g}], not [0, 1]: mAP uses only their order; P/R/F1 are "
+                         "computed on the scores' ranks mapped to [0, 1] (a 'conf' of 0.5 is the median score)")
     out.rows = arr
     out.densities = dens
     return out

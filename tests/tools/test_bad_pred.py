@@ -67,3 +67,48 @@ def test_unusable_files_exit_2(tmp_path, tiny_data, capsys, rows, expect):
     assert _val(tmp_path, tiny_data, rows) == 2
     err = capsys.readouterr().err
     assert expect in err and "pred.json" in err and "Traceback" not in err
+
+
+def _coco80(tmp_path):
+    """A COCO-json split with COCO's 80 categories (ids 1..90 with gaps) and one box of each of 3 classes."""
+    import cv2
+    import numpy as np
+
+    from detector.metrics.results_file import COCO91_IDS
+
+    (tmp_path / "im").mkdir()
+    cv2.imwrite(str(tmp_path / "im" / "1.jpg"), np.zeros((100, 200, 3), np.uint8))
+    cats = [{"id": c, "name": f"class{k}"} for k, c in enumerate(COCO91_IDS)]
+    anns = [{"id": k + 1, "image_id": 1, "category_id": COCO91_IDS[c], "iscrowd": 0, "bbox": [10 + 60 * k, 10, 40, 50],
+             "area": 2000} for k, c in enumerate((0, 11, 40))]  # classes 0, 11 and 40: ids 1, 13 and 46
+    (tmp_path / "ann.json").write_text(json.dumps({"images": [{"id": 1, "file_name": "1.jpg", "width": 200,
+                                                               "height": 100}], "annotations": anns,
+                                                   "categories": cats}))
+    y = tmp_path / "coco.yaml"
+    y.write_text(f"path: {tmp_path}\nval: {{images: im, annotations: ann.json}}\n")
+    return y, anns
+
+
+def test_coco80_indices_get_the_cat_map_advice_not_an_offset(tmp_path, capsys):
+    """Contiguous 1..80 ids on COCO's 91-id categories: an offset would name other classes (it used to
+    be advised and scored right boxes 0.42); --cat-map coco80-1 maps them and scores 1.0."""
+    data, anns = _coco80(tmp_path)
+    rows = [{"image_id": 1, "category_id": c + 1, "bbox": a["bbox"], "score": 0.9}
+            for a, c in zip(anns, (0, 11, 40))]  # 1-based class indices: 1, 12, 41
+    assert _val(tmp_path, data, rows) == 2
+    err = capsys.readouterr().err
+    assert "--cat-map coco80-1" in err and "--cat-offset" not in err
+    assert _val(tmp_path, data, rows, "--cat-map", "coco80-1") == 0
+    assert json.loads((tmp_path / "r" / "v" / "metrics.json").read_text())["mAP50-95"] == pytest.approx(1.0)
+    zero = [dict(r, category_id=r["category_id"] - 1) for r in rows]
+    assert _val(tmp_path, data, zero, "--cat-map", "coco80") == 0
+    assert json.loads((tmp_path / "r" / "v" / "metrics.json").read_text())["mAP50-95"] == pytest.approx(1.0)
+
+
+def test_scores_outside_0_1_keep_the_ranking_and_p_r_on_ranks(tmp_path, tiny_data, gt_rows, capsys):
+    rows = [dict(r, score=7.5 - 0.01 * k) for k, r in enumerate(gt_rows)]
+    assert _val(tmp_path, tiny_data, rows) == 0
+    m = json.loads((tmp_path / "r" / "v" / "metrics.json").read_text())
+    assert m["mAP50-95"] == pytest.approx(1.0)
+    assert m["recall"] == pytest.approx(1.0) and m["precision"] == pytest.approx(1.0)  # was R 0.45 for perfect boxes
+    assert "not [0, 1]" in m["note"] and "ranks" in m["note"]
