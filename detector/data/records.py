@@ -52,8 +52,22 @@ class ImageRecord:
     normalized: bool = False  # YOLO: boxes in [0, 1] until the image size is known
     crowd_classes: np.ndarray | None = None  # [M] class of each ignore region, when known (VOC 'difficult')
     stem_ids: bool = False  # results files name this image by its file stem (YOLO txt, VOC), not by image_id
+    name: str | None = None  # the image's path relative to its split's image root ('seq1/000001.jpg'), as COCO's
+    # file_name: unique per image where bare file names repeat across sub-folders (record_name())
     segments: list | None = None  # per box: its instance mask (flat polygons in the boxes' units, or a COCO
     # RLE dict) or None; None for the whole record when the labels carry no masks (copy-paste donors)
+
+
+def record_name(r: ImageRecord) -> str:
+    """The image's name in our files: its path relative to the split's image root (unique per image)."""
+    return r.name or Path(r.path).name
+
+
+def _relative_name(path: Path, root: Path) -> str:
+    try:
+        return Path(os.path.relpath(path, root)).as_posix()
+    except ValueError:  # another drive (Windows)
+        return Path(path).name
 
 
 def _check_image(path: Path, decode: bool, split: str, issues: list[Issue]) -> tuple[int, int] | None | bool:
@@ -200,7 +214,8 @@ def index_coco(images_dir: Path, ann_file: Path, split: str, decode: bool = Fals
             classes.append(cat_index[cid])
             segs.append(_coco_segment(a.get("segmentation")))
         records.append(ImageRecord(str(path), int(im["id"]), int(h), int(w), _arr(boxes), np.array(classes, np.int64),
-                                   _arr(crowd), apply_exif, segments=segs if any(x is not None for x in segs) else None))
+                                   _arr(crowd), apply_exif, name=Path(str(im.get("file_name", ""))).as_posix(),
+                                   segments=segs if any(x is not None for x in segs) else None))
     if left_out:
         issues.append(Issue(str(ann_file), f"{left_out} annotations of other categories left out (data YAML classes: "
                             f"{names})", "info", split=split))
@@ -375,7 +390,12 @@ def index_yolo(images: Path | list[Path], nc: int, split: str, decode: bool = Fa
     left_out = 0
     records = []
     sources = images if isinstance(images, list) else [images]
-    paths = [p for src in sources for p in list_images(Path(src), split, issues)]
+    paths, names = [], {}
+    for src in sources:
+        found = list_images(Path(src), split, issues)
+        root = Path(src) if Path(src).is_dir() else Path(src).parent
+        names.update((p, _relative_name(p, root)) for p in found)
+        paths += found
     issues += _orphan_labels(sources, paths, split)
     for image_id, path in zip(yolo_image_ids(paths), paths):
         size = _check_image(path, decode, split, issues)
@@ -435,7 +455,7 @@ def index_yolo(images: Path | list[Path], nc: int, split: str, decode: bool = Fa
                 segs.append([poly] if poly is not None else None)
         hw = size if isinstance(size, tuple) else (None, None)
         records.append(ImageRecord(str(path), image_id, hw[0], hw[1], _arr(boxes), np.array(classes, np.int64),
-                                   normalized=True, stem_ids=True,
+                                   normalized=True, stem_ids=True, name=names.get(path),
                                    segments=segs if any(x is not None for x in segs) else None))
     if left_out:
         issues.append(Issue(str(images), f"{left_out} boxes of other classes left out (data YAML classes)",

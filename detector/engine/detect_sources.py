@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,9 +51,30 @@ def safe_name(name: str, fallback: str) -> str:
     return s or fallback
 
 
-def _image_id(path: str, fallback: int) -> int:
-    stem = Path(path).stem
-    return int(stem) if stem.isdigit() else fallback
+def image_names(paths: list[str]) -> tuple[list[str], list[int]]:
+    """Per image: its name in the outputs (the path below the images' common folder, so that
+    seq1/000001.jpg and seq2/000001.jpg stay two files: outputs mirror the sub-folders) and a unique
+    integer image id (``int(stem)`` where the stem is a number no other image shares, else the next
+    free number)."""
+    if not paths:
+        return [], []
+    root = os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in paths])
+    rels = [Path(os.path.relpath(os.path.abspath(p), root)).as_posix() for p in paths]
+    stems = [Path(p).stem for p in paths]
+    count: dict = {}
+    for st in stems:
+        if st.isdigit():
+            count[int(st)] = count.get(int(st), 0) + 1
+    ids, used, nxt = [], {k for k, n in count.items() if n == 1}, 1
+    for st in stems:
+        if st.isdigit() and count[int(st)] == 1:
+            ids.append(int(st))
+            continue
+        while nxt in used:
+            nxt += 1
+        ids.append(nxt)
+        used.add(nxt)
+    return rels, ids
 
 
 def run_detect(det: Detector, source: str, save_dir: Path, opt: DetectOptions) -> DetectReport:
@@ -61,6 +83,8 @@ def run_detect(det: Detector, source: str, save_dir: Path, opt: DetectOptions) -
     save_dir.mkdir(parents=True, exist_ok=True)
     json_rows: list[dict] = []
     images = [it for it in items if it.kind == "image"]
+    names, ids = image_names([it.path for it in images])
+    out_name = {it.path: (n, i) for it, n, i in zip(images, names, ids)}
     rep.skipped += [(it.path, it.reason) for it in items if it.kind == "skip"]
     for start in tqdm(range(0, len(images), opt.batch), desc="images", disable=len(images) < 2, unit="batch"):
         chunk, arrays = [], []
@@ -74,7 +98,8 @@ def run_detect(det: Detector, source: str, save_dir: Path, opt: DetectOptions) -
             continue
         for it, img, d in zip(chunk, arrays, det.predict_arrays(arrays)):
             rep.images += 1
-            _outputs(it.path, Path(it.path).stem, img, d, save_dir, opt, json_rows, _image_id(it.path, rep.images), rep)
+            rel, image_id = out_name[it.path]
+            _outputs(it.path, rel, img, d, save_dir, opt, json_rows, image_id, rep)
     for it in [i for i in items if i.kind in ("video", "webcam")]:
         try:
             _video(det, it, save_dir, opt, rep, json_rows)
@@ -86,8 +111,10 @@ def run_detect(det: Detector, source: str, save_dir: Path, opt: DetectOptions) -
     return rep
 
 
-def _outputs(path, stem, img, d: Detections, save_dir, opt, json_rows, image_id, rep, frame=None) -> np.ndarray:
+def _outputs(path, rel, img, d: Detections, save_dir, opt, json_rows, image_id, rep, frame=None) -> np.ndarray:
+    """``rel``: the image's output name (path below the inputs' common folder, or a video's stem)."""
     h, w = img.shape[:2]
+    stem = str(Path(rel).with_suffix("")) if frame is None else rel
     name = stem if frame is None else f"{stem}_{frame}"
     if opt.save_txt:
         lines = []
@@ -99,7 +126,8 @@ def _outputs(path, stem, img, d: Detections, save_dir, opt, json_rows, image_id,
         dens = d.densities if d.densities is not None else [None] * len(d.boxes)
         for b, c, s, dn in zip(d.boxes, d.classes, d.scores, dens):
             cid = opt.cat_ids[int(c)] if opt.cat_ids else int(c)
-            json_rows.append({"image_id": image_id, "file_name": Path(path).name, **({"frame": frame} if frame is not None else {}),
+            json_rows.append({"image_id": image_id, "file_name": rel if frame is None else Path(path).name,
+                              **({"frame": frame} if frame is not None else {}),
                               "category_id": cid, "bbox": [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])],
                               "score": float(s)})
             if dn is not None:  # an extra key: COCO tools ignore it, val.py --pred reads it back
@@ -116,7 +144,8 @@ def _outputs(path, stem, img, d: Detections, save_dir, opt, json_rows, image_id,
     drawn = draw_boxes(img, d.boxes, d.classes, d.names, d.scores, opt.line_width, opt.hide_labels, opt.hide_conf,
                        densities=dens)
     if opt.save and frame is None:
-        out = save_dir / Path(path).name
+        out = save_dir / rel
+        out.parent.mkdir(parents=True, exist_ok=True)
         if not cv2.imwrite(str(out), drawn):
             out = out.with_suffix(".jpg")
             cv2.imwrite(str(out), drawn)

@@ -21,6 +21,7 @@ import torch
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from ..data.records import record_name
 from ..data.transforms import scale_to_original
 from .crowd import bucket_name, max_same_class_iou, miss_rate_mr2, overlap_buckets
 
@@ -55,7 +56,7 @@ def yolo_split_to_coco(records, names: list[str], sizes: dict[int, tuple[int, in
         h, w = sizes.get(r.image_id, (r.height, r.width))
         if not h or not w:
             continue
-        images.append({"id": r.image_id, "width": int(w), "height": int(h), "file_name": Path(r.path).name})
+        images.append({"id": r.image_id, "width": int(w), "height": int(h), "file_name": record_name(r)})
         scale = np.array([w, h, w, h], np.float64) if r.normalized else np.ones(4)
         for b, c in zip(r.boxes.astype(np.float64) * scale, r.classes):
             anns.append({"id": aid, "image_id": r.image_id, "category_id": cat_ids[int(c)], "iscrowd": 0,
@@ -71,12 +72,27 @@ def yolo_split_to_coco(records, names: list[str], sizes: dict[int, tuple[int, in
 
 
 def external_image_id(record) -> int | str:
-    """The image id a results file uses: the dataset's id for COCO json; for YOLO txt and VOC, Ultralytics'
-    ``int(stem)`` if the stem is a number, else the stem itself."""
+    """The image id a results file uses for one record: the dataset's id for COCO json; for YOLO txt and
+    VOC, Ultralytics' ``int(stem)`` if the stem is a number, else the stem itself (:func:`external_ids`
+    makes them unique over a split)."""
     if not (record.stem_ids or record.normalized):
         return int(record.image_id)
     stem = Path(record.path).stem
     return int(stem) if stem.isdigit() else stem
+
+
+def external_ids(records) -> dict[int, tuple[int | str, str]]:
+    """image id -> (id written to results files, file name written there), unique per image: the file
+    name is the path relative to the split's image root (COCO's file_name); the id is COCO's, or for YOLO
+    txt / VOC Ultralytics' stem convention while stems are unique in the split, else the relative path
+    without its suffix ('seq1/000001': two cameras' 000001.jpg stay two images)."""
+    records = list(records or [])
+    ids = [external_image_id(r) for r in records]
+    stemmed = [r.stem_ids or r.normalized for r in records]
+    if len(set(ids)) != len(ids):
+        ids = [str(Path(record_name(r)).with_suffix("").as_posix()) if s else i
+               for r, i, s in zip(records, ids, stemmed)]
+    return {r.image_id: (i, record_name(r)) for r, i in zip(records, ids)}
 
 
 class COCOEvaluator:
@@ -84,7 +100,7 @@ class COCOEvaluator:
         self.cat_ids, self.names = list(cat_ids), list(names)
         self._gt, self._records = gt, records
         # image id -> (id written to results files, file name): Ultralytics-compatible predictions.json
-        self.external = {r.image_id: (external_image_id(r), Path(r.path).name) for r in (records or [])}
+        self.external = external_ids(records)
         self.only_cat_ids: list[int] | None = None
         self.reset()
 
@@ -93,7 +109,7 @@ class COCOEvaluator:
         if idx.kind == "coco":
             ev = cls(idx.cat_ids, idx.names, gt=load_coco(idx.ann_file))
             ev.only_cat_ids = list(idx.cat_ids) if idx.subset else None  # 'classes': score those only
-            ev.external = {r.image_id: (r.image_id, Path(r.path).name) for r in idx.records}
+            ev.external = external_ids(idx.records)
             return ev
         return cls(idx.cat_ids, idx.names, records=idx.records)
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .coco_eval import external_image_id
+from .coco_eval import external_ids
 
 
 @dataclass
@@ -31,6 +31,14 @@ class ResultsFile:
     notes: list[str] = field(default_factory=list)
     rejected: int = 0
     unknown_images: int = 0
+
+
+def _unique_keys(pairs) -> dict:
+    """key -> image id for the keys that name exactly one image (an ambiguous key matches nothing)."""
+    count: dict = {}
+    for k, _ in pairs:
+        count[k] = count.get(k, 0) + 1
+    return {k: v for k, v in pairs if count[k] == 1}
 
 
 def _ranks(scores: np.ndarray) -> np.ndarray:
@@ -115,10 +123,12 @@ def read_results(path: str | Path, idx, cat_offset: int = 0, cat_map: str | None
     if not isinstance(preds, list):
         raise ValueError(f"{path}: expected a COCO results list [{{image_id, category_id, bbox, score}}, ...], "
                          f"got a {type(preds).__name__}")
-    by_name = {Path(r.path).name: r.image_id for r in idx.records}
-    by_ext = {external_image_id(r): r.image_id for r in idx.records}
+    ext = external_ids(idx.records)
+    by_name = {name: iid for iid, (_, name) in ext.items()}  # relative paths: unique per image
+    bare = _unique_keys([(Path(r.path).name, r.image_id) for r in idx.records])  # bare names, where unambiguous
+    by_ext = {e: iid for iid, (e, _) in ext.items()}
     own_ids = {r.image_id for r in idx.records}
-    by_stem = {_stem_key(Path(r.path).stem): r.image_id for r in idx.records}  # Ultralytics on COCO-json splits
+    by_stem = _unique_keys([(_stem_key(Path(r.path).stem), r.image_id) for r in idx.records])  # Ultralytics on COCO json
     out = ResultsFile(np.zeros((0, 7)))
     reasons: dict[str, int] = {}
     unknown: set = set()
@@ -132,7 +142,9 @@ def read_results(path: str | Path, idx, cat_offset: int = 0, cat_map: str | None
             continue
         fname = p.get("file_name")
         if isinstance(fname, str) and fname:
-            iid = by_name.get(Path(fname).name)
+            iid = by_name.get(Path(fname).as_posix())
+            if iid is None:  # a bare name (other tools write those) where only one image has it
+                iid = bare.get(Path(fname).name)
             key = fname
         else:
             key = p["image_id"]
