@@ -118,10 +118,12 @@ def _load_yaml(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: cannot read: {e}") from None
+    from .utils.safe_load import load_yaml_text
+
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: invalid YAML: {e}") from None
+        return load_yaml_text(text, path)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
 
 
 def load_model_config(cfg: str | Path | dict, scale: str | None = None, nc: int | None = None) -> ModelConfig:

@@ -33,7 +33,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 
 from ..config import ConfigError
 
@@ -69,10 +68,14 @@ def load_data_config(path: str | Path) -> DataConfig:
     p, shipped = find_config(path)
     if not p.is_file():
         raise ConfigError(f"{p}: data config file not found")
+    from ..utils.safe_load import load_yaml_text
+
     try:
-        d = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        d = load_yaml_text(p.read_text(encoding="utf-8"), p)
+    except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{p}: cannot read data YAML: {e}") from None
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     if not isinstance(d, dict):
         raise ConfigError(f"{p}: expected a mapping at top level")
     ignored = sorted(set(d) & IGNORED_KEYS)

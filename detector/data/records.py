@@ -112,10 +112,12 @@ def index_coco(images_dir: Path, ann_file: Path, split: str, decode: bool = Fals
     ``keep``: category names to keep (the data YAML's ``classes``); the others' annotations, crowd
     regions included, are left out and counted in one 'info' issue."""
     issues: list[Issue] = []
+    from ..utils.safe_load import read_json
+
     try:
-        data = json.loads(Path(ann_file).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{ann_file}: cannot read COCO annotations: {e}") from None
+        data = read_json(ann_file)
+    except ValueError as e:
+        raise ValueError(f"{ann_file}: cannot read COCO annotations: {str(e).split(': ', 1)[-1]}") from None
     if not isinstance(data, dict):
         raise ValueError(f"{ann_file}: not a COCO instances file (a {type(data).__name__} at top level)")
     for key in ("images", "annotations", "categories"):

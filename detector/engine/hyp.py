@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from ..config import ConfigError
 from ..hyp import DEFAULT_HYP, HYP_BEFORE
 
@@ -20,10 +18,14 @@ def load_hyp(path: str | Path | None = None, overrides: dict | None = None, befo
         from ..config import find_config
 
         p, _ = find_config(path)
+        from ..utils.safe_load import load_yaml_text
+
         try:
-            d = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as e:
+            d = load_yaml_text(p.read_text(encoding="utf-8"), p) or {}
+        except (OSError, UnicodeDecodeError) as e:
             raise ConfigError(f"{p}: cannot read hyperparameters: {e}") from None
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
         if not isinstance(d, dict):
             raise ConfigError(f"{p}: expected a mapping of hyperparameters")
         unknown = sorted(set(d) - set(DEFAULT_HYP))

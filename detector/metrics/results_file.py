@@ -14,7 +14,6 @@ or (YOLO txt) the file stem as Ultralytics writes it. Nothing is scored silently
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,10 +113,12 @@ def read_results(path: str | Path, idx, cat_offset: int = 0, cat_map: str | None
     when the file is unusable: unreadable, not a results list, no valid row, no row for any image of the
     split, or category ids the split does not have."""
     path = Path(path)
+    from ..utils.safe_load import read_json
+
     try:
-        preds = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{path}: cannot read predictions json: {e}") from None
+        preds = read_json(path)
+    except ValueError as e:
+        raise ValueError(f"{path}: cannot read predictions json: {str(e).split(': ', 1)[-1]}") from None
     if isinstance(preds, dict) and "annotations" in preds:
         raise ValueError(f"{path}: this is a COCO annotations file (ground truth), not a results list")
     if not isinstance(preds, list):

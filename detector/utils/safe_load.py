@@ -1,0 +1,65 @@
+"""Reading foreign YAML and JSON without letting their shape take the process down.
+
+``yaml.safe_load`` runs no code, but two shapes still hurt: nesting deeper than Python's recursion
+limit (RecursionError inside the parser) and aliases that expand a few lines into billions of values
+(a "billion laughs": PyYAML shares the aliased objects, so the load is cheap, and the blow-up comes later,
+in whatever walks or prints the value, our own error messages included). Both become one
+``ValueError`` naming the file here. JSON has no aliases, only the nesting.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+MAX_VALUES = 1_000_000  # scalars and containers, aliased ones counted at every place they appear
+MAX_DEPTH = 200
+
+
+def check_shape(obj: Any, source, max_values: int = MAX_VALUES, max_depth: int = MAX_DEPTH) -> Any:
+    """``obj`` back if walking it fully visits at most ``max_values`` values at most ``max_depth`` deep,
+    else a ValueError naming ``source``. Iterative (no recursion) and stops at the first excess."""
+    n, stack = 0, [(obj, 0)]
+    while stack:
+        x, depth = stack.pop()
+        n += 1
+        if n > max_values:
+            raise ValueError(f"{source}: expands to over {max_values:,} values (YAML aliases repeated inside each "
+                             "other, a 'billion laughs'?); refused")
+        if depth > max_depth:
+            raise ValueError(f"{source}: nested more than {max_depth} levels deep; refused")
+        if isinstance(x, dict):
+            stack.extend((v, depth + 1) for kv in x.items() for v in kv)
+        elif isinstance(x, (list, tuple)):
+            stack.extend((v, depth + 1) for v in x)
+    return obj
+
+
+def load_yaml_text(text: str, source) -> Any:
+    """``yaml.safe_load`` with the shape checks; YAML errors, too, become a ValueError naming ``source``."""
+    try:
+        return check_shape(yaml.safe_load(text), source)
+    except RecursionError:
+        raise ValueError(f"{source}: nested too deeply to read (over Python's recursion limit); refused") from None
+    except yaml.YAMLError as e:
+        raise ValueError(f"{source}: invalid YAML: {e}") from None
+
+
+def load_json_text(text: str, source) -> Any:
+    """``json.loads`` with the nesting check; JSON errors become a ValueError naming ``source``."""
+    try:
+        return check_shape(json.loads(text), source)
+    except RecursionError:
+        raise ValueError(f"{source}: nested too deeply to read (over Python's recursion limit); refused") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{source}: not valid JSON: {e}") from None
+
+
+def read_json(path: str | Path) -> Any:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: cannot read: {e}") from None
+    return load_json_text(text, path)
