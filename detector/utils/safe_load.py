@@ -37,24 +37,23 @@ def check_shape(obj: Any, source, max_values: int = MAX_VALUES, max_depth: int =
     return obj
 
 
-def load_yaml_text(text: str, source) -> Any:
-    """``yaml.safe_load`` with the shape checks; YAML errors, too, become a ValueError naming ``source``."""
+def _parse(parse, errors, kind: str, text: str, source) -> Any:
     try:
-        return check_shape(yaml.safe_load(text), source)
+        return check_shape(parse(text), source)
     except RecursionError:
         raise ValueError(f"{source}: nested too deeply to read (over Python's recursion limit); refused") from None
-    except yaml.YAMLError as e:
-        raise ValueError(f"{source}: invalid YAML: {e}") from None
+    except errors as e:
+        raise ValueError(f"{source}: invalid {kind}: {e}") from None
+
+
+def load_yaml_text(text: str, source) -> Any:
+    """``yaml.safe_load`` with the shape checks; YAML errors, too, become a ValueError naming ``source``."""
+    return _parse(yaml.safe_load, yaml.YAMLError, "YAML", text, source)
 
 
 def load_json_text(text: str, source) -> Any:
     """``json.loads`` with the nesting check; JSON errors become a ValueError naming ``source``."""
-    try:
-        return check_shape(json.loads(text), source)
-    except RecursionError:
-        raise ValueError(f"{source}: nested too deeply to read (over Python's recursion limit); refused") from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{source}: not valid JSON: {e}") from None
+    return _parse(json.loads, json.JSONDecodeError, "JSON", text, source)
 
 
 def read_json(path: str | Path) -> Any:
