@@ -25,8 +25,13 @@ def run_job(job: Callable[[], object], interrupted: str) -> int:
     old = signal.signal(signal.SIGTERM, _raise_terminated) if main else None
     try:
         job()
-    except (ConfigError, CheckpointError, ValueError, FileNotFoundError) as e:
+    except (ConfigError, CheckpointError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a read-only --project, a full disk, a missing file
+        from ..utils.io import describe_os_error
+
+        print(f"error: {describe_os_error(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"interrupted: {interrupted}", file=sys.stderr)

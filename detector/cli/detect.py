@@ -19,7 +19,7 @@ from detector.engine.detector_api import Detector
 from detector.engine.sources import SourceError, resolve
 from detector.ops.nms import IOU_THRES, MAX_DET, PREDICT_CONF, nms_methods
 from detector.utils.cli import positive_int, round_img, unit_float
-from detector.utils.io import increment_path
+from detector.utils.io import describe_os_error, increment_path
 
 
 def main(argv=None) -> int:
@@ -72,6 +72,9 @@ def main(argv=None) -> int:
         rep = run_detect(det, a.source, save_dir, opt)
     except (SourceError, CheckpointError, ConfigError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a read-only --project, a full disk
+        print(f"error: {describe_os_error(e)}", file=sys.stderr)
         return 2
     print(summary(det, rep, save_dir))
     if rep.images == 0 and rep.frames == 0:  # nothing could run at all: unusable input, not a partial run

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from detector.engine.checkpoint import CheckpointError
+from detector.utils.io import describe_os_error
 from detector.engine.dist import check_device_arg
 from detector.engine.export import compare_onnx, export_onnx
 from detector.utils.cli import positive_int, round_img
@@ -34,6 +35,8 @@ def main(argv=None) -> int:
     target = Path(a.output) if a.output else Path(a.weights).with_suffix(".onnx")
     if target.exists() and not a.exist_ok:
         ap.error(f"{target} exists; pass --exist-ok to overwrite it")
+    if a.image and not Path(a.image).is_file():
+        ap.error(f"--image {a.image}: no such file")
     try:
         out = export_onnx(a.weights, a.img, a.dynamic, a.half, a.output, a.opset, a.device)
         if a.image:
@@ -47,6 +50,9 @@ def main(argv=None) -> int:
         diff = compare_onnx(a.weights, out, image, a.img)
     except (CheckpointError, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # an output folder that is read-only, a full disk, an unreadable --image
+        print(f"error: {describe_os_error(e)}", file=sys.stderr)
         return 2
     print(f"exported {out} ({out.stat().st_size / 1e6:.1f} MB); onnx.checker ok; "
           f"onnxruntime vs PyTorch max abs difference {diff:.2e} on {a.image or 'a synthetic image'}")

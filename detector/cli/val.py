@@ -16,7 +16,7 @@ from detector.engine.dist import check_device_arg
 from detector.engine.val_job import ValConfig, evaluate, format_table
 from detector.ops.nms import nms_methods
 from detector.utils.cli import non_negative_int, positive_int, round_img, unit_float
-from detector.utils.io import increment_path
+from detector.utils.io import describe_os_error, increment_path
 
 
 def main(argv=None) -> int:
@@ -55,6 +55,9 @@ def main(argv=None) -> int:
         m = evaluate(ValConfig(**args), save_dir)
     except (ConfigError, CheckpointError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a read-only --project, a full disk
+        print(f"error: {describe_os_error(e)}", file=sys.stderr)
         return 2
     print(format_table(m))
     print(f"results in {save_dir}")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from ..utils.io import atomic_write
+from ..utils.io import atomic_write, describe_os_error
 
 FORMAT = "detector-checkpoint-v1"
 
@@ -17,8 +17,20 @@ class CheckpointError(RuntimeError):
 
 
 def save_checkpoint(path: str | Path, ckpt: dict) -> Path:
+    """Atomic: a failed write (full disk, read-only folder) leaves the previous file as it was and raises
+    :class:`CheckpointError` saying so."""
     ckpt = {"format": FORMAT, **ckpt}
-    return atomic_write(path, lambda tmp: torch.save(ckpt, tmp))
+    try:
+        return atomic_write(path, lambda tmp: torch.save(ckpt, tmp))
+    except OSError as e:
+        raise CheckpointError(f"cannot write the checkpoint: {describe_os_error(e, path)}; the previous "
+                              f"{Path(path).name}, if any, is kept") from None
+    except RuntimeError as e:  # torch's zip writer: "[enforce fail at inline_container.cc] ... file write failed"
+        full = "No space left" in str(e) or "write failed" in str(e)
+        raise CheckpointError(f"{path}: cannot write the checkpoint ("
+                              + (describe_os_error(OSError(28, "No space left on device", str(path))).split(": ", 1)[1]
+                                 if full else str(e).splitlines()[0][:200])
+                              + f"); the previous {Path(path).name}, if any, is kept") from None
 
 
 def describe_file(p: Path) -> str:

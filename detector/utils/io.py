@@ -8,6 +8,25 @@ from pathlib import Path
 from typing import Any, Callable
 
 
+def describe_os_error(e: OSError, path: str | Path | None = None) -> str:
+    """One sentence for a failed file operation: the file, what went wrong, and for a full disk how much
+    room is left there."""
+    import errno
+    import shutil
+
+    where = e.filename or path or "?"
+    if e.errno == errno.ENOSPC:
+        free = ""
+        try:
+            free = f" ({shutil.disk_usage(Path(where).parent if Path(where).parent.exists() else '.').free / 2**20:.0f} MiB free)"
+        except OSError:
+            pass
+        return f"{where}: the disk is full{free}"
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"{where}: not writable here ({e.strerror}: a read-only folder or no permission)"
+    return f"{where}: {e.strerror or e}"
+
+
 def atomic_write(path: str | Path, write: Callable[[str], None]) -> Path:
     """Call ``write(tmp_path)`` then atomically move ``tmp_path`` to ``path``."""
     path = Path(path)

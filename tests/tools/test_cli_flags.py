@@ -108,3 +108,34 @@ def test_strict_labels_refuses_and_a_large_rejected_share_warns(tmp_path, capsys
     assert "WARNING: train: 1 of 2 boxes (50 %) were rejected" in out.out
     assert "lost every box" in out.out
     assert (tmp_path / "r" / "s" / "labels_report.json").is_file()  # kept: it lists the errors
+
+
+def test_unwritable_project_full_disk_and_missing_export_image_are_one_sentence(tmp_path, tiny_data, capsys,
+                                                                                monkeypatch):
+    """A --project that cannot be created (a path through a file: the same as a read-only folder for a
+    root user), a full disk under a checkpoint write (the previous last.pt kept), export --image missing."""
+    import torch
+
+    from detector.engine.checkpoint import CheckpointError, save_checkpoint
+
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    for name, extra in (("train", ["--epochs", "1", "--img", "64", "--batch", "4", "--workers", "0"]),
+                        ("val", ["--weights", "nope.pt"])):
+        code = tool(name).main(["--data", str(tiny_data), "--project", str(blocker / "runs"), *extra])
+        err = capsys.readouterr().err
+        assert code == 2 and "Traceback" not in err and "file.txt" in err, (name, err)
+    good = tmp_path / "last.pt"
+    save_checkpoint(good, {"model": {}, "epoch": 3})
+
+    def full(*a, **k):
+        raise RuntimeError("[enforce fail at inline_container.cc:626] . unexpected pos 64 vs 0\\nfile write failed")
+
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(CheckpointError, match=r"last\.pt: cannot write the checkpoint \(the disk is full.*kept"):
+        save_checkpoint(good, {"model": {}, "epoch": 4})
+    monkeypatch.undo()
+    assert torch.load(good, weights_only=True)["epoch"] == 3 and not list(tmp_path.glob("*.tmp"))
+    with pytest.raises(SystemExit) as e:
+        tool("export").main(["--weights", str(good), "--image", str(tmp_path / "missing.jpg")])
+    assert e.value.code == 2 and "--image" in capsys.readouterr().err
