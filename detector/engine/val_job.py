@@ -10,6 +10,7 @@ import torch
 from ..data import DetectionDataset, build_dataloader, index_split, load_data_config
 from ..data.categories import category_mismatch
 from ..data.image_io import ImageReadError, read_image
+from ..metrics.class_check import class_mapping_hint
 from ..metrics.coco_eval import STAT_KEYS, COCOEvaluator, evaluate_arrays
 from ..metrics.confusion import ConfusionMatrix
 from ..metrics.plots import plot_confusion, plot_pr_curve
@@ -97,9 +98,10 @@ def _score_file(cfg: ValConfig, idx, save_dir: Path) -> dict:
                 except ImageReadError:
                     continue
     ids = [r.image_id for r in idx.records]
-    m = evaluate_arrays(ev.ground_truth(), res.rows, ids, idx.cat_ids, idx.names, ev.only_cat_ids,
-                        densities=res.densities)
-    m["note"] = "; ".join([*res.notes, *([m["note"]] if m.get("note") else [])])
+    gt = ev.ground_truth()
+    m = evaluate_arrays(gt, res.rows, ids, idx.cat_ids, idx.names, ev.only_cat_ids, densities=res.densities)
+    hint = class_mapping_hint(gt, res.rows, dict(zip(idx.cat_ids, idx.names)))
+    m["note"] = "; ".join([*res.notes, *([m["note"]] if m.get("note") else []), *([hint] if hint else [])])
     m["rows_rejected"], m["rows_unknown_image"] = res.rejected, res.unknown_images
     write_metrics(save_dir, m)
     return m

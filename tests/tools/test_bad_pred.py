@@ -112,3 +112,17 @@ def test_scores_outside_0_1_keep_the_ranking_and_p_r_on_ranks(tmp_path, tiny_dat
     assert m["mAP50-95"] == pytest.approx(1.0)
     assert m["recall"] == pytest.approx(1.0) and m["precision"] == pytest.approx(1.0)  # was R 0.45 for perfect boxes
     assert "not [0, 1]" in m["note"] and "ranks" in m["note"]
+
+
+def test_permuted_class_ids_are_said_with_the_mapping(tmp_path, tiny_data, gt_rows, capsys):
+    """Right boxes, classes in another order: mAP 0 is still the score, but the note says why."""
+    cats = sorted({r["category_id"] for r in gt_rows})
+    perm = {c: cats[(k + 1) % len(cats)] for k, c in enumerate(cats)}
+    rows = [dict(r, category_id=perm[r["category_id"]]) for r in gt_rows]
+    assert len(rows) >= 10
+    assert _val(tmp_path, tiny_data, rows) == 0
+    m = json.loads((tmp_path / "r" / "v" / "metrics.json").read_text())
+    assert m["mAP50-95"] == pytest.approx(0.0, abs=1e-6)
+    assert "look permuted" in m["note"] and "->" in m["note"] and "look permuted" in capsys.readouterr().out
+    assert _val(tmp_path, tiny_data, gt_rows) == 0  # the right classes: no such note
+    assert "permuted" not in json.loads((tmp_path / "r" / "v" / "metrics.json").read_text())["note"]
