@@ -2,7 +2,7 @@
 """Picture: the same crowded images under greedy and adaptive NMS, side by side.
 
   python tools/crowd_figure.py --weights runs/ablate/crowd/runs/yolo_ca_bifpn-s0/weights/last.pt \\
-      --iou 0.6 --out docs/crowds.png
+      --iou 0.6 --out docs/crowds.jpg
 Each row is one crowded scene built like the crowd task's val split (people and backgrounds of coco128,
 never trained on) but only from pictures whose licence allows publishing (COCO licence ids 4, 5, 7 by
 default; the sources are credited in the --credits file). Left: greedy NMS, right: adaptive NMS, both at
@@ -50,7 +50,7 @@ def main(argv=None) -> int:
     ap.add_argument("--iou", type=float, default=0.6, help="NMS IoU threshold of both methods")
     ap.add_argument("--conf", type=float, default=0.25)
     ap.add_argument("--licenses", type=int, nargs="+", default=[4, 5, 7])
-    ap.add_argument("--out", default="docs/crowds.png")
+    ap.add_argument("--out", default="docs/crowds.jpg")
     ap.add_argument("--credits", default="docs/crowds_credits.md")
     a = ap.parse_args(argv)
     import cv2
@@ -78,9 +78,9 @@ def main(argv=None) -> int:
         left = draw_boxes(scene, g.boxes, g.classes, g.names, None, 2, True, densities=g.densities, crowd=gtb)
         right = draw_boxes(mark_boxes(scene, extra), d.boxes, d.classes, d.names, None, 2, True,
                            densities=d.densities, crowd=gtb)
-        rows.append(np.concatenate([titled(left, f"greedy NMS @{a.iou:g}: {len(g)} kept, {len(gt)} people"),
+        rows.append(np.concatenate([titled(left, f"greedy @{a.iou:g}: {len(g)} kept, {len(gt)} people"),
                                     np.full((left.shape[0] + 26, 8, 3), 255, np.uint8),
-                                    titled(right, f"adaptive NMS @{a.iou:g}: {len(d)} kept (+{len(extra)} outlined)")], 1))
+                                    titled(right, f"adaptive @{a.iou:g}: {len(d)} kept, +{len(extra)}")], 1))
     w = max(r.shape[1] for r in rows)
     pic = np.concatenate([np.pad(r, ((0, 8), (0, w - r.shape[1]), (0, 0)), constant_values=255) for r in rows], 0)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
