@@ -24,18 +24,16 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import torch
 from pycocotools import mask as mask_utils
+from torchvision.ops import box_iou
 
 MIN_VISIBLE = 0.25
 
 
 def box_iou_np(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of xyxy boxes a [N, 4] and b [M, 4] -> [N, M] (numpy)."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(-1)
-    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])  # noqa: E731
-    return inter / np.maximum(area(a)[:, None] + area(b)[None] - inter, 1e-9)
+    """IoU of xyxy boxes a [N, 4] and b [M, 4] -> [N, M] numpy (``torchvision.ops.box_iou`` in float64)."""
+    return box_iou(torch.as_tensor(np.asarray(a, np.float64)), torch.as_tensor(np.asarray(b, np.float64))).numpy()
 
 
 def place_beside(rng: np.random.Generator, anchor: np.ndarray, w: float, h: float, W: int, H: int, iou: float,

@@ -166,16 +166,17 @@ class DetectionDataset(Dataset):
         scale = np.array([sx, sy, sx, sy], np.float32)
         return Loaded(img, boxes * scale, rec.classes.copy(), crowd * scale, (h0, w0), (sx, sy))
 
-    def _masks(self, i: int, ld: Loaded) -> list:
-        """Full-image masks of record i's boxes at the loaded scale (None where a box has no mask)."""
+    def _mask(self, i: int, ld: Loaded, k: int) -> np.ndarray | None:
+        """Full-image mask of record i's box k at the loaded scale (None where the box has no mask)."""
         rec = self.records[i]
-        if not rec.segments:
-            return [None] * len(ld.boxes)
+        sg = rec.segments[k] if rec.segments else None
+        if sg is None:
+            return None
         h0, w0 = ld.orig_shape
         sx, sy = ld.ratio
         if rec.normalized:
             sx, sy = sx * w0, sy * h0
-        return [None if sg is None else instance_mask(sg, (sx, sy), ld.img.shape[:2], (h0, w0)) for sg in rec.segments]
+        return instance_mask(sg, (sx, sy), ld.img.shape[:2], (h0, w0))
 
     def _load_aug(self, i: int, rng: np.random.Generator) -> Loaded:
         """:meth:`load`, then copy-paste (data/copy_paste.py) when it is on and the data has masks. Draws
@@ -193,7 +194,7 @@ class DetectionDataset(Dataset):
                 dj = self.load(j)
             except ImageReadError:  # a bad donor costs one paste, never the sample
                 continue
-            m = self._masks(j, dj)[k]
+            m = self._mask(j, dj, k)  # only the donor instance's mask is drawn
             x1, y1, x2, y2 = (int(round(v)) for v in dj.boxes[k])
             x2, y2 = max(x2, x1 + 1), max(y2, y1 + 1)
             if m is None or not m[y1:y2, x1:x2].any():
@@ -201,7 +202,8 @@ class DetectionDataset(Dataset):
             donors.append((dj.img[y1:y2, x1:x2], m[y1:y2, x1:x2], int(dj.classes[k])))
         if not donors:
             return ld
-        img, boxes, classes = paste(ld.img, ld.boxes, ld.classes, self._masks(i, ld), donors, rng,
+        masks = [self._mask(i, ld, k) for k in range(len(ld.boxes))]
+        img, boxes, classes = paste(ld.img, ld.boxes, ld.classes, masks, donors, rng,
                                     float(self.hyp["copy_paste_near"]), bool(self.hyp["copy_paste_amodal"]))
         return Loaded(img, boxes, classes, ld.crowd, ld.orig_shape, ld.ratio)
 

@@ -23,7 +23,7 @@ from pycocotools.cocoeval import COCOeval
 
 from ..data.records import record_name
 from ..data.transforms import scale_to_original
-from .crowd import bucket_name, max_same_class_iou, miss_rate_mr2, overlap_buckets
+from .crowd import bucket_name, match_table, max_same_class_iou, miss_rate_mr2, overlap_buckets
 
 STAT_KEYS = ["mAP50-95", "mAP50", "mAP75", "mAP_small", "mAP_medium", "mAP_large",
              "AR1", "AR10", "AR100", "AR_small", "AR_medium", "AR_large"]
@@ -239,9 +239,11 @@ def crowd_metrics(ev: COCOeval, max_iou: dict[int, float]) -> dict:
     crowded set's AP50 (``crowded_AP50``: ground truth with a same-class IoU >= 0.5) and ``MR-2``
     (single-class tasks): :mod:`detector.metrics.crowd`."""
     out: dict = {}
-    for name, v in overlap_buckets(ev, max_iou).items():
+    table = match_table(ev, max_iou)  # one pass over the matching for both calls below
+    for name, v in overlap_buckets(ev, max_iou, table=table).items():
         out[f"recall50[{name}]"], out[f"AP50[{name}]"], out[f"gt[{name}]"] = v["recall50"], v["AP50"], v["gt"]
-    out["crowded_AP50"] = overlap_buckets(ev, max_iou, ((CROWDED_IOU, 1.01),))[bucket_name(CROWDED_IOU, 1.01)]["AP50"]
+    out["crowded_AP50"] = overlap_buckets(ev, max_iou, ((CROWDED_IOU, 1.01),), table)[bucket_name(CROWDED_IOU, 1.01)][
+        "AP50"]
     out["MR-2"] = miss_rate_mr2(ev)
     return out
 

@@ -82,39 +82,32 @@ def _matches(ev: COCOeval):
                e["image_id"], e["category_id"])
 
 
-def overlap_buckets(ev: COCOeval, max_iou: dict[int, float], buckets=BUCKETS) -> dict:
+def match_table(ev: COCOeval, max_iou: dict[int, float]) -> tuple[np.ndarray, np.ndarray]:
+    """One pass over pycocotools' matching (IoU 0.5, area all, last maxDets): (per detection in descending
+    score order, the highest same-class IoU of the ground truth it matched, -1 when unmatched;
+    per non-ignored ground-truth box, its highest same-class IoU). Ignored detections are left out."""
+    scores, owner, gt = [], [], []
+    for s, dm, di, gids, gign, _, _ in _matches(ev):
+        gt.extend(max_iou.get(g, 0.0) for g, ign in zip(gids, gign) if not ign)
+        scores.extend(s[~di].tolist())
+        owner.extend(max_iou.get(int(m), 0.0) if m > 0 else -1.0 for m in dm[~di])
+    order = np.argsort(-np.asarray(scores, np.float64), kind="mergesort")
+    return np.asarray(owner, np.float64)[order], np.asarray(gt, np.float64)
+
+
+def overlap_buckets(ev: COCOeval, max_iou: dict[int, float], buckets=BUCKETS, table=None) -> dict:
     """{bucket name: {"gt": n, "recall50": r, "AP50": ap}} over all scored categories pooled (for one
     class this is the class's figure; for several, a pooled rather than class-mean figure). ``buckets``:
-    [lo, hi) ranges of the highest same-class IoU; ground truth in none of them is ignored."""
-    def which(gid) -> int:
-        v = max_iou.get(gid, 0.0)
-        for k, (lo, hi) in enumerate(buckets):
-            if lo <= v < hi:
-                return k
-        return -2  # in no bucket: its matched detections are ignored everywhere
-
-    scores, owner = [], []  # per detection: score, bucket of its matched gt (-1: unmatched)
-    n_gt = np.zeros(len(buckets), int)
-    hit = np.zeros(len(buckets), int)
-    for s, dm, di, gids, gign, _, _ in _matches(ev):
-        for gid, ign in zip(gids, gign):
-            if not ign and which(gid) >= 0:
-                n_gt[which(gid)] += 1
-        keep = ~di
-        for sc, m in zip(s[keep], dm[keep]):
-            b = which(int(m)) if m > 0 else -1
-            scores.append(sc)
-            owner.append(b)
-            if b >= 0:
-                hit[b] += 1
-    order = np.argsort(-np.asarray(scores, np.float64), kind="mergesort")
-    owner = np.asarray(owner, int)[order]
+    [lo, hi) ranges of the highest same-class IoU; detections matched to ground truth outside a bucket
+    are left out of its AP. ``table``: a :func:`match_table` already made (one pass for several calls)."""
+    owner, gt = table if table is not None else match_table(ev, max_iou)
     out = {}
-    for k, (lo, hi) in enumerate(buckets):
-        sel = (owner == k) | (owner == -1)
-        out[bucket_name(lo, hi)] = {"gt": int(n_gt[k]),
-                                    "recall50": float(hit[k] / n_gt[k]) if n_gt[k] else float("nan"),
-                                    "AP50": coco_ap(owner[sel] == k, int(n_gt[k]))}
+    for lo, hi in buckets:
+        n = int(((gt >= lo) & (gt < hi)).sum())
+        mine = (owner >= lo) & (owner < hi)
+        sel = mine | (owner == -1)
+        out[bucket_name(lo, hi)] = {"gt": n, "recall50": float(mine.sum() / n) if n else float("nan"),
+                                    "AP50": coco_ap(mine[sel], n)}
     return out
 
 
