@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from ..config import ConfigError, ModelConfig, load_model_config
-from ..nn.bifpn import WeightedFusion
+from ..nn.fusion import SpatialFusion, WeightedFusion
 from ..nn.heads import Detect
 from .builder import build_layers
 
@@ -100,8 +100,15 @@ class DetectionModel(nn.Module):
         return self
 
     def fusion_weights(self) -> dict[str, torch.Tensor]:
-        """Normalized BiFPN fusion weights of every fusion node: {module name: Tensor[n_inputs]}."""
-        return {n: m.normalized_weights().detach() for n, m in self.named_modules() if isinstance(m, WeightedFusion)}
+        """Normalized BiFPN fusion weights of every fusion node: {module name: Tensor[n_inputs]} (per-location
+        fusion: each input's mean weight over the last forward)."""
+        return {n: m.normalized_weights().detach() for n, m in self.named_modules()
+                if isinstance(m, (WeightedFusion, SpatialFusion))}
+
+    def fusion_maps(self) -> dict[str, torch.Tensor]:
+        """Per-location fusion weights of the last forward: {module name: Tensor[B, n_inputs, H, W]} (summing to
+        1 over the inputs at each location); empty for scalar fusion. Run the model on an image first."""
+        return {n: m.last_map for n, m in self.named_modules() if isinstance(m, SpatialFusion) and m.last_map is not None}
 
     def no_weight_decay_parameters(self) -> set[str]:
         """Names of parameters that training must not weight-decay: BN weights/biases,

@@ -7,10 +7,9 @@ top-down node per level L-2..0 and a bottom-up node per level 1..L-1; every
 node fuses its inputs with learned per-edge scalar weights. Middle levels get
 the extra same-level edge (input -> output) of the paper.
 
-Fusion modes (``fusion`` arg):
-  - ``fast``: fast normalized fusion  w_i = relu(w_i) / (sum_j relu(w_j) + 1e-4)  (the paper's choice)
-  - ``attn``: softmax over the edge weights
-  - ``sum``:  plain sum, no weights (ablation)
+Fusion modes (``fusion`` arg, :mod:`detector.nn.fusion`): ``fast`` (fast normalized fusion, the paper's
+choice), ``attn``, ``sum``, and the per-location ``spatial`` / ``spatial_gate`` (adaptive spatial fusion,
+optionally gated by spatial attention).
 """
 from __future__ import annotations
 
@@ -22,38 +21,9 @@ from ..registry import MODULES
 from .base import LayerContext
 from .blocks import resize_to
 from .conv import Conv, SeparableConv
+from .fusion import FUSION_MODES, SpatialFusion, WeightedFusion, check_mode, make_fusion
 
-FUSION_MODES = ("fast", "attn", "sum")
-
-
-class WeightedFusion(nn.Module):
-    """Fuse ``n`` same-shaped tensors with learned non-negative scalar weights."""
-
-    def __init__(self, n: int, mode: str = "fast", eps: float = 1e-4):
-        super().__init__()
-        if mode not in FUSION_MODES:
-            raise ValueError(f"fusion must be one of {FUSION_MODES}, got {mode!r}")
-        self.mode, self.eps, self.n = mode, eps, n
-        self.weight = nn.Parameter(torch.ones(n)) if mode != "sum" else None
-
-    def normalized_weights(self) -> torch.Tensor:
-        """Tensor[n]: the weights each input is multiplied by."""
-        if self.weight is None:
-            return torch.ones(self.n)
-        if self.mode == "attn":
-            return self.weight.softmax(0)
-        w = F.relu(self.weight)
-        return w / (w.sum() + self.eps)
-
-    def forward(self, xs: list[torch.Tensor]) -> torch.Tensor:
-        if self.weight is None:
-            return torch.stack(xs, 0).sum(0)
-        w = self.normalized_weights()
-        out = xs[0] * w[0]
-        for i in range(1, len(xs)):
-            out = out + xs[i] * w[i]
-        return out
-
+__all__ = ["BiFPN", "BiFPNLayer", "FUSION_MODES", "SpatialFusion", "WeightedFusion"]
 
 def _down(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     """3x3/2 max-pool (EfficientDet's downsample), then match ``ref``'s size."""
@@ -65,7 +35,7 @@ class _Node(nn.Module):
 
     def __init__(self, n_in: int, width: int, fusion: str, separable: bool):
         super().__init__()
-        self.fuse_w = WeightedFusion(n_in, fusion)
+        self.fuse_w = make_fusion(n_in, width, fusion)
         self.act = nn.SiLU()
         self.conv = SeparableConv(width, width, 3) if separable else Conv(width, width, 3, act=False)
 
@@ -119,8 +89,7 @@ class BiFPN(nn.Module):
             raise ValueError(f"needs at least two input levels, got {len(c_in)}")
         if extra_levels not in (0, 1, 2):
             raise ValueError(f"extra_levels must be 0, 1 or 2, got {extra_levels!r}")
-        if fusion not in FUSION_MODES:
-            raise ValueError(f"fusion must be one of {FUSION_MODES}, got {fusion!r}")
+        check_mode(fusion)
         self.extra_levels = extra_levels
         self.proj = nn.ModuleList(Conv(c, width, 1, act=False) for c in c_in)
         self.layers = nn.Sequential(
