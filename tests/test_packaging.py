@@ -20,7 +20,7 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 def test_every_subpackage_and_cfg_folder_is_packaged():
     listed = set(PYPROJECT["tool"]["setuptools"]["packages"])
-    pkgs = {"detector"} | {"detector." + p.parent.name for p in (ROOT / "detector").glob("*/__init__.py")}
+    pkgs = {"detector"} | {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "detector").rglob("*/__init__.py")}
     assert pkgs <= listed, f"add to pyproject.toml [tool.setuptools] packages: {sorted(pkgs - listed)}"
     cfg_pkgs = {"detector.cfg"} | {f"detector.cfg.{d.name}" for d in (ROOT / "cfg").iterdir() if d.is_dir()}
     assert cfg_pkgs <= listed and PYPROJECT["tool"]["setuptools"]["package-dir"]["detector.cfg"] == "cfg"

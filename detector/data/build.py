@@ -2,32 +2,17 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 
 import torch
 from torch.utils.data import DataLoader
 
-from .config import DataConfig
+from .crowds import ensure as ensure_crowds
 from .dataset import DetectionDataset, EpochSampler, collate, seed_worker
-from .records import ImageRecord, Issue
+from .formats import FORMATS
 from .synthetic import ensure as ensure_synthetic
+from .types import DataConfig, SplitIndex
 
-
-@dataclass
-class SplitIndex:
-    split: str
-    kind: str  # the split's format (data/formats.py)
-    records: list[ImageRecord]
-    issues: list[Issue]
-    names: list[str]
-    cat_ids: list[int]  # dataset category id of each contiguous class (COCO: the json's; YOLO: class + 1)
-    ann_file: str | None = None
-    extra: dict = field(default_factory=dict)
-    subset: bool = False  # the data YAML's 'classes' keeps only some of the json's categories
-
-    @property
-    def n_rejected(self) -> int:
-        return sum(i.severity == "rejected" for i in self.issues)
+__all__ = ["SplitIndex", "build_dataloader", "index_split"]
 
 
 def index_split(cfg: DataConfig, split: str, decode: bool = False) -> SplitIndex:
@@ -35,15 +20,11 @@ def index_split(cfg: DataConfig, split: str, decode: bool = False) -> SplitIndex
     if cfg.synthetic is not None:
         ensure_synthetic(cfg.root, **cfg.synthetic)
     if cfg.crowds is not None:
-        from .crowds import ensure as ensure_crowds
-
         opts = dict(cfg.crowds)
         ensure_crowds(cfg.root, opts.pop("source"), **opts)
     if split not in cfg.splits:
         raise ValueError(f"{cfg.source}: no '{split}' split (has {sorted(cfg.splits)})")
     sp = cfg.splits[split]
-    from .formats import FORMATS
-
     return FORMATS[sp.kind].index(cfg, sp, split, decode)
 
 

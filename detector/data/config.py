@@ -30,11 +30,15 @@ training settings used when the command line does not give them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 
-from ..config import ConfigError
+from ..config import ConfigError, find_config
+from ..utils.safe_load import load_yaml_text
+from .formats import FORMATS, parse_split
+from .types import DataConfig, SplitSpec
+
+__all__ = ["DataConfig", "SplitSpec", "load_data_config"]
 
 DATA_KEYS = {"path", "train", "val", "test", "names", "nc", "synthetic", "crowds", "defaults", "classes", "format"}
 IGNORED_KEYS = {"download", "roboflow"}  # Ultralytics / Roboflow exports carry them: read past, never acted on
@@ -42,34 +46,10 @@ TRAIN_DEFAULT_KEYS = {"epochs", "img", "batch"}
 SPLITS = ("train", "val", "test")
 
 
-@dataclass
-class SplitSpec:
-    kind: str  # a registered format: 'coco', 'yolo', 'voc' (data/formats.py)
-    images: Path | list[Path]  # YOLO: several folders or lists (train: [a, b]) make one split
-    annotations: Path | None = None
-
-
-@dataclass
-class DataConfig:
-    source: str
-    root: Path
-    splits: dict[str, SplitSpec]
-    names: list[str] | None = None  # YOLO form; COCO names come from the json
-    classes: list[str] | None = None  # keep only these classes (by name); the others are left out
-    synthetic: dict | None = None
-    crowds: dict | None = None  # crowd-task build options, 'source' resolved (data/crowds.py)
-    defaults: dict = field(default_factory=dict)
-    raw: dict = field(default_factory=dict)
-
-
 def load_data_config(path: str | Path) -> DataConfig:
-    from ..config import find_config
-
     p, shipped = find_config(path)
     if not p.is_file():
         raise ConfigError(f"{p}: data config file not found")
-    from ..utils.safe_load import load_yaml_text
-
     try:
         d = load_yaml_text(p.read_text(encoding="utf-8"), p)
     except (OSError, UnicodeDecodeError) as e:
@@ -95,8 +75,6 @@ def load_data_config(path: str | Path) -> DataConfig:
             root = (Path.cwd() / Path(*[x for x in root.parts if x != ".."])).resolve()
         else:
             root = (p.parent / root).resolve()
-    from .formats import FORMATS, parse_split
-
     fmt = d.get("format")
     if fmt is not None and fmt not in FORMATS:
         raise ConfigError(f"{p}: format must be one of {', '.join(FORMATS)} (or left out), got {fmt!r}")

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..utils.safe_load import read_json
 from .image_io import IMAGE_SUFFIXES, ImageReadError, read_image, sniff_image
 
 
@@ -112,8 +113,6 @@ def index_coco(images_dir: Path, ann_file: Path, split: str, decode: bool = Fals
     ``keep``: category names to keep (the data YAML's ``classes``); the others' annotations, crowd
     regions included, are left out and counted in one 'info' issue."""
     issues: list[Issue] = []
-    from ..utils.safe_load import read_json
-
     try:
         data = read_json(ann_file)
     except ValueError as e:
