@@ -2,7 +2,7 @@
 
 Groups: :class:`OptimHyp` (optimizer, warmup, clipping), :class:`LossHyp` (loss gains and the density
 term), :class:`AssignerHyp` (task-aligned assignment), :class:`AugmentHyp` (augmentation),
-:class:`EMAHyp`. The dataset, the loss, the assigner and the optimizer read their defaults from here;
+:class:`EMAHyp`, :class:`DistillHyp` (knowledge distillation, with ``--teacher``). The dataset, the loss, the assigner and the optimizer read their defaults from here;
 hyperparameter YAMLs (``cfg/hyp/*.yaml``, checked against :data:`DEFAULT_HYP` by a test) stay flat,
 as in YOLOv5/Ultralytics, and :func:`group_of` picks one group out of them.
 """
@@ -63,12 +63,21 @@ class AugmentHyp:
 
 
 @dataclass(frozen=True)
+class DistillHyp:
+    distill_feature: float = 2.0  # neck-feature distillation gain (--teacher with --distill feature/both)
+    distill_cls: float = 1.0  # class-score distillation gain (--distill logit/both; the teacher's head must match)
+    distill_box: float = 1.0  # localisation distillation gain (KL of the DFL box distributions)
+    distill_tau: float = 1.0  # temperature of the channel-wise (cwd) and box-distribution KL
+
+
+@dataclass(frozen=True)
 class EMAHyp:
     ema_decay: float = 0.9999
     ema_tau: float = 2000.0  # decay ramp: decay * (1 - exp(-updates / tau))
 
 
-GROUPS = {"optim": OptimHyp, "loss": LossHyp, "assigner": AssignerHyp, "aug": AugmentHyp, "ema": EMAHyp}
+GROUPS = {"optim": OptimHyp, "loss": LossHyp, "assigner": AssignerHyp, "aug": AugmentHyp, "ema": EMAHyp,
+          "distill": DistillHyp}
 
 
 DEFAULT_HYP: dict = {k: v for kind in GROUPS.values() for k, v in asdict(kind()).items()}

@@ -41,6 +41,10 @@ class Recipe:
     val_period: int | None = None  # validate every N epochs while training (default: after the last only)
     device: str = "cpu"
     weights: str | None = None  # pretrained start for every cfg (layers matched by structure), else scratch
+    teacher: str | None = None  # knowledge distillation for every cfg from this checkpoint (engine/distill.py)
+    distill: str = "both"
+    distill_loss: str = "pkd"
+    distill_gain: float = 1.0
 
 
 @dataclass
@@ -86,6 +90,8 @@ def _check_recipe(root: Path, cfg: AblationConfig) -> None:
     if p.is_file():
         have = json.loads(p.read_text(encoding="utf-8"))
         have.setdefault("weights", None)  # projects made before --weights existed trained from scratch
+        for k in ("teacher", "distill", "distill_loss", "distill_gain"):  # ... and before --teacher: no teacher
+            have.setdefault(k, getattr(Recipe, k))
         have["hyp_values"] = recipe_hyp_values(have)
         diff = sorted(k for k in set(want) | set(have)
                       if k not in ("hyp", "hyp_values") and want.get(k) != have.get(k))
@@ -114,7 +120,8 @@ def train_run(cfg_path: str, seed: int, cfg: AblationConfig, runs_dir: Path) -> 
             return run_dir
         Trainer(TrainConfig(resume=str(last), device=r.device, workers=r.workers)).train()
         return run_dir
-    tc = TrainConfig(cfg=cfg_path, data=r.data, hyp=r.hyp, weights=r.weights, epochs=r.epochs, batch=r.batch,
+    tc = TrainConfig(cfg=cfg_path, data=r.data, hyp=r.hyp, weights=r.weights, teacher=r.teacher, distill=r.distill,
+                     distill_loss=r.distill_loss, distill_gain=r.distill_gain, epochs=r.epochs, batch=r.batch,
                      img=r.img, device=r.device, workers=r.workers, project=str(runs_dir), name=run_dir.name,
                      exist_ok=True, seed=seed,
                      val_period=r.val_period or r.epochs, patience=r.epochs + 1, plots=False,

@@ -45,6 +45,11 @@ def parse(argv=None) -> AblationConfig | argparse.Namespace:
     ap.add_argument("--weights", default=None,
                     help="pretrained start for every cfg (ours or a converted/raw YOLOv8 .pt; layers matched by "
                          "structure, the rest starts fresh); default: from scratch")
+    ap.add_argument("--teacher", default=None, metavar="T.pt",
+                    help="distil every cfg from this frozen checkpoint (ours or a YOLOv8 .pt; see tools/train.py)")
+    ap.add_argument("--distill", choices=["feature", "logit", "both"], default="both")
+    ap.add_argument("--distill-loss", choices=["pkd", "cwd"], default="pkd")
+    ap.add_argument("--distill-gain", type=float, default=1.0)
     ap.add_argument("--val-period", type=positive_int, default=None,
                     help="validate every N epochs while training (default: only after the last epoch)")
     ap.add_argument("--device", default="cpu")
@@ -71,7 +76,8 @@ def parse(argv=None) -> AblationConfig | argparse.Namespace:
         ap.error("the following arguments are required: --cfgs (or --compare PROJECT PROJECT ...)")
     if len(set(a.seeds)) != len(a.seeds):
         ap.error(f"--seeds repeat: {a.seeds}")
-    recipe = Recipe(a.data, a.epochs, a.img, a.batch, a.workers, a.hyp, a.val_period, a.device, a.weights)
+    recipe = Recipe(a.data, a.epochs, a.img, a.batch, a.workers, a.hyp, a.val_period, a.device, a.weights,
+                    a.teacher, a.distill, a.distill_loss, a.distill_gain)
     nms = list(dict.fromkeys(a.nms or ["greedy"]))
     bad = [v for v in a.nms_iou if not 0.0 < v < 1.0]
     if bad:

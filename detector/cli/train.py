@@ -4,6 +4,7 @@
   detector-train --cfg cfg/yolo_ca_bifpn.yaml --data cfg/data/coco.yaml --epochs 300 --batch 64 --img 640 --device 0
   torchrun --nproc_per_node 4 tools/train.py --cfg cfg/yolo_ca_bifpn.yaml --data cfg/data/coco.yaml --batch 256 --device 0,1,2,3
   detector-train --resume runs/train/exp/weights/last.pt           # or --resume alone: the latest run
+  detector-train --cfg cfg/yolo_ca_bifpn.yaml --teacher runs/train/big/weights/best.pt   # knowledge distillation
 """
 from __future__ import annotations
 
@@ -57,6 +58,16 @@ def parse(argv=None) -> TrainConfig:
     ap.add_argument("--no-plots", dest="plots", action="store_false")
     ap.add_argument("--callbacks", nargs="+", default=[], metavar="MODULE:CLASS",
                     help="extra training callbacks, e.g. my_logs:JsonLines (importable module; see README 'Callbacks')")
+    kd = ap.add_argument_group("knowledge distillation (detector/engine/distill.py)")
+    kd.add_argument("--teacher", default=None, metavar="T.pt",
+                    help="distil from this frozen model: a checkpoint of ours (any scale or YAML) or a YOLOv8 .pt")
+    kd.add_argument("--distill", choices=["feature", "logit", "both"], default=d.distill,
+                    help="neck features (1x1 projectors), the head's class scores and box distributions (same head "
+                         "layout needed), or both (default; logit terms drop out with a note when the heads differ)")
+    kd.add_argument("--distill-loss", choices=["pkd", "cwd"], default=d.distill_loss,
+                    help="feature term: Pearson-normalised MSE (pkd, default) or channel-wise KL (cwd)")
+    kd.add_argument("--distill-gain", type=float, default=d.distill_gain,
+                    help="multiplies every distillation gain (hyp distill_feature / distill_cls / distill_box)")
     ap.add_argument("--max-batches", type=int, default=None, help=argparse.SUPPRESS)
     args = vars(ap.parse_args(argv))
     check_device_arg(ap, args["device"])

@@ -118,9 +118,14 @@ class Detector:
             self.names = {int(k): str(v) for k, v in (names.items() if isinstance(names, dict) else enumerate(names))}
         except (ValueError, TypeError, AttributeError) as e:
             raise CheckpointError(f"{self.weights}: unreadable class names in the ONNX metadata: {e}") from None
-        if isinstance(oshape[2], int) and oshape[2] != 4 + len(self.names) + 1:
+        try:  # the head's decoded layout, written at export (older exports: Detect's)
+            layout = json.loads(meta.get("layout") or "null") or {"xyxy": 4, "cls": len(self.names), "density": 1}
+            width = sum(int(v) for v in layout.values())
+        except (ValueError, TypeError, AttributeError) as e:
+            raise CheckpointError(f"{self.weights}: unreadable output layout in the ONNX metadata: {e}") from None
+        if layout.get("cls") != len(self.names) or (isinstance(oshape[2], int) and oshape[2] != width):
             raise CheckpointError(f"{self.weights}: its output has {oshape[2]} values per box, but its metadata names "
-                                  f"{len(self.names)} classes (expected {4 + len(self.names) + 1})")
+                                  f"{len(self.names)} classes and the columns {layout} (expected {width})")
         self.default_nms = meta.get("nms", "greedy")
         self.cat_ids = json.loads(meta["cat_ids"]) if "cat_ids" in meta else None
         shape = self.session.get_inputs()[0].shape

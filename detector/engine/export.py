@@ -42,7 +42,8 @@ def export_onnx(weights: str | Path, img: int = 640, dynamic: bool = False, half
     m = onnx.load(str(out))
     meta = {"names": json.dumps({str(k): v for k, v in model.names.items()}), "nms": ck.get("nms") or model.cfg.nms,
             "stride": json.dumps([int(s) for s in model.stride.tolist()]), "imgsz": str(img),
-            "cat_ids": json.dumps(ck.get("cat_ids") or list(range(model.nc))), "format": "detector-onnx-v1"}
+            "cat_ids": json.dumps(ck.get("cat_ids") or list(range(model.nc))), "format": "detector-onnx-v1",
+            "layout": json.dumps(model.head.decoded_layout)}
     for k, v in meta.items():
         p = m.metadata_props.add()
         p.key, p.value = k, v

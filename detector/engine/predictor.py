@@ -18,7 +18,6 @@ import numpy as np
 import torch
 
 from ..data.transforms import image_to_tensor, letterbox, normalize_images, scale_to_original
-from ..ops.decode import decode_outputs
 from ..ops.nms import IOU_THRES, MAX_DET, PREDICT_CONF, non_max_suppression
 
 
@@ -49,12 +48,12 @@ class Predictor:
                    **kw) -> "Predictor":
         """A model returning raw head outputs (``DetectionModel``); its own device unless given."""
         device = device or next(model.parameters()).device
-        stride, reg_max = model.stride, model.head.reg_max
+        head = model.head
 
         def fwd(x: torch.Tensor) -> torch.Tensor:
-            return decode_outputs(model(x), stride, reg_max).float()
+            return head.decode(model(x)).float()
 
-        return cls(fwd, int(stride.max()), device, torch.float16 if half else torch.float32, **kw)
+        return cls(fwd, int(model.stride.max()), device, torch.float16 if half else torch.float32, **kw)
 
     @classmethod
     def from_onnx(cls, session, stride: int, **kw) -> "Predictor":

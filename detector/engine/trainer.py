@@ -18,13 +18,14 @@ from torch import nn
 from ..data import DetectionDataset, build_dataloader
 from ..data.splits import LabelError, prepare_splits
 from ..data.transforms import normalize_images
-from ..loss import DetectionLoss
+from ..loss.detection_loss import weighted_total
 from ..metrics.coco_eval import COCOEvaluator
 from ..models import build_model
 from ..utils.io import increment_path, write_json
 from .callbacks import Callback, CallbackList, default_callbacks, load_callback
 from .checkpoint import CheckpointError, build_model_of, load_checkpoint, load_weights
 from .dist import barrier, cleanup, init_distributed, select_device
+from .distill import Distillation
 from .ema import ModelEMA, unwrap
 from .hyp import load_hyp
 from .nonfinite import NonFiniteGuard
@@ -67,6 +68,10 @@ class TrainConfig:
     max_batches: int | None = None  # stop each epoch after this many batches (tests, smoke runs)
     strict_labels: bool = False  # refuse to train when any label is rejected
     callbacks: list[str] = field(default_factory=list)  # extra callbacks, 'module:Class' (after the defaults)
+    teacher: str | None = None  # knowledge distillation from this checkpoint (ours or a YOLOv8 .pt; engine/distill.py)
+    distill: str = "both"  # feature | logit | both
+    distill_loss: str = "pkd"  # neck-feature term: pkd | cwd
+    distill_gain: float = 1.0  # multiplies every distillation gain (hyp distill_*)
 
 
 CACHE_MODES = ("auto", "ram", "none")
@@ -131,10 +136,10 @@ class Trainer:
             self.hyp["close_mosaic"] = cfg.close_mosaic
         # loop state read by callbacks (see callbacks/base.py)
         self.epoch = self.batch_i = self.global_i = self.n_seen = 0
-        self.batch, self.loss_items, self.metrics, self.epoch_lrs = None, None, {}, []
+        self.batch, self.loss_terms, self.loss_items, self.mean_loss, self.metrics, self.epoch_lrs = None, {}, {}, {}, {}, []
         self.fitness, self.improved, self.stop = 0.0, False, False
         self.train_s = self.val_s = 0.0
-        self.val_loader = self.evaluator = None
+        self.val_loader = self.evaluator = self.distill = None
 
     def log(self, msg: str) -> None:
         if self.main:
@@ -142,9 +147,36 @@ class Trainer:
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> None:
-        cfg, hyp = self.cfg, self.hyp
+        """Build everything a run needs, one overridable step each (as detectron2's ``DefaultTrainer``): a
+        subclass replaces one ``build_*`` step and keeps the rest. The order is part of the contract (the
+        random state each step sees makes runs reproducible): data, model, distiller, EMA, optimizer, AMP,
+        loss, resume, DDP, loaders, then ``args.json``."""
         if self.main:
             (self.save_dir / "weights").mkdir(parents=True, exist_ok=True)
+        self.build_data()
+        self.model = self.build_model()
+        self.distill = self.build_distiller()
+        self.ema = self.build_ema()
+        self.optimizer, self.scheduler = self.build_optimizer()
+        self.build_amp()
+        self.criterion = self.build_loss()
+        self.loss_gains = dict(self.criterion.gains)  # callbacks adding a term (on_loss) may add its gain here
+        self.start_epoch, self.best_fitness = 0, -1.0
+        if self.resume_ckpt:
+            self._restore(self.resume_ckpt)
+        self.model = self.build_ddp(self.model)
+        if self.distill is not None and self.world > 1 and any(True for _ in self.distill.distiller.parameters()):
+            self.distill.module = self.build_ddp(self.distill.distiller)
+        self.build_loaders()
+        if self.main:
+            write_json(self.save_dir / "args.json", {"train": asdict(self.cfg), "hyp": self.hyp,
+                                                     "model": unwrap(self.model).yaml, "data": self.data_cfg.raw,
+                                                     "names": self.names})
+
+    def build_data(self) -> None:
+        """Index and check the splits: ``data_cfg``, ``train_idx``, ``val_idx``, ``names``; on resume the
+        classes must be the checkpoint's."""
+        cfg = self.cfg
         splits = prepare_splits(cfg.data, (self.save_dir / "labels_report.json") if self.main else None,
                                 cfg.strict_labels, self.log)
         self.data_cfg, self.train_idx, self.val_idx = splits.data_cfg, splits.train, splits.val
@@ -160,43 +192,78 @@ class Trainer:
                     f"{self.names[diff] if diff < nc else '-'!r}); --resume continues the same task only. To train "
                     f"on the new classes, start a new run with --weights {cfg.resume}")
 
-        model = build_model_of(self.resume_ckpt, cfg.resume) if self.resume_ckpt else build_model(cfg.cfg, scale=cfg.scale, nc=nc)
+    def build_model(self) -> nn.Module:
+        """The model on its device and memory format (from the checkpoint on resume; ``--weights``
+        transferred); sets ``nms`` and ``memory_format``."""
+        cfg = self.cfg
+        model = (build_model_of(self.resume_ckpt, cfg.resume) if self.resume_ckpt
+                 else build_model(cfg.cfg, scale=cfg.scale, nc=len(self.names)))
         model.names = dict(enumerate(self.names))
         if cfg.weights and not self.resume_ckpt:
             ck = load_checkpoint(cfg.weights)
             rep = transfer_weights(model, ck.get("ema") or ck["model"], ck.get("model_cfg"), cfg.weights)
             self.log(rep.summary(cfg.weights))
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
-        self.model = model.to(self.device).to(memory_format=self.memory_format)
+        model = model.to(self.device).to(memory_format=self.memory_format)
         self.nms = cfg.nms or model.cfg.nms
         if self.world > 1 and cfg.sync_bn:
-            self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
-        self.ema = ModelEMA(self.model, hyp["ema_decay"], hyp["ema_tau"]) if self.main else None
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        return model
 
-        per_rank, self.accumulate, wd = batch_plan(cfg.batch, self.world, hyp["nbs"], hyp["weight_decay"])
+    def build_distiller(self) -> Distillation | None:
+        """With ``--teacher``: the frozen teacher and the trainable projectors, as a callback that adds the
+        distillation terms (``on_loss``). Built under a forked random state, so the student's run (its
+        initial weights, data order, augmentation) is the same with and without a teacher."""
+        cfg = self.cfg
+        if not cfg.teacher:
+            return None
+        with torch.random.fork_rng(devices=[]):
+            d = Distillation(self, cfg.teacher, cfg.distill, cfg.distill_loss, cfg.distill_gain)
+        self.callbacks.callbacks.append(d)
+        return d
+
+    def build_ema(self) -> ModelEMA | None:
+        return ModelEMA(self.model, self.hyp["ema_decay"], self.hyp["ema_tau"]) if self.main else None
+
+    def build_optimizer(self) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+        """(optimizer, LR scheduler); sets ``per_rank`` batch and ``accumulate`` (to the nominal batch)."""
+        cfg, hyp = self.cfg, self.hyp
+        self.per_rank, self.accumulate, wd = batch_plan(cfg.batch, self.world, hyp["nbs"], hyp["weight_decay"])
         self.nominal_accumulate = self.accumulate  # LRSchedule may lower self.accumulate during warmup
-        self.optimizer = build_optimizer(unwrap(self.model), cfg.optimizer, hyp["lr0"], hyp["momentum"], wd)
+        optimizer = build_optimizer(unwrap(self.model), cfg.optimizer, hyp["lr0"], hyp["momentum"], wd)
+        if self.distill is not None and any(True for _ in self.distill.distiller.parameters()):
+            optimizer.add_param_group({"params": list(self.distill.distiller.parameters()), "weight_decay": wd})
         self.lr_factor = lr_lambda(cfg.epochs, hyp["lrf"], cfg.cos_lr)
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.lr_factor)
+        return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, self.lr_factor)
+
+    def build_amp(self) -> None:
+        """``amp_dtype`` (bf16 where supported, else fp16 on CUDA; none on CPU), the GradScaler and the
+        non-finite loss guard."""
         self.amp_dtype = None
-        if cfg.amp and self.device.type == "cuda":
+        if self.cfg.amp and self.device.type == "cuda":
             self.amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.guard = NonFiniteGuard(self.device, scaler_skips=self.scaler.is_enabled())
-        self.criterion = DetectionLoss.from_hyp(hyp, unwrap(self.model).stride.to(self.device), nc,
-                                                unwrap(self.model).head.reg_max)
-        self.start_epoch, self.best_fitness = 0, -1.0
-        if self.resume_ckpt:
-            self._restore(self.resume_ckpt)
-        if self.world > 1:
-            self.model = nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
 
+    def build_loss(self):
+        """The head's loss (``head.build_loss``): called as ``criterion.terms(raw, targets, crowd)`` -> named terms."""
+        return unwrap(self.model).head.build_loss(self.hyp)
+
+    def build_ddp(self, model: nn.Module) -> nn.Module:
+        if self.world > 1:
+            return nn.parallel.DistributedDataParallel(
+                model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        return model
+
+    def build_loaders(self) -> None:
+        """Training dataset and loader (``train_ds``, ``train_loader``, ``sampler``); on rank 0 the validation
+        dataset, loader and evaluator."""
+        cfg, hyp = self.cfg, self.hyp
         close_epoch = max(cfg.epochs - int(hyp["close_mosaic"]), 0) if hyp["close_mosaic"] else None
         self.train_ds = DetectionDataset(self.train_idx.records, cfg.img, augment=True, hyp=hyp, seed=cfg.seed,
                                          close_mosaic_epoch=close_epoch)
         self._cache(self.train_ds, "train")
-        self.train_loader, self.sampler = build_dataloader(self.train_ds, per_rank, cfg.workers, True, cfg.seed,
+        self.train_loader, self.sampler = build_dataloader(self.train_ds, self.per_rank, cfg.workers, True, cfg.seed,
                                                            self.rank, self.world)
         if self.main and self.val_idx is not None:
             self.val_ds = DetectionDataset(self.val_idx.records, cfg.img, augment=False, rect=True,
@@ -204,9 +271,7 @@ class Trainer:
             self._cache(self.val_ds, "val")
             self.val_loader, _ = build_dataloader(self.val_ds, cfg.batch * 2, cfg.workers, False, cfg.seed)
             self.evaluator = COCOEvaluator.from_split(self.val_idx)
-        if self.main:
-            write_json(self.save_dir / "args.json", {"train": asdict(cfg), "hyp": hyp, "model": unwrap(self.model).yaml,
-                                                     "data": self.data_cfg.raw, "names": self.names})
+
     def _cache(self, ds: DetectionDataset, split: str) -> None:
         """Fill the RAM cache here, before the DataLoader workers fork, so that they share one copy."""
         mode = self.cfg.cache  # normalised by cache_mode() in __init__
@@ -228,6 +293,11 @@ class Trainer:
             raise CheckpointError(f"{self.cfg.resume}: cannot resume from it (no {', '.join(missing)} state); "
                                   "use --weights to start a new run from its weights")
         load_weights(self.model, ck["model"], self.cfg.resume)
+        if self.distill is not None:
+            if not ck.get("distill"):
+                raise CheckpointError(f"{self.cfg.resume}: it has no distillation state (projectors) to resume with "
+                                      f"--teacher {self.cfg.teacher}")
+            self.distill.distiller.load_state_dict(ck["distill"])
         self.optimizer.load_state_dict(ck["optimizer"])
         self.scheduler.load_state_dict(ck["scheduler"])
         if ck.get("scaler"):
@@ -289,7 +359,7 @@ class Trainer:
         self.sampler.set_epoch(epoch)
         self.model.train()
         self.guard.start_epoch()
-        self.mean_loss = torch.zeros(4, device=self.device)
+        self.mean_loss: dict[str, torch.Tensor] = {}  # running mean of each loss term this epoch
         self._t_epoch, self.n_seen, skipped = time.time(), 0, []
         self.callbacks.fire("on_epoch_start", self)
         self.optimizer.zero_grad(set_to_none=True)
@@ -303,15 +373,19 @@ class Trainer:
             imgs = imgs.contiguous(memory_format=self.memory_format)
             with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
                 preds = self.model(imgs)
-            loss, self.loss_items = self.criterion([p.float() for p in preds], batch["targets"].to(self.device),
+            self.imgs, self.preds = imgs, preds  # for on_loss callbacks (distillation runs its teacher on them)
+            self.loss_terms = self.criterion.terms([p.float() for p in preds], batch["targets"].to(self.device),
                                                    batch["crowd"].to(self.device))
+            self.callbacks.fire("on_loss", self, self.loss_terms)  # a callback may add a term (distillation)
+            loss = weighted_total(self.loss_terms, self.loss_gains, len(imgs))
+            self.loss_items = {k: v.detach() for k, v in self.loss_terms.items()}
             self.guard.observe(loss, i, epoch)
             self.scaler.scale(loss * self.world).backward()  # DDP averages gradients over ranks: undo it
             pending += 1
             if pending >= self.accumulate or i + 1 == nb:
                 self.optimizer_step()
                 pending = 0
-            self.mean_loss = (self.mean_loss * i + self.loss_items) / (i + 1)
+            self.mean_loss = {k: (self.mean_loss.get(k, 0.0) * i + v) / (i + 1) for k, v in self.loss_items.items()}
             self.n_seen += len(imgs)
             for m in batch["meta"]:
                 skipped += m.get("skipped", [])
@@ -328,7 +402,10 @@ class Trainer:
     def optimizer_step(self) -> None:
         """Unscale, clip, step (the fp16 GradScaler skips a step whose gradients overflowed), zero."""
         self.scaler.unscale_(self.optimizer)
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm=self.hyp["grad_clip"])
+        params = list(self.model.parameters())
+        if self.distill is not None:  # the projectors learn too
+            params += list(self.distill.distiller.parameters())
+        torch.nn.utils.clip_grad_norm_(params, max_norm=self.hyp["grad_clip"])
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)

@@ -10,8 +10,13 @@ positive locations, not weighted by the task-aligned scores as the box terms are
 ~1e-4 for most positives (a few dominate), which left whole objects' densities untrained.
 
 Each term is normalized by the sum of target scores (as in YOLOv8); the total is
-``sum(gain_i * term_i) * batch_size`` so that gradient accumulation to a nominal batch keeps
-the effective learning rate.
+``sum(gain_i * term_i) * batch_size`` (:func:`weighted_total`) so that gradient accumulation to a nominal
+batch keeps the effective learning rate.
+
+The loss speaks in named terms: :meth:`DetectionLoss.terms` returns ``{"box", "cls", "dfl", "density"}``
+(unweighted, with gradients), ``gains`` says how each is weighted. The trainer sums whatever terms exist
+(callbacks may add their own through ``on_loss``, e.g. distillation), and the progress bar, results.csv,
+TensorBoard and plots show them by name.
 """
 from __future__ import annotations
 
@@ -62,6 +67,11 @@ def dfl_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (left * wl + right * wr).mean(-1)
 
 
+def weighted_total(terms: dict[str, torch.Tensor], gains: dict[str, float], batch_size: int) -> torch.Tensor:
+    """``sum(gain * term) * batch_size`` over the named terms, in their order; a term without a gain counts once."""
+    return sum(gains.get(k, 1.0) * v for k, v in terms.items()) * batch_size
+
+
 class DetectionLoss:
     def __init__(self, strides: torch.Tensor, nc: int, reg_max: int = 16, gains: dict | None = None,
                  topk: int = AssignerHyp.tal_topk, alpha: float = AssignerHyp.tal_alpha,
@@ -83,9 +93,16 @@ class DetectionLoss:
                    density_bce=bool(lh["density_bce"]), ciou_assign=bool(ah["tal_ciou"]))
 
     def __call__(self, raw: list[torch.Tensor], targets: torch.Tensor, crowd: torch.Tensor | None = None
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
+                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """(total loss: :func:`weighted_total` of the terms, {name: detached term}); arguments as :meth:`terms`."""
+        terms = self.terms(raw, targets, crowd)
+        return weighted_total(terms, self.gains, raw[0].shape[0]), {k: v.detach() for k, v in terms.items()}
+
+    def terms(self, raw: list[torch.Tensor], targets: torch.Tensor, crowd: torch.Tensor | None = None
+              ) -> dict[str, torch.Tensor]:
         """raw: model outputs; targets: Tensor[T, 6] (batch index, class, x1, y1, x2, y2) in input pixels;
-        crowd: Tensor[K, 5] (batch index, x1, y1, x2, y2). Returns (total loss, Tensor[4] box/cls/dfl/density)."""
+        crowd: Tensor[K, 5] (batch index, x1, y1, x2, y2). Returns the unweighted terms
+        ``{"box": CIoU, "cls": BCE, "dfl": DFL, "density": density}`` (scalar tensors with gradients)."""
         R = self.reg_max
         B = raw[0].shape[0]
         flat = flatten_levels(raw)
@@ -123,7 +140,4 @@ class DetectionLoss:
             else:
                 per = F.smooth_l1_loss(d_logit.sigmoid(), d_t, reduction="none", beta=0.1)
             loss_dens = per.mean()  # every positive alike: alignment weights are ~0 for most of them
-        g = self.gains
-        items = torch.stack([loss_box, loss_cls, loss_dfl, loss_dens]).detach()
-        total = g["box"] * loss_box + g["cls"] * loss_cls + g["dfl"] * loss_dfl + g["density"] * loss_dens
-        return total * B, items
+        return {"box": loss_box, "cls": loss_cls, "dfl": loss_dfl, "density": loss_dens}

@@ -20,7 +20,11 @@ Where the density is read (``density=``):
   5x5 readout (reach 5 cells). A neighbour's predicted box is in the input, so "how much does another
   object overlap mine" can be read rather than inferred; its loss, too, trains only the branch.
 
-The head returns raw outputs; decoding lives in ``detector.ops.decode``.
+The head returns raw outputs. It is also the one place that knows what they mean (the head protocol):
+``decode(raw)`` turns them into boxes, scores and densities (``detector.ops.decode``), ``decoded_layout``
+names the decoded columns, and ``build_loss(hyp)`` gives the loss that trains it (``detector.loss``), whose
+named terms the trainer sums. The predictor, ``DecodedModel``, export and the Detector API ask the head,
+so a new head is one class with these three members.
 """
 from __future__ import annotations
 
@@ -29,6 +33,8 @@ import math
 import torch
 from torch import nn
 
+from ..loss.detection_loss import DetectionLoss
+from ..ops.decode import decode_outputs
 from ..registry import MODULES
 from .base import LayerContext
 from .conv import Conv
@@ -88,6 +94,22 @@ class Detect(nn.Module):
                 d = self.density_pred[i](x.detach() if self.density_mode == "own" else f)
             out.append(torch.cat([box, cls, d], 1))
         return out
+
+    # ------------------------------------------------------------------ head protocol
+    @property
+    def decoded_layout(self) -> dict[str, int]:
+        """Columns of :meth:`decode`'s output, in order: {name: width}."""
+        return {"xyxy": 4, "cls": self.nc, "density": 1}
+
+    def decode(self, raw: list[torch.Tensor]) -> torch.Tensor:
+        """Raw outputs (this head's forward) -> Tensor[B, N, 4 + nc + 1]: xyxy in input pixels, class
+        probabilities, density (``decoded_layout``)."""
+        return decode_outputs(raw, self.stride, self.reg_max)
+
+    def build_loss(self, hyp: dict | None = None) -> DetectionLoss:
+        """The loss that trains this head, from a flat hyperparameter dict (missing keys: defaults); it
+        returns named terms (``DetectionLoss.terms``)."""
+        return DetectionLoss.from_hyp(hyp or {}, self.stride, self.nc, self.reg_max)
 
     def initialize_biases(self, img_size: int = 640) -> None:
         """Priors: box logits flat, class prob ~5 objects per image over the level's cells,

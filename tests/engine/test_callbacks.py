@@ -32,7 +32,7 @@ class JsonLines(Callback):
 
     def on_epoch_end(self, trainer):
         if trainer.main:
-            row = {"epoch": trainer.epoch + 1, "loss": trainer.mean_loss.sum().item(), **{
+            row = {"epoch": trainer.epoch + 1, "loss": sum(float(v) for v in trainer.mean_loss.values()), **{
                 k: v for k, v in trainer.metrics.items() if isinstance(v, float)}}
             with open(trainer.save_dir / "epochs.jsonl", "a", encoding="utf-8") as f:
                 f.write(json.dumps(row) + "\n")
@@ -139,3 +139,32 @@ def test_guard_without_scaler_stops_at_epoch_end_naming_first_bad_batch():
         g.observe(torch.tensor(v), i, 0)
     with pytest.raises(FloatingPointError, match=r"2/5 batches of epoch 1 \(first at batch 2\)"):
         g.end_epoch(0, 5)
+
+
+class L2Term(Callback):
+    """Adds a named loss term through ``on_loss`` (as distillation does)."""
+
+    def __init__(self):
+        self.seen = []
+
+    def on_train_start(self, trainer):
+        trainer.loss_gains["l2"] = 1e-4
+
+    def on_loss(self, trainer, losses):
+        self.seen.append(sorted(losses))
+        losses["l2"] = sum((p.float() ** 2).sum() for p in trainer.model.head.cls.parameters())
+
+
+def test_on_loss_adds_a_term_shown_by_name(tiny_data, tmp_path):
+    import csv
+
+    cb = L2Term()
+    tr = Trainer(_cfg(tiny_data, tmp_path, epochs=1), callbacks=[cb])
+    tr.train()
+    assert cb.seen == [["box", "cls", "density", "dfl"]] * 2  # the head's terms, each batch
+    assert list(tr.mean_loss) == ["box", "cls", "dfl", "density", "l2"] and float(tr.mean_loss["l2"]) > 0
+    with open(tr.save_dir / "results.csv", newline="") as f:
+        row = next(csv.DictReader(f))
+    assert [k for k in row if k.startswith("train/") and k.endswith("_loss")] == [
+        "train/box_loss", "train/cls_loss", "train/dfl_loss", "train/density_loss", "train/l2_loss"]
+    assert float(row["train/l2_loss"]) == pytest.approx(float(tr.mean_loss["l2"]), rel=1e-5)

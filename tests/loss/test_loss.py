@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from detector.loss import DetectionLoss, TaskAlignedAssigner, density_targets
-from detector.loss.detection_loss import dfl_loss, pad_targets
+from detector.loss.detection_loss import dfl_loss, pad_targets, weighted_total
 
 
 def test_density_targets_hand_built():
@@ -79,7 +79,8 @@ def test_empty_image_loss_is_background_bce():
     total, items = loss(raw, torch.zeros(0, 6))
     n = 2 * (16 + 4) * 3
     expect_cls = n * math.log(2)  # BCE(0 logit, 0 target) = log 2 per entry; normalized by max(tss, 1) = 1
-    torch.testing.assert_close(items, torch.tensor([0.0, expect_cls, 0.0, 0.0]))
+    assert list(items) == ["box", "cls", "dfl", "density"]  # named terms, in this order
+    torch.testing.assert_close(torch.stack(list(items.values())), torch.tensor([0.0, expect_cls, 0.0, 0.0]))
     torch.testing.assert_close(total, torch.tensor(0.5 * expect_cls * 2))
 
 
@@ -108,7 +109,7 @@ def test_box_loss_zero_for_perfect_prediction():
     raw[0, 4 * R, 1, 1] = 5.0
     t = torch.tensor([[0.0, 0.0, 4.0, 4.0, 28.0, 28.0]])
     _, items = loss([raw], t)
-    assert items[0] < 1e-6 and items[2] < 1e-6
+    assert items["box"] < 1e-6 and items["dfl"] < 1e-6
 
 
 def test_assigner_ciou_overlaps_match_torchvision_and_stay_inside():
@@ -135,3 +136,16 @@ def test_assigner_ciou_assigns_like_iou_on_a_clear_case():
         _, _, ts, fg, _, _ = TaskAlignedAssigner(topk=1, ciou=ciou)(
             scores, pd, pts, torch.zeros(1, 1, dtype=torch.long), gt, torch.ones(1, 1, dtype=torch.bool))
         assert fg.tolist() == [[True, False]] and ts[0, 0, 0] > 0
+
+
+def test_total_is_the_gain_weighted_sum_of_the_named_terms_times_batch():
+    loss = DetectionLoss(torch.tensor([8.0]), nc=2, gains={"box": 7.5, "cls": 0.5, "dfl": 1.5, "density": 0.25})
+    raw = [torch.randn(3, 4 * 16 + 2 + 1, 6, 6, generator=torch.Generator().manual_seed(0)).requires_grad_()]
+    t = torch.tensor([[0.0, 1.0, 4.0, 4.0, 30.0, 26.0], [2.0, 0.0, 10.0, 12.0, 40.0, 44.0]])
+    total, items = loss(raw, t)
+    terms = loss.terms(raw, t)
+    assert all(v.requires_grad for v in terms.values()) and not any(v.requires_grad for v in items.values())
+    expect = 3 * (7.5 * terms["box"] + 0.5 * terms["cls"] + 1.5 * terms["dfl"] + 0.25 * terms["density"])
+    torch.testing.assert_close(total, expect)
+    extra = dict(terms, distill=torch.tensor(2.0))  # a term without a gain counts once
+    torch.testing.assert_close(weighted_total(extra, loss.gains, 3), expect + 6.0)

@@ -121,3 +121,23 @@ def test_pred_density_reads_the_detections_around_it_and_trains_only_its_branch(
         diff = (m([x])[0][0, -1] - base).abs() > 1e-6
     ys, xs_ = diff.nonzero(as_tuple=True)
     assert int((ys - 7).abs().max()) == 7 and int((xs_ - 7).abs().max()) == 7
+
+
+def test_head_protocol_decode_layout_and_loss():
+    from detector.loss.detection_loss import DetectionLoss
+    from detector.models import DecodedModel, build_model
+    from detector.ops.decode import decode_outputs
+
+    m = build_model("cfg/yolo_ca_bifpn.yaml", nc=3).eval()
+    head = m.head
+    assert head.decoded_layout == {"xyxy": 4, "cls": 3, "density": 1}
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        raw = m(x)
+        dec = head.decode(raw)
+        torch.testing.assert_close(dec, decode_outputs(raw, m.stride, head.reg_max))
+        torch.testing.assert_close(DecodedModel(m)(x), dec)
+    assert dec.shape[-1] == sum(head.decoded_layout.values())
+    loss = head.build_loss({"box": 3.0})
+    assert isinstance(loss, DetectionLoss) and loss.gains["box"] == 3.0 and loss.nc == 3
+    assert torch.equal(loss.strides, m.stride)

@@ -11,8 +11,13 @@ hook                      trainer state worth reading there
 ``on_train_start``        ``cfg``, ``hyp``, ``model``, ``save_dir``, ``names``, ``start_epoch``
 ``on_epoch_start``        ``epoch`` (0-based), ``n_batches`` (batches per epoch)
 ``on_batch_start``        ``batch_i``, ``global_i`` (batches since epoch 0), ``batch``
+``on_loss``               ``on_loss(trainer, losses)``: after the loss, before backward; ``losses`` is the
+                          dict of named terms (with gradients; ``box``, ``cls``, ``dfl``, ``density`` for
+                          ``Detect``): add a term to it to train on it (weighted by
+                          ``trainer.loss_gains.get(name, 1.0)``; shown by name in the bar and results.csv)
 ``on_optimizer_step``     after each optimizer step (every ``accumulate`` batches)
-``on_batch_end``          ``loss_items`` (Tensor[4]: box, cls, dfl, density), ``mean_loss``, ``n_seen``
+``on_batch_end``          ``loss_items`` ({name: detached term}), ``mean_loss`` ({name: running mean}),
+                          ``n_seen``
 ``on_epoch_end``          ``epoch_lrs``, ``train_s``, ``metrics``, ``fitness``, ``improved``;
                           set ``trainer.stop = True`` to end training after this epoch
 ``on_train_end``          ``best_fitness``, ``metrics``
@@ -35,6 +40,8 @@ class Callback:
 
     def on_batch_start(self, trainer) -> None: ...
 
+    def on_loss(self, trainer, losses: dict) -> None: ...
+
     def on_optimizer_step(self, trainer) -> None: ...
 
     def on_batch_end(self, trainer) -> None: ...
@@ -53,9 +60,9 @@ class CallbackList:
     def __init__(self, callbacks: list[Callback]):
         self.callbacks = list(callbacks)
 
-    def fire(self, hook: str, trainer) -> None:
+    def fire(self, hook: str, trainer, *args) -> None:
         for cb in self.callbacks:
-            getattr(cb, hook)(trainer)
+            getattr(cb, hook)(trainer, *args)
 
     def find(self, kind: type) -> Callback | None:
         return next((cb for cb in self.callbacks if isinstance(cb, kind)), None)
@@ -79,5 +86,5 @@ def load_callback(spec: str) -> Callback:
     if not isinstance(cb, Callback):  # duck-typed: fill the missing hooks with no-ops
         for h in HOOKS:
             if not callable(getattr(cb, h, None)):
-                setattr(cb, h, lambda trainer: None)
+                setattr(cb, h, lambda trainer, *args: None)
     return cb

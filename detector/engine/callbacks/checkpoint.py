@@ -21,7 +21,8 @@ def training_state(trainer) -> dict:
             "data_cfg": trainer.data_cfg.raw, "hyp": trainer.hyp, "names": trainer.names,
             "cat_ids": trainer.train_idx.cat_ids, "nms": trainer.nms,
             "metrics": {k: float(v) for k, v in trainer.metrics.items() if isinstance(v, float)},  # plain floats
-            "rng": {"torch": torch.get_rng_state()}}
+            "rng": {"torch": torch.get_rng_state()},
+            **({"distill": trainer.distill.distiller.state_dict()} if getattr(trainer, "distill", None) else {})}
 
 
 class Checkpointer(Callback):

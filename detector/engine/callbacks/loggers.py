@@ -17,6 +17,9 @@ from ..ema import unwrap
 from .base import Callback
 
 
+SHORT = {"density": "dens"}  # progress-bar names of long loss terms
+
+
 class ProgressBar(Callback):
     """tqdm over the batches of each epoch: running mean losses, lr, img/s and GPU memory."""
 
@@ -29,7 +32,8 @@ class ProgressBar(Callback):
             return
         m, dev = trainer.mean_loss, trainer.device
         mem = f"{torch.cuda.max_memory_reserved(dev) / 2**30:.1f}G" if dev.type == "cuda" else "cpu"
-        self.bar.set_postfix_str(f"box {m[0]:.3f} cls {m[1]:.3f} dfl {m[2]:.3f} dens {m[3]:.3f} "
+        terms = " ".join(f"{SHORT.get(k, k)} {float(v):.3f}" for k, v in m.items())
+        self.bar.set_postfix_str(f"{terms} "
                                  f"lr {trainer.optimizer.param_groups[0]['lr']:.2e} "
                                  f"{trainer.n_seen * trainer.world / trainer.elapsed():.1f} img/s {mem}", refresh=False)
         self.bar.update(1)
@@ -109,11 +113,12 @@ class RunLogger:
 
 
 def epoch_row(trainer) -> tuple[dict, dict]:
-    """(results.csv row, extra TensorBoard scalars: every BiFPN fusion weight) of the epoch just ended."""
+    """(results.csv row, extra TensorBoard scalars: every BiFPN fusion weight) of the epoch just ended; one
+    ``train/<term>_loss`` column per loss term, by name (``box``, ``cls``, ``dfl``, ``density``, then any a
+    callback added)."""
     fw = unwrap(trainer.model).fusion_weights()
     mloss, m, lrs, t = trainer.mean_loss, trainer.metrics, trainer.epoch_lrs, trainer.train_s
-    row = {"epoch": trainer.epoch + 1, "train/box_loss": float(mloss[0]), "train/cls_loss": float(mloss[1]),
-           "train/dfl_loss": float(mloss[2]), "train/density_loss": float(mloss[3]),
+    row = {"epoch": trainer.epoch + 1, **{f"train/{k}_loss": float(v) for k, v in mloss.items()},
            "metrics/precision": float(m.get("precision", 0.0)), "metrics/recall": float(m.get("recall", 0.0)),
            "metrics/mAP50": float(m.get("mAP50", 0.0)), "metrics/mAP50-95": float(m.get("mAP50-95", 0.0)),
            "lr/pg0": lrs[0], "lr/pg1": lrs[1], "lr/pg2": lrs[2],

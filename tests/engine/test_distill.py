@@ -1,0 +1,163 @@
+"""Knowledge distillation: the terms on hand-built cases, and end to end through the Trainer (a teacher
+equal to the student, another width, a YOLOv8 file, resume)."""
+import csv
+
+import pytest
+import torch
+
+from detector.engine.callbacks import Callback
+from detector.engine.checkpoint import load_checkpoint
+from detector.engine.distill import Distiller, binary_kl_with_logits, cwd_loss, head_widths, pkd_loss
+from detector.engine.trainer import Trainer, TrainConfig
+from detector.models import build_model
+from tests.conftest import CFG_DIR, ROOT
+
+YOLOV8 = ROOT / "tests" / "fixtures" / "ultralytics" / "yolov8t.pt"
+
+
+def maps(c=6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(2, c, 5, 7, generator=g)
+
+
+def test_pkd_is_zero_for_a_per_channel_affine_copy_and_one_for_unrelated_maps():
+    t = maps()
+    s = t * torch.linspace(0.5, 3.0, 6).view(1, -1, 1, 1) + 4.0
+    assert float(pkd_loss(s, t)) < 1e-6
+    big = torch.randn(4, 3, 40, 40, generator=torch.Generator().manual_seed(1))
+    other = torch.randn(4, 3, 40, 40, generator=torch.Generator().manual_seed(2))
+    assert float(pkd_loss(big, other)) == pytest.approx(1.0, abs=0.05)
+
+
+def test_cwd_and_binary_kl_are_zero_at_equality_and_positive_otherwise():
+    t = maps()
+    assert float(cwd_loss(t, t)) == pytest.approx(0.0, abs=1e-6)
+    assert float(cwd_loss(maps(seed=3), t)) > 0.1
+    x = torch.randn(3, 4)
+    assert binary_kl_with_logits(x, x).abs().max() < 1e-6
+    assert (binary_kl_with_logits(x + 1.0, x) > 0).all()
+
+
+def _raw(model, x):
+    with torch.no_grad():
+        return model(x)
+
+
+def test_teacher_equal_to_student_gives_zero_terms():
+    torch.manual_seed(0)
+    m = build_model(CFG_DIR / "yolo_ca_bifpn.yaml", nc=3).eval()
+    ch = head_widths(m)
+    d = Distiller(ch, ch, "both", "pkd", reg_max=m.head.reg_max)
+    from detector.engine.distill import HeadInputs
+
+    tap = HeadInputs(m)
+    x = torch.rand(2, 3, 64, 64)
+    raw = _raw(m, x)
+    terms = d(tap.feats, [f.clone() for f in tap.feats], raw, [r.clone() for r in raw])
+    assert set(terms) == {"distill_feature", "distill_cls", "distill_box"}
+    assert all(abs(float(v.detach())) < 1e-5 for v in terms.values()), terms
+    raw2 = [r + torch.randn_like(r) for r in raw]  # another model's outputs
+    terms2 = d(tap.feats, [f + torch.randn_like(f) for f in tap.feats], raw, raw2)
+    assert all(float(v.detach()) > 1e-3 for v in terms2.values()), terms2
+
+
+def test_other_widths_get_projectors_and_feature_mode_has_no_logit_terms():
+    d = Distiller([16, 32, 64], [32, 64, 128], "feature", "cwd")
+    assert [(p.in_channels, p.out_channels) for p in d.projectors] == [(16, 32), (32, 64), (64, 128)]
+    s = [torch.randn(1, c, 8 // 2**i, 8 // 2**i) for i, c in enumerate((16, 32, 64))]
+    t = [torch.randn(1, c, 8 // 2**i, 8 // 2**i) for i, c in enumerate((32, 64, 128))]
+    terms = d(s, t, [], [])
+    assert list(terms) == ["distill_feature"]
+    terms["distill_feature"].backward()
+    assert all(p.weight.grad is not None for p in d.projectors)
+    with pytest.raises(ValueError, match="levels"):
+        Distiller([16, 32], [16, 32, 64])
+    assert len(Distiller([8], [8], "logit").projectors) == 0
+
+
+def _cfg(tiny_data, tmp_path, name, **kw):
+    base = dict(cfg=str(CFG_DIR / "yolo_ca_bifpn.yaml"), data=str(tiny_data), batch=8, img=64, device="cpu",
+                workers=0, project=str(tmp_path), name=name, plots=False, max_batches=2, epochs=1, exist_ok=True)
+    return TrainConfig(**{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def teacher_ckpt(tiny_data, tmp_path_factory):
+    """A trained checkpoint of the s scale (other widths than the n student), one epoch."""
+    tmp = tmp_path_factory.mktemp("teacher")
+    tr = Trainer(_cfg(tiny_data, tmp, "t", scale="s"))
+    tr.train()
+    return tr.save_dir / "weights" / "last.pt"
+
+
+class Snapshot(Callback):
+    """The teacher's and the student's weights before training and after the first optimizer step."""
+
+    def on_train_start(self, trainer):
+        self.teacher0 = {k: v.clone() for k, v in trainer.distill.teacher.state_dict().items()}
+        self.student0 = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+        self.proj0 = {k: v.clone() for k, v in trainer.distill.distiller.state_dict().items()}
+        self.grads = None
+
+    def on_optimizer_step(self, trainer):
+        if self.grads is None:
+            self.teacher1 = {k: v.clone() for k, v in trainer.distill.teacher.state_dict().items()}
+            self.grads = [p.grad for p in trainer.distill.teacher.parameters()]
+
+
+def test_distillation_trains_student_and_projectors_only(tiny_data, tmp_path, teacher_ckpt):
+    snap = Snapshot()
+    tr = Trainer(_cfg(tiny_data, tmp_path, "kd", teacher=str(teacher_ckpt)), callbacks=[snap])
+    tr.train()
+    d = tr.distill
+    assert all(torch.equal(snap.teacher0[k], v) for k, v in snap.teacher1.items())  # frozen
+    assert all(g is None for g in snap.grads) and not d.teacher.training
+    assert any(not torch.equal(snap.student0[k], v) for k, v in tr.model.state_dict().items())
+    assert any(not torch.equal(snap.proj0[k], v) for k, v in d.distiller.state_dict().items())
+    assert len(tr.optimizer.param_groups) == 4 and len(tr.optimizer.param_groups[3]["params"]) == 6
+    with open(tr.save_dir / "results.csv", newline="") as f:
+        row = next(csv.DictReader(f))
+    for term in ("distill_feature", "distill_cls", "distill_box"):  # same head layout: all three
+        assert float(row[f"train/{term}_loss"]) > 0
+    ck = load_checkpoint(tr.save_dir / "weights" / "last.pt")
+    assert set(ck["distill"]) == set(d.distiller.state_dict()) and ck["train_cfg"]["teacher"] == str(teacher_ckpt)
+    assert not any(k.startswith("distill") or "projectors" in k for k in ck["model"])  # the model stays clean
+
+
+class StopAfterFirst(Callback):
+    def on_epoch_end(self, trainer):
+        trainer.stop = True
+
+
+def test_resume_keeps_the_teacher_and_the_projectors(tiny_data, tmp_path, teacher_ckpt):
+    tr = Trainer(_cfg(tiny_data, tmp_path, "kdr", teacher=str(teacher_ckpt), epochs=2), callbacks=[StopAfterFirst()])
+    tr.train()
+    last = tr.save_dir / "weights" / "last.pt"
+    saved = load_checkpoint(last)["distill"]
+    tr2 = Trainer(TrainConfig(resume=str(last), device="cpu", workers=0))
+    tr2.setup()
+    assert tr2.distill is not None and tr2.cfg.teacher == str(teacher_ckpt) and tr2.start_epoch == 1
+    assert all(torch.equal(saved[k], v) for k, v in tr2.distill.distiller.state_dict().items())
+    assert len(tr2.optimizer.param_groups) == 4
+
+
+def test_a_yolov8_teacher_loads_features_only_when_classes_differ(tiny_data, tmp_path, capsys):
+    tr = Trainer(_cfg(tiny_data, tmp_path, "v8", teacher=str(YOLOV8)))
+    tr.train()
+    out = capsys.readouterr().out
+    assert "logit terms off" in out and "classes" in out
+    assert tr.distill.distiller.use_features and not tr.distill.distiller.use_logits
+    assert list(tr.mean_loss)[-1] == "distill_feature"
+    with pytest.raises(ValueError, match="--distill logit needs the same head layout"):
+        Trainer(_cfg(tiny_data, tmp_path, "v8l", teacher=str(YOLOV8), distill="logit")).setup()
+
+
+def test_same_seed_student_starts_identically_with_and_without_a_teacher(tiny_data, tmp_path, teacher_ckpt):
+    a = Trainer(_cfg(tiny_data, tmp_path, "a"))
+    a.setup()
+    rng_a = torch.get_rng_state()
+    b = Trainer(_cfg(tiny_data, tmp_path, "b", teacher=str(teacher_ckpt)))
+    b.setup()
+    sa, sb = a.model.state_dict(), b.model.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert torch.equal(rng_a, torch.get_rng_state())  # building the teacher and projectors drew no random numbers
