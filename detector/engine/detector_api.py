@@ -135,7 +135,7 @@ class Detector:
             opts.update(img=int(shape[2]), rect=False)
         self.device, self.half = torch.device("cpu"), False
         self.predictor = Predictor.from_onnx(self.session, max(json.loads(meta.get("stride", "[32]"))),
-                                             nms=nms or self.default_nms, **opts)
+                                             nms=nms or self.default_nms, layout=layout, **opts)
 
     # -------------------------------------------------------------------------
     def input_shape(self, imgs: list[np.ndarray]) -> tuple[int, int]:

@@ -37,8 +37,10 @@ class Predictor:
     graph already decodes); everything else is shared."""
 
     def __init__(self, forward_fn, stride: int, device: torch.device, dtype: torch.dtype = torch.float32,
-                 img: int = 640, rect: bool = True, **options):
+                 img: int = 640, rect: bool = True, layout: dict[str, int] | None = None, **options):
         self._forward, self.stride, self.device, self.dtype = forward_fn, int(stride), device, dtype
+        self.layout = layout  # the head's decoded columns ({"xyxy": 4, "cls": nc, "density": 1}); None: Detect's
+        self.has_density = layout is None or "density" in layout
         self.img, self.rect = img, rect
         self.options = PostprocessOptions(**options)
         self.warmed = False
@@ -53,7 +55,8 @@ class Predictor:
         def fwd(x: torch.Tensor) -> torch.Tensor:
             return head.decode(model(x)).float()
 
-        return cls(fwd, int(model.stride.max()), device, torch.float16 if half else torch.float32, **kw)
+        return cls(fwd, int(model.stride.max()), device, torch.float16 if half else torch.float32,
+                   layout=head.decoded_layout, **kw)
 
     @classmethod
     def from_onnx(cls, session, stride: int, **kw) -> "Predictor":
@@ -120,7 +123,8 @@ class Predictor:
         """Decoded predictions -> per image Tensor[K, 7] (x1, y1, x2, y2, score, class, density)."""
         o = self.options
         return non_max_suppression(preds, o.conf_thres, o.iou_thres, method=o.nms, max_det=o.max_det,
-                                   classes=o.classes, agnostic=o.agnostic, multi_label=o.multi_label)
+                                   classes=o.classes, agnostic=o.agnostic, multi_label=o.multi_label,
+                                   has_density=self.has_density)
 
     @staticmethod
     def to_original(dets: list[torch.Tensor], metas: list[dict]) -> list[torch.Tensor]:

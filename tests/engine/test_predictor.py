@@ -107,3 +107,13 @@ def test_rect_default_by_device(ckpt):
     land = np.zeros((480, 640, 3), np.uint8)
     assert Detector(ckpt, img=640, device="cpu").input_shape([land]) == (480, 640)
     assert Detector(ckpt, img=640, device="cpu", rect=False).input_shape([land]) == (640, 640)
+
+
+def test_postprocess_follows_the_heads_layout():
+    """A head whose decoded output has no density column: NMS reads the layout, not a fixed 4 + nc + 1."""
+    p = Predictor(lambda x: x, 32, torch.device("cpu"), layout={"xyxy": 4, "cls": 2}, conf_thres=0.1)
+    preds = torch.tensor([[[0.0, 0.0, 10.0, 10.0, 0.9, 0.1], [50.0, 50.0, 60.0, 60.0, 0.2, 0.8]]])
+    (dets,) = p.postprocess(preds)
+    assert dets.shape == (2, 7) and dets[:, 5].tolist() == [0.0, 1.0] and (dets[:, 6] == 0).all()
+    (misread,) = Predictor(lambda x: x, 32, torch.device("cpu"), conf_thres=0.1).postprocess(preds)  # 4 + 1 + density
+    assert (misread[:, 5] == 0).all() and misread[0, 6] == pytest.approx(0.1)  # what the layout prevents
