@@ -107,6 +107,66 @@ def bench_memory_format(data: str, cfg: str, img: int, batch: int, runs: int, de
     return "\n".join(lines)
 
 
+def bench_distill(data: str, cfg: str, teacher: str, img: int, batch: int, runs: int, device: str = "cpu") -> str:
+    """Training step (forward, loss, backward, SGD step) of the student alone vs with distillation (the
+    teacher's forward, the projectors, the distillation terms), two copies of one model on one real augmented
+    batch, timed interleaved (the cost of ``--teacher`` in the training loop, data loading left out)."""
+    import copy
+
+    from detector.data import DetectionDataset, build_dataloader, index_split, load_data_config
+    from detector.engine.distill import Distiller, HeadInputs, head_widths, heads_match, load_teacher
+    from detector.hyp import DEFAULT_HYP
+    from detector.loss.detection_loss import weighted_total
+    from detector.models import build_model
+
+    dev, fmt = torch.device(device), torch.channels_last
+    idx = index_split(load_data_config(data), "train")
+    loader, sampler = build_dataloader(DetectionDataset(idx.records, img, augment=True), batch, 0, True, 0)
+    sampler.set_epoch(0)
+    b = next(iter(loader))
+    x = normalize_images(b["images"]).to(dev).contiguous(memory_format=fmt)
+    targets, crowd = b["targets"].to(dev), b["crowd"].to(dev)
+    torch.manual_seed(0)
+    base = build_model(cfg, nc=len(idx.names)).to(dev).to(memory_format=fmt)
+    t_model = load_teacher(teacher, dev, fmt)
+    fns, gains = {}, {**DEFAULT_HYP}
+    for name in ("student", "student + teacher"):
+        m = copy.deepcopy(base).train()
+        crit = m.head.build_loss({})
+        params = list(m.parameters())
+        kd = None
+        if name != "student":
+            kd = Distiller(head_widths(m), head_widths(t_model), "both", logits=heads_match(m, t_model) is None,
+                           reg_max=m.head.reg_max).to(dev)
+            taps = HeadInputs(m), HeadInputs(t_model)
+            params += list(kd.parameters())
+        opt = torch.optim.SGD(params, lr=1e-4, momentum=0.9)
+
+        def step(m=m, crit=crit, opt=opt, kd=kd):
+            raw = m(x)
+            terms = crit.terms(raw, targets, crowd)
+            if kd is not None:
+                with torch.no_grad():
+                    t_raw = t_model(x)
+                terms.update(kd(taps[0].feats, taps[1].feats, raw, t_raw))
+            loss = weighted_total(terms, gains, len(x))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+        fns[name] = step
+    t = {k: median_ms(v) for k, v in time_interleaved(fns, runs=runs, warmup=2).items()}
+    n_t = sum(p.numel() for p in t_model.parameters()) / 1e6
+    lines = [f"# distillation cost: {Path(cfg).stem} student, teacher {teacher} ({n_t:.2f}M params, fused), {data} "
+             f"train batch of {batch} at {img} px, device {dev}, fp32, median of {runs} interleaved runs",
+             f"# machine: {machine_line()}",
+             "| training step | ms | img/s | x student alone |", "|---|---:|---:|---:|"]
+    for k, v in t.items():
+        lines.append(f"| {k} | {v:.0f} | {batch / v * 1000:.1f} | {v / t['student']:.2f} |")
+    return "\n".join(lines)
+
+
 def bench_crowd_nms(weights: str, images: str, ann: str, img: int, iou: float, classes: list[str] | None,
                     title: str) -> str:
     """Greedy vs adaptive NMS (same model, same N_t) on one annotated image set."""

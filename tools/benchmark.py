@@ -157,6 +157,11 @@ def _memory_format(a):
     print(bench_memory_format(a.data, a.cfg, a.img, a.batch, a.runs, a.device))
 
 
+def _distill(a):
+    from bench_cases import bench_distill
+    print(bench_distill(a.data, a.cfg, a.teacher, a.img, a.batch, a.runs, a.device))
+
+
 def _crowd(a):
     from bench_cases import bench_crowd_nms
     print(bench_crowd_nms(a.weights, a.images, a.ann, a.img, a.iou_thres, a.classes, a.title))
@@ -210,6 +215,15 @@ def main(argv: list[str] | None = None) -> int:
     pf.add_argument("--runs", type=int, default=10)
     pf.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     pf.set_defaults(func=_memory_format)
+    pk = sub.add_parser("distill", help="training step with and without --teacher (distillation cost)")
+    pk.add_argument("--teacher", required=True)
+    pk.add_argument("--data", default="cfg/data/synthetic_heldout.yaml")
+    pk.add_argument("--cfg", default="cfg/yolo_ca_bifpn.yaml")
+    pk.add_argument("--img", type=int, default=320)
+    pk.add_argument("--batch", type=int, default=16)
+    pk.add_argument("--runs", type=int, default=10)
+    pk.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    pk.set_defaults(func=_distill)
     pc = sub.add_parser("crowd", help="greedy vs adaptive NMS on an annotated image set")
     pc.add_argument("--weights", required=True)
     pc.add_argument("--images", required=True)
