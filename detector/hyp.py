@@ -65,7 +65,7 @@ class AugmentHyp:
 @dataclass(frozen=True)
 class DistillHyp:
     distill_feature: float = 2.0  # neck-feature distillation gain (--teacher with --distill feature/both)
-    distill_cls: float = 1.0  # class-score distillation gain (--distill logit/both; the teacher's head must match)
+    distill_cls: float = 0.5  # class-score distillation gain, as cls (--distill logit/both; the heads must match)
     distill_box: float = 1.0  # localisation distillation gain (KL of the DFL box distributions)
     distill_tau: float = 1.0  # temperature of the channel-wise (cwd) and box-distribution KL
 
