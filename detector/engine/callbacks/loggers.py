@@ -17,7 +17,7 @@ from ..ema import unwrap
 from .base import Callback
 
 
-SHORT = {"density": "dens"}  # progress-bar names of long loss terms
+SHORT = {"density": "dens", "distill_feature": "kd_feat", "distill_cls": "kd_cls", "distill_box": "kd_box"}  # bar names
 
 
 class ProgressBar(Callback):
