@@ -14,6 +14,7 @@ from detector.config import ConfigError
 from detector.engine.checkpoint import CheckpointError
 from detector.engine.dist import check_device_arg
 from detector.engine.val_job import ValConfig, evaluate, format_table
+from detector.metrics.coco_eval import BACKENDS
 from detector.ops.nms import nms_methods
 from detector.utils.cli import non_negative_int, positive_int, round_img, unit_float
 from detector.utils.io import describe_os_error, increment_path
@@ -22,7 +23,7 @@ from detector.utils.io import describe_os_error, increment_path
 def main(argv=None) -> int:
     d = ValConfig()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--weights", default=None, help="checkpoint (.pt)")
+    ap.add_argument("--weights", default=None, help="checkpoint (.pt) or exported model (.onnx, *_openvino_model/)")
     ap.add_argument("--pred", default=None, help="score this COCO results json instead of running a model")
     ap.add_argument("--cat-offset", type=int, default=0,
                     help="--pred: add this to every category id of the file (e.g. -1 for 1-based ids on 0-based data)")
@@ -43,6 +44,9 @@ def main(argv=None) -> int:
     ap.add_argument("--half", action="store_true", help="FP16 inference (CUDA)")
     ap.add_argument("--no-rect", dest="rect", action="store_false", help="square batches instead of rectangular")
     ap.add_argument("--no-plots", dest="plots", action="store_false")
+    ap.add_argument("--coco-backend", choices=list(BACKENDS), default=d.coco_backend,
+                    help="pycocotools (default: every metric) or faster (faster-coco-eval: the same 12 COCO stats, "
+                         "faster on large sets; without P/R/F1 and crowd metrics)")
     ap.add_argument("--project", default="runs/val")
     ap.add_argument("--name", default="exp")
     ap.add_argument("--exist-ok", action="store_true")

@@ -4,12 +4,13 @@
 >>> dets = Detector("runs/train/exp/weights/best.pt").predict("image.jpg")
 >>> dets.boxes, dets.scores, dets.classes, dets.labels   # original-image pixels, xyxy
 
-``weights`` may be a checkpoint (.pt) or an exported ONNX model (.onnx, run by onnxruntime with
-the same pre-processing and NMS).
+``weights`` may be a checkpoint (.pt) or an exported model (``best.onnx``, run by onnxruntime;
+``best_openvino_model/``, run by OpenVINO) with the same pre-processing and NMS; an export with NMS in its
+graph brings its own.
 """
 from __future__ import annotations
 
-import json
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,9 +19,10 @@ import numpy as np
 import torch
 
 from ..data.image_io import as_bgr_uint8, read_image
+from ..export import is_exported, open_exported
 from ..ops.nms import IOU_THRES, MAX_DET, PREDICT_CONF
 
-from .checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
+from .checkpoint import load_checkpoint, model_from_checkpoint
 from .dist import select_device
 from .predictor import Predictor
 
@@ -70,8 +72,8 @@ class Detector:
         self.timing = Timing()
         opts = dict(img=img, rect=rect, conf_thres=conf_thres, iou_thres=iou_thres, max_det=max_det, classes=classes,
                     agnostic=agnostic)
-        if self.weights.suffix == ".onnx":
-            self._init_onnx(opts, nms)
+        if is_exported(self.weights):
+            self._init_exported(opts, nms)
         else:
             self.device = select_device(device)
             opts["rect"] = auto_rect(self.device) if rect is None else rect
@@ -93,49 +95,29 @@ class Detector:
     stride = property(lambda self: self.predictor.stride)
     nms = property(lambda self: self.predictor.options.nms)
 
-    def _init_onnx(self, opts: dict, nms: str | None) -> None:
-        import onnxruntime as ort
-
-        if not self.weights.is_file():
-            raise FileNotFoundError(f"{self.weights}: ONNX model not found")
-        if self.weights.stat().st_size == 0:
-            raise CheckpointError(f"{self.weights}: an empty file (0 bytes), not an ONNX model")
-        try:
-            self.session = ort.InferenceSession(str(self.weights), providers=ort.get_available_providers())
-        except Exception as e:  # onnxruntime raises its own exception classes for corrupt/truncated graphs
-            raise CheckpointError(f"{self.weights}: not a loadable ONNX model (corrupt or truncated?): "
-                                  f"{(str(e).splitlines() or [type(e).__name__])[0][:160]}") from None
-        meta = self.session.get_modelmeta().custom_metadata_map
-        inp, outs = self.session.get_inputs(), self.session.get_outputs()
-        oshape = outs[0].shape if outs else []
-        if meta.get("format") != "detector-onnx-v1" or len(inp) != 1 or len(inp[0].shape) != 4 or len(oshape) != 3:
-            raise CheckpointError(
-                f"{self.weights}: not an ONNX model exported by tools/export.py (expected one image input "
-                f"[B, 3, H, W] and one output [B, N, 4 + classes + 1] with our metadata; got inputs "
-                f"{[i.shape for i in inp]}, outputs {[o.shape for o in outs]})")
-        try:
-            names = json.loads(meta.get("names", "{}"))
-            self.names = {int(k): str(v) for k, v in (names.items() if isinstance(names, dict) else enumerate(names))}
-        except (ValueError, TypeError, AttributeError) as e:
-            raise CheckpointError(f"{self.weights}: unreadable class names in the ONNX metadata: {e}") from None
-        try:  # the head's decoded layout, written at export (older exports: Detect's)
-            layout = json.loads(meta.get("layout") or "null") or {"xyxy": 4, "cls": len(self.names), "density": 1}
-            width = sum(int(v) for v in layout.values())
-        except (ValueError, TypeError, AttributeError) as e:
-            raise CheckpointError(f"{self.weights}: unreadable output layout in the ONNX metadata: {e}") from None
-        if layout.get("cls") != len(self.names) or (isinstance(oshape[2], int) and oshape[2] != width):
-            raise CheckpointError(f"{self.weights}: its output has {oshape[2]} values per box, but its metadata names "
-                                  f"{len(self.names)} classes and the columns {layout} (expected {width})")
-        self.default_nms = meta.get("nms", "greedy")
-        self.cat_ids = json.loads(meta["cat_ids"]) if "cat_ids" in meta else None
-        shape = self.session.get_inputs()[0].shape
+    def _init_exported(self, opts: dict, nms: str | None) -> None:
+        """An exported model (ONNX, OpenVINO: any registered format), its metadata checked on opening."""
+        em = open_exported(self.weights)
+        self.exported = em
+        self.names, self.cat_ids, self.default_nms = em.names, em.cat_ids, em.default_nms
+        if em.graph_nms is not None:  # NMS is in the graph: its method and IoU threshold are fixed at export
+            g = em.graph_nms
+            if nms not in (None, g["method"]):
+                raise ValueError(f"{self.weights}: its NMS ({g['method']}, IoU {g['iou']}) is inside the graph; "
+                                 f"--nms {nms} needs an export without --nms-in-graph")
+            if opts.get("agnostic"):
+                raise ValueError(f"{self.weights}: its in-graph NMS is class-aware; --agnostic-nms needs an export "
+                                 "without --nms-in-graph")
+            if opts["conf_thres"] < g["conf"]:
+                print(f"note: {self.weights}: NMS in the graph was exported with conf {g['conf']}: boxes scored "
+                      f"below it are not in its output (--conf {opts['conf_thres']} cannot bring them back)",
+                      file=sys.stderr)
         if opts["rect"] is None:
             opts["rect"] = auto_rect(torch.device("cpu"))
-        if isinstance(shape[2], int):  # static export: its size wins, square input only
-            opts.update(img=int(shape[2]), rect=False)
+        if em.static_size:  # static export: its size wins, square input only
+            opts.update(img=em.static_size, rect=False)
         self.device, self.half = torch.device("cpu"), False
-        self.predictor = Predictor.from_onnx(self.session, max(json.loads(meta.get("stride", "[32]"))),
-                                             nms=nms or self.default_nms, layout=layout, **opts)
+        self.predictor = Predictor.from_exported(em, nms=nms or self.default_nms, **opts)
 
     # -------------------------------------------------------------------------
     def input_shape(self, imgs: list[np.ndarray]) -> tuple[int, int]:

@@ -43,6 +43,7 @@ class Predictor:
         self.has_density = layout is None or "density" in layout
         self.img, self.rect = img, rect
         self.options = PostprocessOptions(**options)
+        self.graph_nms: dict | None = None  # the baked NMS settings when the forward returns final detections
         self.warmed = False
 
     @classmethod
@@ -59,19 +60,19 @@ class Predictor:
                    layout=head.decoded_layout, **kw)
 
     @classmethod
-    def from_onnx(cls, session, stride: int, **kw) -> "Predictor":
-        """An onnxruntime session of a graph exported by tools/export.py (decoded output [B, N, 4+nc+1]);
-        a static batch-1 graph is fed one image at a time."""
-        inp = session.get_inputs()[0]
-        np_dtype = np.float16 if "float16" in inp.type else np.float32
-        static_batch = inp.shape[0] if isinstance(inp.shape[0], int) else None
+    def from_exported(cls, exported, **kw) -> "Predictor":
+        """An exported model (:func:`detector.export.runtime.open_exported`: ONNX, OpenVINO, ...). Its graph
+        decodes (output [B, N, 4 + nc + 1]); with NMS in the graph it returns final detections, which
+        :meth:`postprocess` only filters further (a higher ``conf_thres``, ``classes``, ``max_det``)."""
+        in_graph = exported.graph_nms is not None
 
         def fwd(x: torch.Tensor) -> torch.Tensor:
-            xs = [x] if static_batch is None or x.shape[0] == static_batch else x.split(1)
-            outs = [session.run(None, {inp.name: xi.numpy().astype(np_dtype)})[0] for xi in xs]
-            return torch.from_numpy(np.concatenate(outs)).float()
+            outs = exported(x.cpu().numpy())
+            return torch.from_numpy(outs[0]).float()
 
-        return cls(fwd, stride, torch.device("cpu"), **kw)
+        p = cls(fwd, exported.stride, torch.device("cpu"), layout=exported.layout, **kw)
+        p.graph_nms = exported.graph_nms if in_graph else None
+        return p
 
     # ------------------------------------------------------------------ stages
     def input_shape(self, imgs: list[np.ndarray]) -> tuple[int, int]:
@@ -120,8 +121,19 @@ class Predictor:
             torch.cuda.synchronize(self.device)
 
     def postprocess(self, preds: torch.Tensor) -> list[torch.Tensor]:
-        """Decoded predictions -> per image Tensor[K, 7] (x1, y1, x2, y2, score, class, density)."""
+        """Decoded predictions -> per image Tensor[K, 7] (x1, y1, x2, y2, score, class, density).
+        With NMS in the graph, ``preds`` are its detections Tensor[B, max_det, 7] (zero rows past each
+        image's count): filtering them by a higher confidence or by class gives exactly what NMS on the
+        filtered boxes would (greedy and adaptive decide each box by higher-scored boxes only)."""
         o = self.options
+        if self.graph_nms is not None:
+            out = []
+            for d in preds:
+                keep = d[:, 4] > max(o.conf_thres, 0.0)
+                if o.classes is not None:
+                    keep &= torch.isin(d[:, 5].long(), torch.as_tensor(o.classes))
+                out.append(d[keep][:o.max_det])
+            return out
         return non_max_suppression(preds, o.conf_thres, o.iou_thres, method=o.nms, max_det=o.max_det,
                                    classes=o.classes, agnostic=o.agnostic, multi_label=o.multi_label,
                                    has_density=self.has_density)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,8 +18,10 @@ from ..metrics.plots import plot_confusion, plot_pr_curve
 from ..metrics.results_file import read_results
 from ..ops.nms import IOU_THRES, MAX_DET, VAL_CONF
 from ..utils.io import write_json, write_text
+from ..export import is_exported, open_exported
 from .checkpoint import load_checkpoint, model_from_checkpoint
 from .dist import select_device
+from .predictor import Predictor
 from .val_loop import run_validation
 
 
@@ -42,6 +45,7 @@ class ValConfig:
     plots: bool = True
     cat_offset: int = 0  # --pred: added to every category id of the file
     cat_map: str | None = None  # --pred: 'coco80' / 'coco80-1': the file's ids are COCO class indices
+    coco_backend: str = "pycocotools"  # or "faster" (faster-coco-eval: the 12 stats, not the match-based extras)
     variants: dict | None = None  # {name: {"nms": m, "iou_thres": t}}: more post-processings of the same pass,
     # each scored and returned under m["variants"][name] (the ablation's NMS sweep)
 
@@ -56,6 +60,8 @@ def evaluate(cfg: ValConfig, save_dir: Path) -> dict:
         return _score_file(cfg, idx, save_dir)
     if not cfg.weights:
         raise ValueError("give --weights (a checkpoint) or --pred (a COCO results json)")
+    if is_exported(cfg.weights):
+        return _evaluate_exported(cfg, data_cfg, idx, save_dir)
     device = select_device(cfg.device)
     ckpt = load_checkpoint(cfg.weights)
     model = model_from_checkpoint(ckpt, cfg.weights).to(device).fuse().to(memory_format=torch.channels_last)
@@ -71,6 +77,7 @@ def evaluate(cfg: ValConfig, save_dir: Path) -> dict:
     ds = DetectionDataset(idx.records, cfg.img, augment=False, rect=cfg.rect, batch_size=cfg.batch)
     loader, _ = build_dataloader(ds, cfg.batch, cfg.workers, shuffle=False)
     ev = COCOEvaluator.from_split(idx)
+    ev.backend = cfg.coco_backend
     cm = ConfusionMatrix(len(idx.names))
     variants = {k: (COCOEvaluator.from_split(idx), dict(v)) for k, v in (cfg.variants or {}).items()}
     m = run_validation(model, loader, ev, device, cfg.conf_thres, cfg.iou_thres, nms, cfg.max_det, half, confusion=cm,
@@ -78,18 +85,58 @@ def evaluate(cfg: ValConfig, save_dir: Path) -> dict:
     m["nms"] = nms
     for k, vm in m.get("variants", {}).items():
         vm["nms"] = variants[k][1].get("nms", nms)
+    _write_outputs(cfg, idx, save_dir, m, ev, cm)
+    return m
+
+
+def _write_outputs(cfg: ValConfig, idx, save_dir: Path, m: dict, ev: COCOEvaluator, cm: ConfusionMatrix) -> None:
     if cfg.save_json:
         write_text(save_dir / "predictions.json", json.dumps(ev.predictions_json()))
     if cfg.plots:
         plot_pr_curve(m.get("curve"), save_dir / "PR_curve.png")
         plot_confusion(cm.matrix, idx.names, save_dir / "confusion_matrix.png")
     write_metrics(save_dir, m)
+
+
+def _evaluate_exported(cfg: ValConfig, data_cfg, idx, save_dir: Path) -> dict:
+    """An exported model (ONNX, OpenVINO, ...) through the same loader, Predictor and evaluator."""
+    em = open_exported(cfg.weights, cfg.device or "cpu")
+    problem = category_mismatch(f"exported model {cfg.weights}", [em.names[i] for i in sorted(em.names)], em.cat_ids,
+                                f"{cfg.data} ({cfg.split})", idx.names, idx.cat_ids)
+    if len(em.names) != len(idx.names) or problem:
+        raise ValueError(problem or f"{cfg.weights} predicts {len(em.names)} classes but {cfg.data} has "
+                                    f"{len(idx.names)}")
+    nms = cfg.nms or em.default_nms
+    if em.graph_nms is not None:
+        g = em.graph_nms
+        if nms != g["method"]:
+            raise ValueError(f"{cfg.weights}: its NMS ({g['method']}) is inside the graph; --nms {nms} needs an "
+                             "export without --nms-in-graph")
+        if cfg.conf_thres < g["conf"]:
+            print(f"note: {cfg.weights}: NMS in the graph keeps boxes above conf {g['conf']} (not {cfg.conf_thres}) "
+                  "and one class per box, so mAP is lower than the checkpoint's; export with --conf 0.001 to "
+                  "validate it", file=sys.stderr)
+    img = em.static_size or cfg.img
+    predictor = Predictor.from_exported(em, img=img, rect=False, conf_thres=cfg.conf_thres, iou_thres=cfg.iou_thres,
+                                        nms=nms, max_det=cfg.max_det, multi_label=True)
+    rect = cfg.rect and em.static_size is None and em.static_batch is None
+    ds = DetectionDataset(idx.records, img, augment=False, rect=rect, batch_size=cfg.batch)
+    loader, _ = build_dataloader(ds, cfg.batch, cfg.workers, shuffle=False)
+    ev = COCOEvaluator.from_split(idx)
+    ev.backend = cfg.coco_backend
+    cm = ConfusionMatrix(len(idx.names))
+    m = run_validation(None, loader, ev, torch.device("cpu"), cfg.conf_thres, cfg.iou_thres, nms, cfg.max_det,
+                       confusion=cm, predictor=predictor)
+    m["nms"] = nms
+    m["runtime"] = em.runtime
+    _write_outputs(cfg, idx, save_dir, m, ev, cm)
     return m
 
 
 def _score_file(cfg: ValConfig, idx, save_dir: Path) -> dict:
     res = read_results(cfg.pred, idx, cfg.cat_offset, cfg.cat_map)
     ev = COCOEvaluator.from_split(idx)
+    ev.backend = cfg.coco_backend
     if idx.kind == "yolo":  # in-memory ground truth needs each image's size
         for r in idx.records:
             if not r.height:
@@ -99,7 +146,8 @@ def _score_file(cfg: ValConfig, idx, save_dir: Path) -> dict:
                     continue
     ids = [r.image_id for r in idx.records]
     gt = ev.ground_truth()
-    m = evaluate_arrays(gt, res.rows, ids, idx.cat_ids, idx.names, ev.only_cat_ids, densities=res.densities)
+    m = evaluate_arrays(gt, res.rows, ids, idx.cat_ids, idx.names, ev.only_cat_ids, densities=res.densities,
+                        backend=cfg.coco_backend)
     hint = class_mapping_hint(gt, res.rows, dict(zip(idx.cat_ids, idx.names)))
     m["note"] = "; ".join([*res.notes, *([m["note"]] if m.get("note") else []), *([hint] if hint else [])])
     m["rows_rejected"], m["rows_unknown_image"] = res.rejected, res.unknown_images

@@ -14,20 +14,27 @@ from .predictor import Predictor
 @torch.no_grad()
 def run_validation(model, loader, evaluator: COCOEvaluator, device: torch.device, conf_thres: float = VAL_CONF,
                    iou_thres: float = IOU_THRES, nms: str = "greedy", max_det: int = MAX_DET, half: bool = False,
-                   progress: bool = True, desc: str = "val", confusion=None, variants: dict | None = None) -> dict:
+                   progress: bool = True, desc: str = "val", confusion=None, variants: dict | None = None,
+                   predictor: Predictor | None = None) -> dict:
     """Returns the evaluator's metrics plus ``speed`` (ms per image: preprocess, inference, nms) and
     ``skipped`` (unreadable images met on the way).
 
     ``variants``: {name: (COCOEvaluator, {"nms": ..., "iou_thres": ...})}: other post-processings of the
     same forward passes (an NMS / IoU-threshold sweep costs one model pass), each scored by its own
-    evaluator; their metrics come back under ``metrics["variants"][name]`` (not timed)."""
-    was_training = model.training
-    model.eval()
+    evaluator; their metrics come back under ``metrics["variants"][name]`` (not timed).
+
+    ``predictor``: run this one instead of ``model`` (an exported model: ``Predictor.from_exported``)."""
+    was_training = model.training if model is not None else False
+    if model is not None:
+        model.eval()
     evaluator.reset()
     t_load = t_pre = t_inf = t_nms = t_warm = 0.0
     n_img, skipped = 0, list(getattr(loader.dataset, "unreadable", []))
-    predictor = Predictor.from_model(model, device, half, conf_thres=conf_thres, iou_thres=iou_thres, nms=nms,
-                                     max_det=max_det, multi_label=True)
+    if predictor is None:
+        predictor = Predictor.from_model(model, device, half, conf_thres=conf_thres, iou_thres=iou_thres, nms=nms,
+                                         max_det=max_det, multi_label=True)
+    if variants and predictor.graph_nms is not None:
+        raise ValueError("NMS variants need decoded predictions; this model has its NMS inside the graph")
     others = {}
     for name, (ev, opts) in (variants or {}).items():
         ev.reset()
@@ -71,5 +78,6 @@ def run_validation(model, loader, evaluator: COCOEvaluator, device: torch.device
     if others:
         metrics["variants"] = {name: ev.compute() for name, (ev, _) in others.items()}
     metrics["skipped"] = list(dict.fromkeys(tuple(x) for x in skipped))  # each unreadable image once
-    model.train(was_training)
+    if model is not None:
+        model.train(was_training)
     return metrics

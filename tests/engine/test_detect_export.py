@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from detector import Detector, build_model
+from detector import Detector
 from detector.data.image_io import read_image
 from detector.engine.checkpoint import save_checkpoint
 from detector.data.transforms import scale_to_original
 
-from ..conftest import CFG_DIR, ROOT
+from ..conftest import ROOT, busy_checkpoint
 
 FIX = ROOT / "tests" / "fixtures" / "coco_mini" / "images" / "train2017"
 DETECT = [sys.executable, str(ROOT / "tools" / "detect.py")]
@@ -23,23 +23,7 @@ DETECT = [sys.executable, str(ROOT / "tools" / "detect.py")]
 
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
-    """An untrained model made to detect plenty: class logits spread widely and biased up; every
-    location predicts a box of 4 strides around itself (so neighbouring boxes overlap < 0.7 and NMS
-    decisions never hinge on float noise)."""
-    torch.manual_seed(0)
-    m = build_model(CFG_DIR / "yolo_ca_bifpn.yaml", nc=3)
-    with torch.no_grad():
-        for cl in m.head.cls:
-            cl[-1].weight.normal_(0, 30.0)
-            cl[-1].bias.fill_(0.5)
-        for bp in m.head.box_pred:
-            bp.weight.zero_()
-            bp.bias.fill_(-10.0)
-            bp.bias[2::16] = 10.0  # distance 2 bins on each side
-    p = tmp_path_factory.mktemp("ck") / "m.pt"
-    save_checkpoint(p, {"model": m.state_dict(), "model_cfg": m.yaml, "names": ["a", "b", "c"], "cat_ids": [1, 5, 9],
-                        "nms": "greedy"})
-    return p
+    return busy_checkpoint(tmp_path_factory.mktemp("ck") / "m.pt")
 
 
 def run(*args):
