@@ -18,6 +18,10 @@
       batch-1 forward at 10 new input shapes vs repeats: the cost of a new shape (CUDA kernel planning).
   python tools/benchmark.py detect --weights W.pt [--onnx W.onnx] [--img 640]
       detect.py end-to-end FPS on a generated 640x480 video, stage split; PyTorch rect / square, ONNX Runtime.
+  python tools/benchmark.py deploy --weights W.pt --data D.yaml [--img 320] [--runs 50]
+      PyTorch vs ONNX Runtime vs OpenVINO fp32 vs OpenVINO INT8: batch-1 latency (interleaved) and mAP.
+  python tools/benchmark.py cocoeval --weights W.pt --data D.yaml --ann D_val.json [--big 5000]
+      pycocotools vs faster-coco-eval: time and the 12 stats, on the split and on a replicated large set.
 """
 from __future__ import annotations
 
@@ -177,6 +181,18 @@ def _detect(a):
     print(bench_detect(a.weights, a.onnx, a.img, a.frames))
 
 
+def _deploy(a) -> None:
+    from bench_deploy import bench_deploy
+
+    print(bench_deploy(a.weights, a.data, a.img, a.runs, a.out, a.calib_images))
+
+
+def _cocoeval(a) -> None:
+    from bench_deploy import bench_cocoeval
+
+    print(bench_cocoeval(a.ann, a.weights, a.data, a.img, a.big, a.out))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="what", required=True)
@@ -247,6 +263,22 @@ def main(argv: list[str] | None = None) -> int:
     pd.add_argument("--img", type=int, default=640)
     pd.add_argument("--frames", type=int, default=60)
     pd.set_defaults(func=_detect)
+    pe = sub.add_parser("deploy", help="latency and mAP: PyTorch, ONNX Runtime, OpenVINO fp32 / INT8")
+    pe.add_argument("--weights", required=True)
+    pe.add_argument("--data", required=True)
+    pe.add_argument("--img", type=int, default=320)
+    pe.add_argument("--runs", type=int, default=50)
+    pe.add_argument("--calib-images", type=int, default=300)
+    pe.add_argument("--out", default="runs/bench_deploy")
+    pe.set_defaults(func=_deploy)
+    pv = sub.add_parser("cocoeval", help="pycocotools vs faster-coco-eval: time and agreement")
+    pv.add_argument("--weights", required=True)
+    pv.add_argument("--data", required=True)
+    pv.add_argument("--ann", required=True, help="the val split's COCO json")
+    pv.add_argument("--img", type=int, default=320)
+    pv.add_argument("--big", type=int, default=5000)
+    pv.add_argument("--out", default="runs/bench_cocoeval")
+    pv.set_defaults(func=_cocoeval)
     args = ap.parse_args(argv)
     args.func(args)
     return 0
