@@ -38,7 +38,8 @@ class ExportedModel:
         want = 2 if in_graph else 1
         if (meta.get("format") != "detector-onnx-v1" or len(self.input_shape) != 4 or len(output_shapes) != want
                 or len(output_shapes[0]) != 3):
-            self._fail("not a model exported by tools/export.py (expected one image input [B, 3, H, W] and "
+            kind = {"onnxruntime": "an ONNX model", "openvino": "an OpenVINO model"}.get(self.runtime, "a model")
+            self._fail(f"not {kind} exported by tools/export.py (expected one image input [B, 3, H, W] and "
                        "one output [B, N, 4 + classes + 1], or dets [B, max_det, 7] + num [B], with our metadata; "
                        f"got inputs {self.input_shape}, outputs {output_shapes})")
         try:
