@@ -1,7 +1,7 @@
 """Deployment benchmarks behind ``tools/benchmark.py deploy`` and ``cocoeval`` (results: docs/BENCHMARKS.md).
 
-deploy: one checkpoint exported to ONNX (fp32), OpenVINO (fp32) and OpenVINO INT8 (NNCF, calibrated on the
-data's train split); every variant's batch-1 latency on real val images (interleaved rounds, median) and its
+deploy: one checkpoint exported to ONNX (fp32 and INT8 by ONNX Runtime static quantization), OpenVINO (fp32)
+and OpenVINO INT8 (NNCF); INT8 calibrated on the data's train split; every variant's batch-1 latency on real val images (interleaved rounds, median) and its
 COCO mAP on the val split through tools/val.py's evaluation; the in-graph NMS exports checked against ours.
 cocoeval: pycocotools vs faster-coco-eval on the same detections: the 12 stats and the time, on a split and on
 a large set built by replicating its images with jittered boxes.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import time
 from pathlib import Path
 
@@ -41,6 +42,9 @@ def bench_deploy(weights: str, data: str, img: int, runs: int, out_dir: str, cal
                                                            calib_images=calib_images,
                                                            output=str(out / f"{stem}_int8_openvino_model")))
     t_int8 = time.perf_counter() - t0
+    paths["ONNX Runtime INT8 (QDQ)"] = export_model(ExportJob(weights, "onnx", img, int8=True, data=data,
+                                                              calib_images=calib_images,
+                                                              output=str(out / f"{stem}_int8.onnx")))
     # latency: batch 1, square img, real val images, decode included, NMS excluded (same for all)
     idx = index_split(load_data_config(data), "val")
     ims = [read_image(r.path) for r in idx.records[:lat_images]]
@@ -67,13 +71,13 @@ def bench_deploy(weights: str, data: str, img: int, runs: int, out_dir: str, cal
     rows = []
     for k, p in paths.items():
         m = evaluate(ValConfig(weights=str(p), data=data, img=img, batch=16, device="cpu", rect=False, plots=False,
-                               save_json=False, workers=2), out / "val" / k.split()[0].lower().replace(" ", "_"))
+                               save_json=False, workers=2), out / "val" / re.sub(r"\W+", "_", k).strip("_").lower())
         rows.append((k, lat[k], m["mAP50-95"], m["mAP50"]))
     ref_ort = lat["ONNX Runtime fp32"]
     base = rows[0][2]
     lines = [machine_line(), f"{weights}, {img} px, data {data} (val split, {len(idx.records)} images), "
              f"latency: batch 1, median of {runs} interleaved rounds over {len(ims)} val images, decode included, "
-             f"NMS excluded; export {t_onnx:.1f} s (ONNX), INT8 calibration on {calib_images} train images "
+             f"NMS excluded; export {t_onnx:.1f} s (ONNX), NNCF INT8 calibration on {calib_images} train images "
              f"{t_int8:.1f} s", "",
              "| runtime | latency ms | vs ONNX Runtime fp32 | mAP50-95 | mAP50 | Δ mAP50-95 x100 vs PyTorch |",
              "|---|---:|---:|---:|---:|---:|"]

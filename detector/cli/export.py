@@ -33,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--img", "--imgsz", type=positive_int, default=640, dest="img")
     ap.add_argument("--dynamic", action="store_true", help="dynamic batch and image size")
     ap.add_argument("--half", action="store_true", help="FP16 (ONNX: export on CUDA, --device 0; OpenVINO: FP16 IR)")
-    ap.add_argument("--int8", action="store_true", help="INT8 post-training quantization (openvino; needs --data)")
+    ap.add_argument("--int8", action="store_true", help="INT8 post-training quantization (onnx: ONNX Runtime QDQ; "
+                                                        "openvino: NNCF; needs --data)")
     ap.add_argument("--data", default=None, help="data YAML whose images calibrate --int8")
     ap.add_argument("--calib-split", default="train", help="split of --data used for calibration (default train)")
     ap.add_argument("--calib-images", type=positive_int, default=300, help="calibration images (default 300)")

@@ -45,8 +45,8 @@ def main(argv=None) -> int:
     ap.add_argument("--no-rect", dest="rect", action="store_false", help="square batches instead of rectangular")
     ap.add_argument("--no-plots", dest="plots", action="store_false")
     ap.add_argument("--coco-backend", choices=list(BACKENDS), default=d.coco_backend,
-                    help="pycocotools (default: every metric) or faster (faster-coco-eval: the same 12 COCO stats, "
-                         "faster on large sets; without P/R/F1 and crowd metrics)")
+                    help="pycocotools (default) or faster (faster-coco-eval for the COCO stats: the same numbers, "
+                         "faster on large sets)")
     ap.add_argument("--project", default="runs/val")
     ap.add_argument("--name", default="exp")
     ap.add_argument("--exist-ok", action="store_true")

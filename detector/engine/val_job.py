@@ -45,7 +45,7 @@ class ValConfig:
     plots: bool = True
     cat_offset: int = 0  # --pred: added to every category id of the file
     cat_map: str | None = None  # --pred: 'coco80' / 'coco80-1': the file's ids are COCO class indices
-    coco_backend: str = "pycocotools"  # or "faster" (faster-coco-eval: the 12 stats, not the match-based extras)
+    coco_backend: str = "pycocotools"  # or "faster" (faster-coco-eval: metrics/faster_backend.py)
     variants: dict | None = None  # {name: {"nms": m, "iou_thres": t}}: more post-processings of the same pass,
     # each scored and returned under m["variants"][name] (the ablation's NMS sweep)
 

@@ -30,6 +30,11 @@ from ..ops.nms import IOU_THRES, MAX_DET, PREDICT_CONF
 from .graph_nms import GRAPH_NMS
 from .registry import get_format
 
+# INT8 keeps these in float. Node names come from the export's module scopes: "/decoded/model/..." is the
+# network, "/decoded/<op>" the head's decoding (DFL softmax and expectation, anchor arithmetic, sigmoids),
+# "/nms/..." an in-graph NMS; the density readout's conv is kept in float too. Quantizing the box arithmetic
+# is what takes INT8 YOLO exports to near-zero mAP; it costs little in float.
+FLOAT_TAIL = [r"^/decoded/(?!model/).*", r"^/nms/.*", r".*/density_pred.*"]
 FORMAT_TAG = "detector-onnx-v1"  # the metadata's "format": what runtime.py accepts
 MAX_CANDIDATES = 1024  # adaptive NMS in the graph: boxes above conf it can hold (pairwise work K x K)
 

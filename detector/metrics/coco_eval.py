@@ -21,15 +21,10 @@ import torch
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-try:  # optional backend (pip install faster-coco-eval; in the dev extras)
-    from faster_coco_eval import COCO as FasterCOCO
-    from faster_coco_eval import COCOeval_faster
-except ImportError:  # pragma: no cover - only without the extra
-    FasterCOCO = COCOeval_faster = None
-
 from ..data.records import record_name
 from ..data.transforms import scale_to_original
 from .crowd import bucket_name, match_table, max_same_class_iou, miss_rate_mr2, overlap_buckets
+from .faster_backend import faster_eval, match_view
 
 BACKENDS = ("pycocotools", "faster")
 STAT_KEYS = ["mAP50-95", "mAP50", "mAP75", "mAP_small", "mAP_medium", "mAP_large",
@@ -187,9 +182,9 @@ def evaluate_arrays(gt: COCO, dets: np.ndarray, image_ids: list[int] | None, cat
     100 detections per image, class mean; the crowded ground truth's recall; and, given each row's
     predicted crowd density (``densities`` [K], NaN where none), :func:`density_calibration`.
 
-    ``backend``: "pycocotools" (everything) or "faster" (faster-coco-eval's C++ matching: the same 12 stats,
-    recall50 and per-class AP, several times faster on large sets; not the metrics read from the per-image
-    matching: P/R/F1, crowd buckets, MR-2, density calibration)."""
+    ``backend``: "pycocotools" or "faster" (faster-coco-eval's C++ matching, several times faster on large
+    sets; the metrics read from the per-image matching come from its matched pairs:
+    :mod:`detector.metrics.faster_backend`)."""
     out: dict = {k: 0.0 for k in STAT_KEYS}
     out.update(per_class={}, precision=0.0, recall=0.0, f1=0.0, conf=0.0, note="")
     if image_ids is None:
@@ -200,11 +195,7 @@ def evaluate_arrays(gt: COCO, dets: np.ndarray, image_ids: list[int] | None, cat
         out["note"] = "no predictions: every metric is 0"
         return out
     if backend == "faster":
-        if COCOeval_faster is None:
-            raise ValueError("--coco-backend faster needs faster-coco-eval: pip install faster-coco-eval")
-        gt = _faster_gt(gt)
-        dt = _quiet(gt.loadRes, dets)
-        ev = COCOeval_faster(gt, dt, "bbox", separate_eval=True, print_function=lambda *a, **k: None)
+        ev = faster_eval(gt, dets, _quiet)
     elif backend == "pycocotools":
         dt = _quiet(gt.loadRes, dets)
         ev = COCOeval(gt, dt, "bbox")
@@ -227,13 +218,13 @@ def evaluate_arrays(gt: COCO, dets: np.ndarray, image_ids: list[int] | None, cat
         out[k] = max(float(v), 0.0) if v != -1 else -1.0
     rec = ev.eval["recall"][0, :, 0, -1]  # [K] at IoU 0.5, area all, maxDets 100
     out["recall50"] = float(rec[rec > -1].mean()) if (rec > -1).any() else 0.0
-    if backend == "pycocotools":  # these read the per-image matching, which faster-coco-eval keeps in C++
-        max_iou = max_same_class_iou(ev.cocoGt, ev.params.imgIds, ev.params.catIds if ev.params.useCats else None)
-        crowded = {a for a, v in max_iou.items() if v >= CROWDED_IOU}
-        out.update(crowded_recall(ev, crowded))
-        out.update(crowd_metrics(ev, max_iou))
-        if densities is not None and np.isfinite(densities).any():
-            out.update(density_calibration(ev, densities, crowded))
+    mv = ev if backend == "pycocotools" else match_view(ev, gt, dets, _quiet)  # the matching at IoU 0.5
+    max_iou = max_same_class_iou(gt, mv.params.imgIds, mv.params.catIds if mv.params.useCats else None)
+    crowded = {a for a, v in max_iou.items() if v >= CROWDED_IOU}
+    out.update(crowded_recall(mv, crowded))
+    out.update(crowd_metrics(mv, max_iou))
+    if densities is not None and np.isfinite(densities).any():
+        out.update(density_calibration(mv, densities, crowded))
     prec = ev.eval["precision"]  # [T, R, K, A, M]
     for ki, cid in enumerate(ev.params.catIds):
         p = prec[:, :, ki, 0, -1]
@@ -242,27 +233,8 @@ def evaluate_arrays(gt: COCO, dets: np.ndarray, image_ids: list[int] | None, cat
             p50 = prec[0, :, ki, 0, -1]
             out["per_class"][name] = {"AP50-95": float(p[p > -1].mean()),
                                       "AP50": float(p50[p50 > -1].mean()) if (p50 > -1).any() else 0.0}
-    if backend == "pycocotools":
-        out.update(pr_at_best_f1(ev))
-    else:
-        out["note"] = ("coco backend 'faster': the 12 COCO stats, recall50 and per-class AP only (precision/recall "
-                       "at best F1 and the crowd metrics need --coco-backend pycocotools)")
+    out.update(pr_at_best_f1(mv))
     return out
-
-
-_FASTER_GT: dict[int, tuple] = {}
-
-
-def _faster_gt(gt: COCO):
-    """faster-coco-eval's own COCO object for a pycocotools ground truth (indexed once per ground truth)."""
-    hit = _FASTER_GT.get(id(gt))
-    if hit is None or hit[0] is not gt:
-        fgt = FasterCOCO()
-        fgt.dataset = gt.dataset
-        _quiet(fgt.createIndex)
-        _FASTER_GT.clear()
-        _FASTER_GT[id(gt)] = hit = (gt, fgt)
-    return hit[1]
 
 
 CROWDED_IOU = 0.5  # a ground-truth box is "crowded" when it overlaps another of its class at least this much

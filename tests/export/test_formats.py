@@ -159,3 +159,27 @@ def test_not_our_export_is_refused_by_name(tmp_path):
     (bad / "x.bin").write_bytes(b"")
     with pytest.raises(Exception, match="x_openvino_model|x.xml"):
         Detector(bad)
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "openvino"])
+def test_int8_export_runs_and_keeps_the_tail_in_float(ckpt, tiny_data, tmp_path, fmt):
+    """--int8 quantizes with calibration images from --data (ONNX Runtime QDQ / NNCF); the decoding tail
+    stays float, so boxes stay on the pixel grid the checkpoint gives; without --data it is refused."""
+    pytest.importorskip("onnxruntime" if fmt == "onnx" else "nncf")
+    out = tmp_path / ("q.onnx" if fmt == "onnx" else "q_openvino_model")
+    r = subprocess.run([*EXPORT, "--weights", str(ckpt), "--format", fmt, "--img", "96", "--int8"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "--data" in r.stderr
+    export("--weights", ckpt, "--format", fmt, "--img", "96", "--int8", "--data", tiny_data, "--calib-images", "4",
+           "--output", out, "--image", IMAGE)
+    em = open_exported(out)
+    assert json.loads(em.meta["int8"])["images"] == 4
+    if fmt == "onnx":  # quantize/dequantize pairs in the network, none in the decoding tail
+        import onnx
+
+        nodes = onnx.load(str(out)).graph.node
+        q = [n for n in nodes if n.op_type == "QuantizeLinear"]
+        assert q and not any(n.name.startswith("/decoded/") and not n.name.startswith("/decoded/model/") for n in q)
+    d = Detector(out, img=96, conf_thres=0.1).predict(IMAGE)
+    ref = Detector(ckpt, img=96, conf_thres=0.1, rect=False, device="cpu").predict(IMAGE)
+    assert len(d) > 0 and abs(len(d) - len(ref)) <= 0.5 * len(ref)

@@ -243,8 +243,9 @@ def jittered_predictions(gt: COCO, seed: int = 0) -> np.ndarray:
 
 @pytest.mark.parametrize("which", ["fixture", "coco_val493"])
 def test_faster_backend_gives_pycocotools_stats(which):
-    """faster-coco-eval (--coco-backend faster) gives the 12 COCO stats, recall50 and per-class AP of
-    pycocotools to 1e-6, on real annotations (COCO val2017 when the shared data is there)."""
+    """faster-coco-eval (--coco-backend faster) gives every number pycocotools gives (the 12 COCO stats,
+    recall50, per-class AP, P/R/F1, the crowd buckets, crowded recall and AP50, MR-2, density calibration) to
+    1e-6, on real annotations with crowd regions (COCO val2017 when the shared data is there)."""
     pytest.importorskip("faster_coco_eval", reason="faster-coco-eval not installed (pip install -e '.[dev]')")
     if which == "fixture":
         ann = ROOT / "tests" / "fixtures" / "coco_mini" / "annotations" / "instances.json"
@@ -254,16 +255,19 @@ def test_faster_backend_gives_pycocotools_stats(which):
             pytest.skip(f"shared data absent: {ann}")
     gt = coco_from_dict(json.loads(ann.read_text()))
     dets = jittered_predictions(gt)
+    dens = np.random.default_rng(1).random(len(dets))
     cats = sorted(gt.getCatIds())
     names = [str(c) for c in cats]
-    a = evaluate_arrays(gt, dets, None, cats, names)
-    b = evaluate_arrays(gt, dets, None, cats, names, backend="faster")
-    assert a["mAP50-95"] > 0.1
-    for k in [*STAT_KEYS, "recall50"]:
-        assert b[k] == pytest.approx(a[k], abs=1e-6), k
-    assert a["per_class"].keys() == b["per_class"].keys()
-    for c in a["per_class"]:
-        assert b["per_class"][c]["AP50-95"] == pytest.approx(a["per_class"][c]["AP50-95"], abs=1e-6)
-    assert "MR-2" in a and "MR-2" not in b and "faster" in b["note"]  # the match-based extras: pycocotools only
+    for only in (None, cats[:1]):  # all classes; one class (MR-2 is defined for single-class tasks)
+        a = evaluate_arrays(gt, dets, None, cats, names, only, densities=dens)
+        b = evaluate_arrays(gt, dets, None, cats, names, only, densities=dens, backend="faster")
+        assert a["mAP50-95"] > 0.1 and (a["crowded_gt"] > 0 or which == "fixture")
+        keys = [k for k, v in a.items() if isinstance(v, (int, float))]
+        assert len(keys) > 30 and set(keys) <= set(b)
+        for k in keys:
+            assert b[k] == pytest.approx(a[k], abs=1e-6, nan_ok=True), k
+        assert a["per_class"].keys() == b["per_class"].keys()
+        for c in a["per_class"]:
+            assert b["per_class"][c]["AP50-95"] == pytest.approx(a["per_class"][c]["AP50-95"], abs=1e-6)
     with pytest.raises(ValueError, match="backend"):
         evaluate_arrays(gt, dets, None, cats, names, backend="nope")

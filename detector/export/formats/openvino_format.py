@@ -15,7 +15,7 @@ import numpy as np
 
 from ...engine.checkpoint import CheckpointError
 from ...utils.io import write_json
-from ..exporter import ExportJob, calibration_images, write_onnx
+from ..exporter import FLOAT_TAIL, ExportJob, calibration_images, write_onnx
 from ..registry import ExportFormat, register_format
 from ..runtime import ExportedModel
 
@@ -33,14 +33,9 @@ def _xml_in(path: Path) -> Path | None:
     return None
 
 
-# Node names come from the export's module scopes: "/decoded/model/..." is the network, "/decoded/<op>" the
-# head's decoding (DFL softmax and expectation, anchor arithmetic, sigmoids), "/nms/..." an in-graph NMS.
-FLOAT_TAIL = [r"^/decoded/(?!model/).*", r"^/nms/.*", r".*/density_pred.*"]
-
-
 def float_tail_scope():
-    """NNCF ignored scope: the decoding tail, any in-graph NMS and the density readout stay in float.
-    Quantizing the box arithmetic is what takes INT8 YOLO exports to near-zero mAP; it costs little in float."""
+    """NNCF ignored scope: the decoding tail, any in-graph NMS and the density readout stay in float
+    (:data:`detector.export.exporter.FLOAT_TAIL`)."""
     import nncf
 
     return nncf.IgnoredScope(patterns=FLOAT_TAIL, validate=False)
