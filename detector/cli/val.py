@@ -45,8 +45,8 @@ def main(argv=None) -> int:
     ap.add_argument("--no-rect", dest="rect", action="store_false", help="square batches instead of rectangular")
     ap.add_argument("--no-plots", dest="plots", action="store_false")
     ap.add_argument("--coco-backend", choices=list(BACKENDS), default=d.coco_backend,
-                    help="pycocotools (default) or faster (faster-coco-eval for the COCO stats: the same numbers, "
-                         "faster on large sets)")
+                    help="auto (default: faster-coco-eval when installed, else pycocotools), pycocotools, or "
+                         "faster: the same numbers, faster on large sets")
     ap.add_argument("--project", default="runs/val")
     ap.add_argument("--name", default="exp")
     ap.add_argument("--exist-ok", action="store_true")

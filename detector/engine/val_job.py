@@ -45,7 +45,7 @@ class ValConfig:
     plots: bool = True
     cat_offset: int = 0  # --pred: added to every category id of the file
     cat_map: str | None = None  # --pred: 'coco80' / 'coco80-1': the file's ids are COCO class indices
-    coco_backend: str = "pycocotools"  # or "faster" (faster-coco-eval: metrics/faster_backend.py)
+    coco_backend: str = "auto"  # faster-coco-eval when installed, else pycocotools (metrics/faster_backend.py)
     variants: dict | None = None  # {name: {"nms": m, "iou_thres": t}}: more post-processings of the same pass,
     # each scored and returned under m["variants"][name] (the ablation's NMS sweep)
 
@@ -159,7 +159,7 @@ def write_metrics(save_dir: Path, m: dict) -> None:
     out = {k: m[k] for k in STAT_KEYS}
     out.update({k: m[k] for k in ("precision", "recall", "f1", "conf", "note") if k in m})
     out["per_class"] = m.get("per_class", {})
-    for k in ("speed", "images", "nms", "recall50", "crowded_gt", "crowded_recall50", "density_crowded",
+    for k in ("speed", "images", "nms", "coco_backend", "runtime", "recall50", "crowded_gt", "crowded_recall50", "density_crowded",
               "density_other", "crowded_AP50", "MR-2", "rows_rejected", "rows_unknown_image"):
         if k in m:
             out[k] = m[k]

@@ -24,9 +24,9 @@ from pycocotools.cocoeval import COCOeval
 from ..data.records import record_name
 from ..data.transforms import scale_to_original
 from .crowd import bucket_name, match_table, max_same_class_iou, miss_rate_mr2, overlap_buckets
-from .faster_backend import faster_eval, match_view
+from .faster_backend import faster_eval, match_view, resolve_backend
 
-BACKENDS = ("pycocotools", "faster")
+BACKENDS = ("auto", "pycocotools", "faster")
 STAT_KEYS = ["mAP50-95", "mAP50", "mAP75", "mAP_small", "mAP_medium", "mAP_large",
              "AR1", "AR10", "AR100", "AR_small", "AR_medium", "AR_large"]
 
@@ -104,7 +104,7 @@ class COCOEvaluator:
         # image id -> (id written to results files, file name): Ultralytics-compatible predictions.json
         self.external = external_ids(records)
         self.only_cat_ids: list[int] | None = None
-        self.backend = "pycocotools"  # or "faster" (evaluate_arrays)
+        self.backend = "auto"  # faster-coco-eval when installed (the same numbers), else pycocotools
         self.reset()
 
     @classmethod
@@ -171,7 +171,7 @@ class COCOEvaluator:
         dets = np.concatenate(self.rows) if self.rows else np.zeros((0, 7))
         dens = np.concatenate(self.densities) if self.densities else None
         return evaluate_arrays(gt, dets, sorted(set(self.image_ids)) or None, self.cat_ids, self.names,
-                               self.only_cat_ids, densities=dens, backend=self.backend)
+                               self.only_cat_ids, densities=dens, backend=resolve_backend(self.backend))
 
 
 def evaluate_arrays(gt: COCO, dets: np.ndarray, image_ids: list[int] | None, cat_ids: list[int], names: list[str],
@@ -182,9 +182,8 @@ def evaluate_arrays(gt: COCO, dets: np.ndarray, image_ids: list[int] | None, cat
     100 detections per image, class mean; the crowded ground truth's recall; and, given each row's
     predicted crowd density (``densities`` [K], NaN where none), :func:`density_calibration`.
 
-    ``backend``: "pycocotools" or "faster" (faster-coco-eval's C++ matching, several times faster on large
-    sets; the metrics read from the per-image matching come from its matched pairs:
-    :mod:`detector.metrics.faster_backend`)."""
+    ``backend``: "pycocotools", "faster" (faster-coco-eval's C++ evaluation, the same numbers several times
+    faster on large sets: :mod:`detector.metrics.faster_backend`) or "auto" (faster when installed)."""
     out: dict = {k: 0.0 for k in STAT_KEYS}
     out.update(per_class={}, precision=0.0, recall=0.0, f1=0.0, conf=0.0, note="")
     if image_ids is None:
@@ -194,6 +193,8 @@ def evaluate_arrays(gt: COCO, dets: np.ndarray, image_ids: list[int] | None, cat
     if len(dets) == 0:
         out["note"] = "no predictions: every metric is 0"
         return out
+    backend = resolve_backend(backend)
+    out["coco_backend"] = backend
     if backend == "faster":
         ev = faster_eval(gt, dets, _quiet)
     elif backend == "pycocotools":
