@@ -19,6 +19,7 @@ import torch
 
 from detector.data import index_split, load_data_config
 from detector.data.image_io import read_image
+from detector.data.transforms import normalize_images
 from detector.engine.checkpoint import load_checkpoint, model_from_checkpoint
 from detector.engine.predictor import Predictor
 from detector.engine.val_job import ValConfig, evaluate
@@ -27,8 +28,27 @@ from detector.metrics.coco_eval import STAT_KEYS, coco_from_dict, evaluate_array
 from detector.utils.timing import machine_line, median_ms, time_interleaved
 
 
+def raw_forward(path: str):
+    """Forward of any ONNX file or OpenVINO folder (e.g. a peer's export): float32 NCHW 0..1 in, outputs ignored;
+    the same runtime settings as ours (onnxruntime CPU; OpenVINO CPU, f32 hint, latency mode)."""
+    p = Path(path)
+    if p.suffix == ".onnx":
+        import onnxruntime as ort
+
+        sess = ort.InferenceSession(str(p), providers=["CPUExecutionProvider"])
+        name = sess.get_inputs()[0].name
+        return lambda x: sess.run(None, {name: x})
+    import openvino as ov
+
+    xml = next(p.glob("*.xml")) if p.is_dir() else p
+    compiled = ov.Core().compile_model(str(xml), "CPU", {"INFERENCE_PRECISION_HINT": "f32",
+                                                          "PERFORMANCE_HINT": "LATENCY"})
+    req = compiled.create_infer_request()
+    return lambda x: req.infer({0: x})
+
+
 def bench_deploy(weights: str, data: str, img: int, runs: int, out_dir: str, calib_images: int = 300,
-                 lat_images: int = 8) -> str:
+                 lat_images: int = 8, raw: dict[str, str] | None = None) -> str:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stem = Path(weights).stem
@@ -62,6 +82,9 @@ def bench_deploy(weights: str, data: str, img: int, runs: int, out_dir: str, cal
         return fn
 
     fns = {k: caller(p) for k, p in preds.items()}
+    for name, path in (raw or {}).items():  # peers' exports: the forward alone, on the same letterboxed inputs
+        f = raw_forward(path)
+        fns[name] = (lambda f: lambda: f(normalize_images(xs[state["i"] % len(xs)]).numpy()))(f)
     times = {k: [] for k in fns}
     for r in range(runs):  # interleaved: each round runs every variant on the same image
         state["i"] = r
@@ -83,6 +106,8 @@ def bench_deploy(weights: str, data: str, img: int, runs: int, out_dir: str, cal
              "|---|---:|---:|---:|---:|---:|"]
     for k, ms, ap, ap50 in rows:
         lines.append(f"| {k} | {ms:.1f} | {ref_ort / ms:.2f}x | {ap:.4f} | {ap50:.4f} | {100 * (ap - base):+.2f} |")
+    for k in raw or {}:
+        lines.append(f"| {k} (forward only) | {lat[k]:.1f} | {ref_ort / lat[k]:.2f}x | | | |")
     return "\n".join(lines)
 
 

@@ -184,7 +184,8 @@ def _detect(a):
 def _deploy(a) -> None:
     from bench_deploy import bench_deploy
 
-    print(bench_deploy(a.weights, a.data, a.img, a.runs, a.out, a.calib_images))
+    raw = dict(r.split("=", 1) for r in a.raw)
+    print(bench_deploy(a.weights, a.data, a.img, a.runs, a.out, a.calib_images, raw=raw))
 
 
 def _cocoeval(a) -> None:
@@ -270,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     pe.add_argument("--runs", type=int, default=50)
     pe.add_argument("--calib-images", type=int, default=300)
     pe.add_argument("--out", default="runs/bench_deploy")
+    pe.add_argument("--raw", nargs="*", default=[], metavar="NAME=PATH",
+                    help="also time these exports' forward (e.g. a peer's ONNX / OpenVINO export), interleaved")
     pe.set_defaults(func=_deploy)
     pv = sub.add_parser("cocoeval", help="pycocotools vs faster-coco-eval: time and agreement")
     pv.add_argument("--weights", required=True)
