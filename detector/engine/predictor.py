@@ -64,14 +64,12 @@ class Predictor:
         """An exported model (:func:`detector.export.runtime.open_exported`: ONNX, OpenVINO, ...). Its graph
         decodes (output [B, N, 4 + nc + 1]); with NMS in the graph it returns final detections, which
         :meth:`postprocess` only filters further (a higher ``conf_thres``, ``classes``, ``max_det``)."""
-        in_graph = exported.graph_nms is not None
-
         def fwd(x: torch.Tensor) -> torch.Tensor:
             outs = exported(x.cpu().numpy())
             return torch.from_numpy(outs[0]).float()
 
         p = cls(fwd, exported.stride, torch.device("cpu"), layout=exported.layout, **kw)
-        p.graph_nms = exported.graph_nms if in_graph else None
+        p.graph_nms = exported.graph_nms
         return p
 
     # ------------------------------------------------------------------ stages

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,7 @@ from ..engine.checkpoint import load_checkpoint, model_from_checkpoint
 from ..models import DecodedModel
 from ..ops.nms import IOU_THRES, MAX_DET, PREDICT_CONF
 from .graph_nms import GRAPH_NMS
-from .registry import get_format
+from .registry import FORMATS, get_format
 
 # INT8 keeps these in float. Node names come from the export's module scopes: "/decoded/model/..." is the
 # network, "/decoded/<op>" the head's decoding (DFL softmax and expectation, anchor arithmetic, sigmoids),
@@ -58,7 +58,6 @@ class ExportJob:
     data: str | None = None  # calibration images for --int8 (a data YAML)
     calib_split: str = "train"
     calib_images: int = 300
-    extra: dict = field(default_factory=dict)
 
 
 class ExportGraph(nn.Module):
@@ -145,16 +144,11 @@ def export_model(job: ExportJob) -> Path:
     fmt = get_format(job.format)
     if job.int8 and not fmt.int8:
         raise ValueError(f"--int8: the {fmt.name} format has no INT8 quantization here "
-                         f"(formats with it: {[f for f in _int8_formats()]})")
+                         f"(formats with it: {[k for k, f in FORMATS.items() if f.int8]})")
     if job.int8 and not job.data:
         raise ValueError("--int8 needs calibration images: give --data (a data YAML; its train split is used)")
     return fmt.export(job)
 
-
-def _int8_formats() -> list[str]:
-    from .registry import FORMATS
-
-    return [k for k, f in FORMATS.items() if f.int8]
 
 
 def calibration_images(job: ExportJob, stride: int) -> list[np.ndarray]:

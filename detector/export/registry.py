@@ -3,8 +3,8 @@
     @register_format
     class MyFormat(ExportFormat):
         name = "myformat"                       # --format myformat
-        def output_path(self, job): ...         # where the artifact goes (file or folder)
-        def export(self, job, graph_onnx): ...  # write it from our ONNX graph; returns its path
+        suffix = ".onnx"                        # default artifact: <weights stem>[_int8]<suffix>
+        def export(self, job): ...              # write it (exporter.write_onnx builds the graph); its path
         def accepts(self, path): ...            # is this path an artifact of the format?
         def open(self, path): ...               # an ExportedModel that runs it (detector.export.runtime)
 
@@ -19,13 +19,18 @@ FORMATS: dict[str, "ExportFormat"] = {}
 
 class ExportFormat:
     name: str = ""
+    suffix: str = ""  # the default artifact name after the weights' stem: ".onnx", "_openvino_model"
     extra: str | None = None  # the pip package the format needs at run time ("onnxruntime", "openvino")
     int8: bool = False  # supports --int8 (post-training quantization with calibration images)
 
     def output_path(self, job) -> Path:
-        raise NotImplementedError
+        """``job.output``, or beside the weights: ``best.onnx``, ``best_int8.onnx``, ``best_openvino_model/``."""
+        if job.output:
+            return Path(job.output)
+        w = Path(job.weights)
+        return w.with_name(f"{w.stem}{'_int8' if job.int8 else ''}{self.suffix}")
 
-    def export(self, job, graph_onnx: Path) -> Path:
+    def export(self, job) -> Path:
         raise NotImplementedError
 
     def accepts(self, path: Path) -> bool:

@@ -19,14 +19,9 @@ from ..runtime import ExportedModel
 @register_format
 class OnnxFormat(ExportFormat):
     name = "onnx"
+    suffix = ".onnx"
     extra = "onnxruntime"
     int8 = True
-
-    def output_path(self, job: ExportJob) -> Path:
-        if job.output:
-            return Path(job.output)
-        w = Path(job.weights)
-        return w.with_name(f"{w.stem}_int8.onnx") if job.int8 else w.with_suffix(".onnx")
 
     def export(self, job: ExportJob) -> Path:
         out = self.output_path(job)

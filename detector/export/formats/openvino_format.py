@@ -44,16 +44,12 @@ def float_tail_scope():
 @register_format
 class OpenVINOFormat(ExportFormat):
     name = "openvino"
+    suffix = "_openvino_model"
     extra = "openvino"
     int8 = True
 
-    def output_path(self, job: ExportJob) -> Path:
-        if job.output:
-            return Path(job.output)
-        w = Path(job.weights)
-        return w.with_name(f"{w.stem}{'_int8' if job.int8 else ''}_openvino_model")
-
     def export(self, job: ExportJob) -> Path:
+        import onnx
         import openvino as ov
 
         out = self.output_path(job)
@@ -63,8 +59,6 @@ class OpenVINOFormat(ExportFormat):
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         onnx_path = write_onnx(dataclasses.replace(job, half=False), tmp / "graph.onnx")
-        import onnx
-
         meta = {p.key: p.value for p in onnx.load(str(onnx_path), load_external_data=False).metadata_props}
         model = ov.convert_model(str(onnx_path))
         os.remove(onnx_path)
