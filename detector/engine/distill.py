@@ -200,6 +200,11 @@ class Distillation(Callback):
                     f"({feature_loss if self.distiller.use_features else 'no features'}), gain {gain:g}; "
                     f"teacher widths {t_ch}, student {s_ch}")
 
+    @property
+    def trainable_params(self) -> list[torch.nn.Parameter]:
+        """The distiller's own weights (projectors); empty for logit-only distillation."""
+        return list(self.distiller.parameters())
+
     def on_train_start(self, trainer) -> None:
         trainer.loss_gains.update(self.gains)
 

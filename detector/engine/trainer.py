@@ -165,8 +165,10 @@ class Trainer:
         if self.resume_ckpt:
             self._restore(self.resume_ckpt)
         self.model = self.build_ddp(self.model)
-        if self.distill is not None and self.world > 1 and any(True for _ in self.distill.distiller.parameters()):
+        extra = self.distill.trainable_params if self.distill is not None else []
+        if extra and self.world > 1:
             self.distill.module = self.build_ddp(self.distill.distiller)
+        self.clip_params = list(unwrap(self.model).parameters()) + extra  # what optimizer_step clips
         self.build_loaders()
         if self.main:
             write_json(self.save_dir / "args.json", {"train": asdict(self.cfg), "hyp": self.hyp,
@@ -231,8 +233,8 @@ class Trainer:
         self.per_rank, self.accumulate, wd = batch_plan(cfg.batch, self.world, hyp["nbs"], hyp["weight_decay"])
         self.nominal_accumulate = self.accumulate  # LRSchedule may lower self.accumulate during warmup
         optimizer = build_optimizer(unwrap(self.model), cfg.optimizer, hyp["lr0"], hyp["momentum"], wd)
-        if self.distill is not None and any(True for _ in self.distill.distiller.parameters()):
-            optimizer.add_param_group({"params": list(self.distill.distiller.parameters()), "weight_decay": wd})
+        if self.distill is not None and self.distill.trainable_params:
+            optimizer.add_param_group({"params": self.distill.trainable_params, "weight_decay": wd})
         self.lr_factor = lr_lambda(cfg.epochs, hyp["lrf"], cfg.cos_lr)
         return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, self.lr_factor)
 
@@ -402,10 +404,7 @@ class Trainer:
     def optimizer_step(self) -> None:
         """Unscale, clip, step (the fp16 GradScaler skips a step whose gradients overflowed), zero."""
         self.scaler.unscale_(self.optimizer)
-        params = list(self.model.parameters())
-        if self.distill is not None:  # the projectors learn too
-            params += list(self.distill.distiller.parameters())
-        torch.nn.utils.clip_grad_norm_(params, max_norm=self.hyp["grad_clip"])
+        torch.nn.utils.clip_grad_norm_(self.clip_params, max_norm=self.hyp["grad_clip"])
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
