@@ -3,7 +3,8 @@
 ``tools/train.py --teacher T.pt [--distill feature|logit|both] [--distill-loss pkd|cwd] [--distill-gain G]``.
 The teacher is any checkpoint of ours (another scale or YAML) or an Ultralytics YOLOv8 ``.pt`` (read by the
 converter, never unpickled as code); it runs in eval mode, BatchNorm folded, without gradients, on the same
-augmented batch as the student (and under the same autocast). Its terms join the loss by name through the
+augmented batch as the student (and under the same autocast); with ``--distill feature`` only up to its
+neck (its head is not run: about a third of its FLOPs saved). Its terms join the loss by name through the
 trainer's ``on_loss`` hook, so they show in the progress bar and results.csv (``train/distill_*_loss``).
 
 Terms (each weighted by its ``distill_*`` hyperparameter, :class:`~detector.hyp.DistillHyp`, times ``G``):
@@ -85,7 +86,8 @@ class Distiller(nn.Module):
     """The trainable part of distillation (the projectors) and the terms.
 
     ``forward(s_feats, t_feats, s_raw, t_raw)`` -> {term name: scalar Tensor}; feature maps are lists of
-    Tensor[B, C_l, H_l, W_l] (student and teacher widths may differ), raw outputs the heads' raw lists.
+    Tensor[B, C_l, H_l, W_l] (student and teacher widths may differ), raw outputs the heads' raw lists
+    (``t_raw`` may be None when no logit term is on: the teacher's head is then not run).
     """
 
     def __init__(self, s_channels: list[int], t_channels: list[int], mode: str = "both", feature_loss: str = "pkd",
@@ -110,7 +112,7 @@ class Distiller(nn.Module):
                 self.projectors.append(p)
 
     def forward(self, s_feats: list[torch.Tensor], t_feats: list[torch.Tensor], s_raw: list[torch.Tensor],
-                t_raw: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+                t_raw: list[torch.Tensor] | None) -> dict[str, torch.Tensor]:
         out = {}
         if self.use_features:
             fn = pkd_loss if self.feature_loss == "pkd" else (lambda s, t: cwd_loss(s, t, self.tau))
@@ -211,5 +213,9 @@ class Distillation(Callback):
     def on_loss(self, trainer, losses: dict) -> None:
         amp = trainer.amp_dtype
         with torch.no_grad(), torch.autocast(trainer.device.type, dtype=amp or torch.float32, enabled=amp is not None):
-            t_raw = self.teacher(trainer.imgs)
-        losses.update(self.module(self.student_tap.feats, self.teacher_tap.feats, trainer.preds, t_raw))
+            if self.distiller.use_logits:
+                t_raw = self.teacher(trainer.imgs)
+                t_feats = self.teacher_tap.feats
+            else:  # features only: the teacher's head is never needed
+                t_raw, t_feats = None, self.teacher.head_inputs(trainer.imgs)
+        losses.update(self.module(self.student_tap.feats, t_feats, trainer.preds, t_raw))

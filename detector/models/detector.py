@@ -62,17 +62,31 @@ class DetectionModel(nn.Module):
         self.head.stride.copy_(strides)
 
     def forward(self, x: torch.Tensor):
+        return self._run(x, head=True)
+
+    def head_inputs(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The maps the head reads, finest first (Tensor[B, C_l, H/s_l, W/s_l] per level), without running
+        the head: what feature distillation needs from a teacher (the head is about a third of the FLOPs)."""
+        x = self._run(x, head=False)
+        return list(x) if isinstance(x, list) else [x]
+
+    def _run(self, x: torch.Tensor, head: bool):
         outputs: list = []  # outputs[i] kept only when a later layer reads it
-        for m in self.layers:
-            if len(m.inputs) != 1 or m.inputs[0] != m.layer_index - 1:  # not simply "the previous layer"
-                xs = [x if j == -1 else outputs[j] for j in m.inputs]  # -1: the image (layer 0 only)
-                if len(xs) == 1:
-                    x = xs[0]
-                else:  # several inputs: one flat list of tensors
-                    x = [t for v in xs for t in (v if isinstance(v, list) else [v])]
+        for m in (self.layers if head else self.layers[:-1]):
+            x = self._gather(m, x, outputs)
             x = m(x) if not getattr(self, "_probe", False) else self._probe_layer(m, x)
             outputs.append(x if m.layer_index in self.kept_outputs else None)
-        return x
+        return x if head else self._gather(self.head, x, outputs)
+
+    @staticmethod
+    def _gather(m, x, outputs: list):
+        """Layer m's input: the previous output, or the outputs its ``from`` names (-1: the image)."""
+        if len(m.inputs) == 1 and m.inputs[0] == m.layer_index - 1:
+            return x
+        xs = [x if j == -1 else outputs[j] for j in m.inputs]
+        if len(xs) == 1:
+            return xs[0]
+        return [t for v in xs for t in (v if isinstance(v, list) else [v])]  # several inputs: one flat list
 
     def _probe_layer(self, m, x):
         try:

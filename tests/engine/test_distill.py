@@ -124,6 +124,22 @@ def test_distillation_trains_student_and_projectors_only(tiny_data, tmp_path, te
     assert not any(k.startswith("distill") or "projectors" in k for k in ck["model"])  # the model stays clean
 
 
+def test_feature_mode_never_runs_the_teachers_head(tiny_data, tmp_path, teacher_ckpt):
+    calls = []
+
+    class CountTeacherHead(Callback):
+        def on_train_start(self, trainer):
+            trainer.distill.teacher.head.register_forward_hook(lambda *a: calls.append(1))
+
+    tr = Trainer(_cfg(tiny_data, tmp_path, "kdf", teacher=str(teacher_ckpt), distill="feature"),
+                 callbacks=[CountTeacherHead()])
+    tr.train()
+    assert calls == [] and list(tr.mean_loss)[-1] == "distill_feature"
+    with open(tr.save_dir / "results.csv", newline="") as f:
+        row = next(csv.DictReader(f))
+    assert float(row["train/distill_feature_loss"]) > 0 and "train/distill_cls_loss" not in row
+
+
 class StopAfterFirst(Callback):
     def on_epoch_end(self, trainer):
         trainer.stop = True

@@ -85,6 +85,22 @@ def test_fuse_keeps_outputs():
         torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.parametrize("cfg", ["yolo_ca_bifpn.yaml", "yolo_base.yaml"])  # BiFPN: one list input; PAN: three layers
+def test_head_inputs_are_what_the_head_reads_without_running_it(cfg):
+    m = build_model(CFG_DIR / cfg, nc=3).eval()
+    seen, calls = [], []
+    m.head.register_forward_pre_hook(lambda mod, args: seen.append(list(args[0])))
+    m.head.register_forward_hook(lambda mod, args, out: calls.append(1))
+    x = torch.rand(2, 3, 96, 64)
+    with torch.no_grad():
+        m(x)
+        feats = m.head_inputs(x)
+    assert len(calls) == 1 and len(seen) == 1  # head_inputs ran the layers before the head only
+    assert [f.shape[1] for f in feats] == [f.shape[1] for f in seen[0]] and len(feats) == 3
+    for a, b in zip(feats, seen[0]):
+        torch.testing.assert_close(a, b)
+
+
 def test_fusion_weights_and_no_decay():
     m = build_model(CFG_DIR / "yolo_ca_bifpn.yaml", nc=5)
     fw = m.fusion_weights()
