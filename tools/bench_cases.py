@@ -130,25 +130,29 @@ def bench_distill(data: str, cfg: str, teacher: str, img: int, batch: int, runs:
     base = build_model(cfg, nc=len(idx.names)).to(dev).to(memory_format=fmt)
     t_model = load_teacher(teacher, dev, fmt)
     fns, gains = {}, {**DEFAULT_HYP}
-    for name in ("student", "student + teacher"):
+    logits_ok = heads_match(base, t_model) is None
+    for name, mode in (("student", None), ("+ teacher, --distill both", "both"),
+                       ("+ teacher, --distill feature (teacher up to its neck)", "feature")):
+        if mode == "both" and not logits_ok:
+            continue  # another head layout: both = feature
         m = copy.deepcopy(base).train()
         crit = m.head.build_loss({})
         params = list(m.parameters())
-        kd = None
-        if name != "student":
-            kd = Distiller(head_widths(m), head_widths(t_model), "both", logits=heads_match(m, t_model) is None,
-                           reg_max=m.head.reg_max).to(dev)
+        kd = taps = None
+        if mode is not None:
+            kd = Distiller(head_widths(m), head_widths(t_model), mode, logits=logits_ok, reg_max=m.head.reg_max).to(dev)
             taps = HeadInputs(m), HeadInputs(t_model)
             params += list(kd.parameters())
         opt = torch.optim.SGD(params, lr=1e-4, momentum=0.9)
 
-        def step(m=m, crit=crit, opt=opt, kd=kd):
+        def step(m=m, crit=crit, opt=opt, kd=kd, taps=taps):
             raw = m(x)
             terms = crit.terms(raw, targets, crowd)
             if kd is not None:
-                with torch.no_grad():
-                    t_raw = t_model(x)
-                terms.update(kd(taps[0].feats, taps[1].feats, raw, t_raw))
+                with torch.no_grad():  # as Distillation.on_loss: the head only when a logit term needs it
+                    t_raw = t_model(x) if kd.use_logits else None
+                    t_feats = taps[1].feats if kd.use_logits else t_model.head_inputs(x)
+                terms.update(kd(taps[0].feats, t_feats, raw, t_raw))
             loss = weighted_total(terms, gains, len(x))
             opt.zero_grad()
             loss.backward()
