@@ -39,7 +39,7 @@ def parse(argv=None) -> TrainConfig:
     ap.add_argument("--exist-ok", action="store_true", help="reuse project/name instead of incrementing")
     ap.add_argument("--seed", type=int, default=d.seed)
     ap.add_argument("--deterministic", action="store_true", help="deterministic algorithms (slower)")
-    ap.add_argument("--patience", type=positive_int, default=d.patience, help="early stop after N epochs without improvement")
+    ap.add_argument("--patience", type=positive_int, default=d.patience, help="early stop when a validation finds N epochs without improvement (only validated epochs can stop a run)")
     ap.add_argument("--save-period", type=int, default=d.save_period, help="also save every N epochs")
     ap.add_argument("--cache", nargs="?", const="ram", default=d.cache, choices=["auto", "ram", "none"],
                     help="decoded images in RAM: auto (default: when they take < 2 GiB and < 10%% of free RAM), "

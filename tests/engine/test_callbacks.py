@@ -168,3 +168,37 @@ def test_on_loss_adds_a_term_shown_by_name(tiny_data, tmp_path):
     assert [k for k in row if k.startswith("train/") and k.endswith("_loss")] == [
         "train/box_loss", "train/cls_loss", "train/dfl_loss", "train/density_loss", "train/l2_loss"]
     assert float(row["train/l2_loss"]) == pytest.approx(float(tr.mean_loss["l2"]), rel=1e-5)
+
+
+def _run_validation_epochs(monkeypatch, fitness, epochs, val_period, patience):
+    """Validation.on_epoch_end over a run whose validations return ``fitness`` (one value per validation);
+    returns (epochs run, epochs validated, log lines)."""
+    from types import SimpleNamespace
+
+    import detector.engine.callbacks.validation as vmod
+
+    values, validated = iter(fitness), []
+    monkeypatch.setattr(vmod, "run_validation", lambda *a, **k: validated.append(tr.epoch) or {"mAP50-95": next(values)})
+    logs = []
+    tr = SimpleNamespace(main=True, cfg=SimpleNamespace(epochs=epochs, val_period=val_period, patience=patience),
+                         start_epoch=0, val_loader=object(), ema=SimpleNamespace(ema=None), evaluator=None, device="cpu",
+                         nms=None, metrics={}, best_fitness=-1.0, stop=False, log=logs.append)
+    v = Validation()
+    v.on_train_start(tr)
+    for tr.epoch in range(epochs):
+        v.on_epoch_end(tr)
+        if tr.stop:
+            break
+    return tr.epoch + 1, validated, logs
+
+
+def test_early_stop_waits_for_validations(monkeypatch):
+    # validated every epoch: the same rule as always (stop `patience` epochs after the best)
+    n, val, logs = _run_validation_epochs(monkeypatch, [0.1, 0.2, 0.2, 0.2, 0.2, 0.2], 6, 1, 2)
+    assert n == 4 and val == [0, 1, 2, 3] and "no mAP50-95 improvement for 2 epochs" in logs[-1]
+    # validation period longer than the run: nothing to judge before the final validation, no early stop
+    n, val, logs = _run_validation_epochs(monkeypatch, [0.3], 60, 1000, 5)
+    assert n == 60 and val == [59] and logs == []
+    # every 3rd epoch: only a validation can stop the run, the first one that is `patience` epochs past the best
+    n, val, _ = _run_validation_epochs(monkeypatch, [0.1, 0.1, 0.1, 0.1], 12, 3, 4)
+    assert val == [2, 5, 8] and n == 9
