@@ -68,6 +68,7 @@ class DistillHyp:
     distill_cls: float = 0.5  # class-score distillation gain, as cls (--distill logit/both; the heads must match)
     distill_box: float = 1.0  # localisation distillation gain (KL of the DFL box distributions)
     distill_tau: float = 1.0  # temperature of the channel-wise (cwd) and box-distribution KL
+    distill_fraction: float = 1.0  # share of each batch the teacher sees (its first images): < 1 trades signal for time
 
 
 @dataclass(frozen=True)

@@ -108,13 +108,15 @@ def bench_memory_format(data: str, cfg: str, img: int, batch: int, runs: int, de
 
 
 def bench_distill(data: str, cfg: str, teacher: str, img: int, batch: int, runs: int, device: str = "cpu") -> str:
-    """Training step (forward, loss, backward, SGD step) of the student alone vs with distillation (the
-    teacher's forward, the projectors, the distillation terms), two copies of one model on one real augmented
-    batch, timed interleaved (the cost of ``--teacher`` in the training loop, data loading left out)."""
+    """Training step (forward, loss, backward, SGD step) of the student alone vs with distillation in each mode
+    (the teacher's forward, the projectors, the distillation terms), copies of one model on one real augmented
+    batch, timed interleaved (the cost of ``--teacher`` in the training loop, data loading left out). The
+    distillation runs through :class:`~detector.engine.distill.Distillation` itself, on a stand-in trainer."""
     import copy
+    from types import SimpleNamespace
 
     from detector.data import DetectionDataset, build_dataloader, index_split, load_data_config
-    from detector.engine.distill import Distiller, HeadInputs, head_widths, heads_match, load_teacher
+    from detector.engine.distill import Distillation, heads_match, load_teacher
     from detector.hyp import DEFAULT_HYP
     from detector.loss.detection_loss import weighted_total
     from detector.models import build_model
@@ -129,31 +131,34 @@ def bench_distill(data: str, cfg: str, teacher: str, img: int, batch: int, runs:
     torch.manual_seed(0)
     base = build_model(cfg, nc=len(idx.names)).to(dev).to(memory_format=fmt)
     t_model = load_teacher(teacher, dev, fmt)
-    fns, gains = {}, {**DEFAULT_HYP}
     logits_ok = heads_match(base, t_model) is None
-    for name, mode in (("student", None), ("+ teacher, --distill both", "both"),
-                       ("+ teacher, --distill feature (teacher up to its neck)", "feature")):
-        if mode == "both" and not logits_ok:
-            continue  # another head layout: both = feature
+    cases = [("student", None, 1.0), ("+ teacher, --distill both", "both", 1.0),
+             ("+ teacher, --distill feature (teacher up to its neck)", "feature", 1.0),
+             ("+ teacher, --distill logit", "logit", 1.0),
+             ("+ teacher, --distill logit, hyp distill_fraction 0.5", "logit", 0.5)]
+    fns = {}
+    for name, mode, fraction in cases:
+        if mode in ("both", "logit") and not logits_ok:
+            continue  # another head layout: no logit terms
         m = copy.deepcopy(base).train()
         crit = m.head.build_loss({})
+        trainer = SimpleNamespace(model=m, device=dev, memory_format=fmt, amp_dtype=None, log=lambda msg: None,
+                                  hyp={**DEFAULT_HYP, "distill_fraction": fraction}, loss_gains={**DEFAULT_HYP})
         params = list(m.parameters())
-        kd = taps = None
+        kd = None
         if mode is not None:
-            kd = Distiller(head_widths(m), head_widths(t_model), mode, logits=logits_ok, reg_max=m.head.reg_max).to(dev)
-            taps = HeadInputs(m), HeadInputs(t_model)
-            params += list(kd.parameters())
+            kd = Distillation(trainer, teacher, mode)
+            kd.on_train_start(trainer)
+            params += kd.trainable_params
         opt = torch.optim.SGD(params, lr=1e-4, momentum=0.9)
 
-        def step(m=m, crit=crit, opt=opt, kd=kd, taps=taps):
-            raw = m(x)
-            terms = crit.terms(raw, targets, crowd)
+        def step(m=m, crit=crit, opt=opt, kd=kd, trainer=trainer):
+            trainer.imgs = x
+            trainer.preds = m(x)
+            terms = crit.terms(trainer.preds, targets, crowd)
             if kd is not None:
-                with torch.no_grad():  # as Distillation.on_loss: the head only when a logit term needs it
-                    t_raw = t_model(x) if kd.use_logits else None
-                    t_feats = taps[1].feats if kd.use_logits else t_model.head_inputs(x)
-                terms.update(kd(taps[0].feats, t_feats, raw, t_raw))
-            loss = weighted_total(terms, gains, len(x))
+                kd.on_loss(trainer, terms)
+            loss = weighted_total(terms, trainer.loss_gains, len(x))
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -21,12 +21,17 @@ Terms (each weighted by its ``distill_*`` hyperparameter, :class:`~detector.hyp.
   Detection", CVPR 2022): KL between the teacher's and the student's DFL bin distributions of each side,
   weighted by the teacher's top class probability at the location.
 
+Hyp ``distill_fraction`` < 1 runs the teacher on only the first part of each (shuffled) batch and compares
+the student there: the teacher's forward, most of the cost on a CPU, shrinks in proportion.
+
 The logit terms need a head of the same layout (classes, ``reg_max``, levels); ``both`` falls back to the
 feature term with a note when they differ, ``logit`` refuses. Only the student and the projectors
 learn: the projectors join the optimizer as a fourth parameter group and are saved in ``last.pt`` for
 ``--resume``; the exported / EMA model never contains them.
 """
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -194,12 +199,16 @@ class Distillation(Callback):
         self.distiller = Distiller(s_ch, t_ch, mode, feature_loss, logits=why_not is None,
                                    reg_max=student.head.reg_max, tau=hyp["distill_tau"]).to(trainer.device)
         self.gains = {k: hyp[k] * gain for k in TERMS}
+        self.fraction = float(hyp["distill_fraction"])
+        if not 0 < self.fraction <= 1:
+            raise ValueError(f"hyp distill_fraction must be in (0, 1], got {self.fraction:g}")
         self.student_tap, self.teacher_tap = HeadInputs(student), HeadInputs(self.teacher)
         self.module = self.distiller  # what the optimizer steps (DDP-wrapped on several processes)
         n_t = sum(p.numel() for p in self.teacher.parameters()) / 1e6
         terms = [t for t, on in (("feature", self.distiller.use_features), ("logit", self.distiller.use_logits)) if on]
         trainer.log(f"distillation from {teacher_path} ({n_t:.2f}M params, frozen): {' + '.join(terms)} "
-                    f"({feature_loss if self.distiller.use_features else 'no features'}), gain {gain:g}; "
+                    f"({feature_loss if self.distiller.use_features else 'no features'}), gain {gain:g}"
+                    f"{'' if self.fraction == 1 else f', on {self.fraction:.0%} of each batch'}; "
                     f"teacher widths {t_ch}, student {s_ch}")
 
     @property
@@ -211,11 +220,15 @@ class Distillation(Callback):
         trainer.loss_gains.update(self.gains)
 
     def on_loss(self, trainer, losses: dict) -> None:
+        imgs, s_feats, s_raw = trainer.imgs, self.student_tap.feats, trainer.preds
+        k = len(imgs) if self.fraction == 1 else max(1, math.ceil(self.fraction * len(imgs)))
+        if k < len(imgs):  # the teacher sees the first k images (the loader shuffles); the terms compare those
+            imgs, s_feats, s_raw = imgs[:k], [f[:k] for f in s_feats], [r[:k] for r in s_raw]
         amp = trainer.amp_dtype
         with torch.no_grad(), torch.autocast(trainer.device.type, dtype=amp or torch.float32, enabled=amp is not None):
             if self.distiller.use_logits:
-                t_raw = self.teacher(trainer.imgs)
+                t_raw = self.teacher(imgs)
                 t_feats = self.teacher_tap.feats
             else:  # features only: the teacher's head is never needed
-                t_raw, t_feats = None, self.teacher.head_inputs(trainer.imgs)
-        losses.update(self.module(self.student_tap.feats, t_feats, trainer.preds, t_raw))
+                t_raw, t_feats = None, self.teacher.head_inputs(imgs)
+        losses.update(self.module(s_feats, t_feats, s_raw, t_raw))

@@ -177,3 +177,30 @@ def test_same_seed_student_starts_identically_with_and_without_a_teacher(tiny_da
     sa, sb = a.model.state_dict(), b.model.state_dict()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     assert torch.equal(rng_a, torch.get_rng_state())  # building the teacher and projectors drew no random numbers
+
+
+def test_distill_fraction_runs_the_teacher_on_the_first_part_of_each_batch(tiny_data, tmp_path, teacher_ckpt):
+    (tmp_path / "half.yaml").write_text("distill_fraction: 0.5\n")
+    tr = Trainer(_cfg(tiny_data, tmp_path, "kdh", teacher=str(teacher_ckpt), distill="both",
+                      hyp=str(tmp_path / "half.yaml")))
+    tr.setup()
+    d, seen = tr.distill, []
+    d.teacher.register_forward_pre_hook(lambda mod, args: seen.append(len(args[0])))
+    torch.manual_seed(0)
+    x = torch.rand(5, 3, 64, 64)
+    tr.imgs, tr.preds = x, tr.model(x)
+    half = {}
+    d.on_loss(tr, half)
+    assert seen == [3] and set(half) == {"distill_feature", "distill_cls", "distill_box"}  # ceil(0.5 * 5)
+    s_feats = [f[:3] for f in d.student_tap.feats]
+    with torch.no_grad():
+        t_raw = d.teacher(x[:3])
+    ref = d.distiller(s_feats, d.teacher_tap.feats, [r[:3] for r in tr.preds], t_raw)
+    assert all(torch.allclose(half[k], ref[k]) for k in ref)
+    d.fraction = 1.0
+    full = {}
+    d.on_loss(tr, full)
+    assert seen[-1] == 5 and not torch.allclose(full["distill_cls"], half["distill_cls"])
+    (tmp_path / "bad.yaml").write_text("distill_fraction: 0\n")
+    with pytest.raises(ValueError, match="distill_fraction"):
+        Trainer(_cfg(tiny_data, tmp_path, "kdb", teacher=str(teacher_ckpt), hyp=str(tmp_path / "bad.yaml"))).setup()

@@ -53,7 +53,7 @@ def test_model_benchmark_side_by_side_with_peers(tmp_path):
     assert r.returncode == 0 and "no Ultralytics CLI" in r.stdout and "| yolo_bifpn |" in r.stdout
 
 
-def test_distill_benchmark_times_both_modes(tiny_data, tmp_path):
+def test_distill_benchmark_times_each_mode(tiny_data, tmp_path):
     from ..conftest import busy_checkpoint
 
     teacher = busy_checkpoint(tmp_path / "t.pt", names=("circle", "square", "triangle", "star"), cat_ids=(1, 2, 3, 4))
@@ -61,5 +61,6 @@ def test_distill_benchmark_times_both_modes(tiny_data, tmp_path):
                         "--batch", "2", "--runs", "1", "--device", "cpu"], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr[-2000:]
     rows = {ln.split("|")[1].strip(): ln.split("|") for ln in r.stdout.splitlines() if ln.startswith("| ")}
-    assert {"student", "+ teacher, --distill both", "+ teacher, --distill feature (teacher up to its neck)"} <= set(rows)
+    assert {"student", "+ teacher, --distill both", "+ teacher, --distill feature (teacher up to its neck)",
+            "+ teacher, --distill logit", "+ teacher, --distill logit, hyp distill_fraction 0.5"} <= set(rows)
     assert rows["student"][4].strip() == "1.00" and float(rows["+ teacher, --distill both"][2]) > 0
