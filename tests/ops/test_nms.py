@@ -50,7 +50,7 @@ def ref_diou(boxes, beta):
     return out
 
 
-def ref_soft(boxes, scores, idxs, sigma, thr, score_thr, method):
+def ref_soft(boxes, scores, idxs, sigma, thr, score_thr, method, densities=None):
     s = [float(x) for x in scores]
     alive = [i for i in range(len(s)) if s[i] > score_thr]
     keep, new = [], []
@@ -67,7 +67,7 @@ def ref_soft(boxes, scores, idxs, sigma, thr, score_thr, method):
             v = float(iou[i, j])
             if method == "gaussian":
                 s[j] *= math.exp(-v * v / sigma)
-            elif v > thr:
+            elif v > (thr if densities is None else max(thr, float(densities[i]))):
                 s[j] *= 1 - v
             if s[j] <= score_thr:
                 alive.remove(j)
@@ -176,11 +176,36 @@ def test_soft_decay_on_a_pair():
     torch.testing.assert_close(ns, torch.tensor([0.9, 0.8]))
 
 
+def test_adaptive_soft_equals_reference_and_reduces_to_linear_without_density():
+    b, s, c, _ = crowd_boxes(n=80, seed=5)
+    d = torch.rand(len(s), generator=torch.Generator().manual_seed(1))
+    k, ns = soft_nms(b, s, c, iou_threshold=0.3, score_threshold=0.05, method="linear", densities=d)
+    rk, rs = ref_soft(b, s, c, 0.5, 0.3, 0.05, "linear", densities=d)
+    assert k.tolist() == rk
+    torch.testing.assert_close(ns, torch.tensor(rs), atol=1e-6, rtol=1e-5)
+    assert k.tolist() != ref_soft(b, s, c, 0.5, 0.3, 0.05, "linear")[0]  # the densities mattered
+    k0, ns0 = soft_nms(b, s, c, iou_threshold=0.3, score_threshold=0.05, method="linear", densities=torch.zeros_like(s))
+    k1, ns1 = soft_nms(b, s, c, iou_threshold=0.3, score_threshold=0.05, method="linear")
+    assert k0.tolist() == k1.tolist() and torch.equal(ns0, ns1)
+    with pytest.raises(ValueError, match="linear"):
+        soft_nms(b, s, c, densities=d)
+
+
+def test_adaptive_soft_pair_decays_only_above_the_kept_boxs_density():
+    b = torch.tensor([[0.0, 0.0, 10.0, 10.0], [0.0, 5.0, 10.0, 15.0]])  # IoU = 1/3
+    s, c = torch.tensor([0.9, 0.8]), torch.zeros(2, dtype=torch.long)
+    _, ns = soft_nms(b, s, c, iou_threshold=0.3, method="linear", densities=torch.tensor([0.4, 0.0]))
+    torch.testing.assert_close(ns, torch.tensor([0.9, 0.8]))  # N_M = 0.4 > 1/3: no decay
+    _, ns = soft_nms(b, s, c, iou_threshold=0.3, method="linear", densities=torch.tensor([0.0, 0.4]))
+    torch.testing.assert_close(ns, torch.tensor([0.9, 0.8 * (1 - 1 / 3)]))  # the kept box's density counts
+
+
 ALL = {
     "greedy": lambda b, s, c: greedy_nms(b, s, c, 0.5),
     "adaptive": lambda b, s, c: adaptive_nms(b, s, c, 0.5, torch.full_like(s, 0.2)),
     "diou": lambda b, s, c: diou_nms(b, s, c, 0.5),
     "soft": lambda b, s, c: soft_nms(b, s, c)[0],
+    "adaptive_soft": lambda b, s, c: soft_nms(b, s, c, method="linear", densities=torch.full_like(s, 0.2))[0],
 }
 
 
@@ -193,10 +218,10 @@ def test_edge_cases(name):
     assert fn(one, torch.tensor([0.5]), torch.zeros(1, dtype=torch.long)).tolist() == [0]
     same = one.repeat(5, 1)
     k = fn(same, torch.tensor([0.1, 0.5, 0.3, 0.9, 0.2]), torch.zeros(5, dtype=torch.long)).tolist()
-    assert k[0] == 3 and (name == "soft" or k == [3])
+    assert k[0] == 3 and ("soft" in name or k == [3])
     neg = torch.tensor([[-10.0, -10.0, -2.0, -2.0], [-9.0, -9.0, -2.0, -2.0], [5.0, 5.0, 9.0, 9.0]])
     k = fn(neg, torch.tensor([0.9, 0.8, 0.7]), torch.zeros(3, dtype=torch.long)).tolist()
-    assert k[0] == 0 and 2 in k and (name == "soft" or 1 not in k)
+    assert k[0] == 0 and 2 in k and ("soft" in name or 1 not in k)
     zero = torch.tensor([[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 4.0, 4.0]])
     k = fn(zero, torch.tensor([0.9, 0.8, 0.7]), torch.zeros(3, dtype=torch.long)).tolist()
     assert sorted(k) == [0, 1, 2]  # zero-area boxes overlap nothing (0/0 is not > threshold)
@@ -217,7 +242,7 @@ def test_entry_point_shapes_max_det_and_density():
     xy = torch.rand(B, N, 2) * 200
     wh = torch.rand(B, N, 2) * 40 + 5
     preds = torch.cat([xy, xy + wh, torch.rand(B, N, nc), torch.rand(B, N, 1)], 2)
-    for method in ("greedy", "adaptive", "soft", "diou"):
+    for method in ("greedy", "adaptive", "soft", "soft_linear", "adaptive_soft", "diou"):
         out = non_max_suppression(preds, conf_thres=0.1, iou_thres=0.5, method=method, max_det=7)
         assert len(out) == 2
         for o in out:

@@ -1,7 +1,7 @@
 """Non-maximum suppression: the algorithms (:mod:`.algorithms`), the methods by name
 (:mod:`.registry`, :mod:`.methods`) and the post-processing entry point (:mod:`.postprocess`).
 Add a method with one function and ``@register_nms("name")`` (see registry.py)."""
-from . import methods  # noqa: F401  (registers greedy, adaptive, soft, diou)
+from . import methods  # noqa: F401  (registers greedy, adaptive, soft, soft_linear, adaptive_soft, diou)
 from .algorithms import adaptive_nms, diou_nms, greedy_nms, soft_nms
 from .postprocess import IOU_THRES, MAX_DET, PREDICT_CONF, VAL_CONF, non_max_suppression
 from .registry import NMS_REGISTRY, get_nms, nms_methods, register_nms

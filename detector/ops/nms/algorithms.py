@@ -6,7 +6,7 @@ boxes in decreasing score order:
     greedy_nms(boxes, scores, idxs, iou_threshold)                     -> Tensor[K] int64
     adaptive_nms(boxes, scores, idxs, iou_threshold, densities)        -> Tensor[K] int64
     diou_nms(boxes, scores, idxs, iou_threshold, beta=1.0)             -> Tensor[K] int64
-    soft_nms(boxes, scores, idxs, sigma=0.5, ...)                      -> (Tensor[K] int64, Tensor[K] scores)
+    soft_nms(boxes, scores, idxs, sigma=0.5, ..., densities=None)      -> (Tensor[K] int64, Tensor[K] scores)
 
 boxes: Tensor[N, 4] xyxy (pixels), scores: Tensor[N], idxs: Tensor[N] class ids (boxes of
 different ids never suppress each other). A box is suppressed when its overlap with a kept,
@@ -142,17 +142,22 @@ def diou_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, iou_
 
 
 def soft_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, sigma: float = 0.5,
-             iou_threshold: float = 0.3, score_threshold: float = 0.001, method: str = "gaussian"
-             ) -> tuple[torch.Tensor, torch.Tensor]:
+             iou_threshold: float = 0.3, score_threshold: float = 0.001, method: str = "gaussian",
+             densities: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Soft-NMS (Bodla et al., ICCV 2017). Repeatedly take the highest-scored remaining box of
     each class and decay the others' scores: gaussian ``s *= exp(-IoU^2 / sigma)``, or linear
     ``s *= 1 - IoU`` where IoU > iou_threshold. Boxes whose score falls to ``score_threshold``
     or below are dropped.
 
+    densities: Tensor[N] or None; with the linear method, the adaptive combination of Liu et al.
+    (CVPR 2019, Sec. 3.2): the box M taken decays others only where IoU > max(iou_threshold, d_M).
+
     Returns (indices Tensor[K] int64, new scores Tensor[K]), in decreasing new-score order.
     """
     if method not in ("gaussian", "linear"):
         raise ValueError(f"soft_nms method must be 'gaussian' or 'linear', got {method!r}")
+    if densities is not None and method != "linear":
+        raise ValueError("soft_nms: per-box (adaptive) thresholds need method='linear'")
     if boxes.numel() == 0:
         return torch.empty(0, dtype=torch.int64, device=boxes.device), scores.new_empty(0)
     _, perm, group, pos, counts = _groups(scores, idxs)
@@ -160,6 +165,9 @@ def soft_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, sigm
     bp = boxes.new_zeros(G, M, 4)
     sp = scores.new_zeros(G, M)
     bp[group, pos], sp[group, pos] = boxes[perm], scores[perm]
+    tp = sp.new_full((G, M), float(iou_threshold))  # the threshold each box suppresses with
+    if densities is not None:
+        tp[group, pos] = torch.clamp(densities[perm].to(sp.dtype), min=float(iou_threshold))
     active = torch.zeros(G, M, dtype=torch.bool, device=boxes.device)
     active[group, pos] = scores[perm] > score_threshold
     picked_g, picked_p, picked_s = [], [], []
@@ -180,7 +188,7 @@ def soft_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, sigm
         if method == "gaussian":
             decay = torch.exp(-(iou * iou) / sigma)
         else:
-            decay = torch.where(iou > iou_threshold, 1.0 - iou, torch.ones_like(iou))
+            decay = torch.where(iou > tp[g, best[has]].unsqueeze(1), 1.0 - iou, torch.ones_like(iou))
         sp[g] = torch.where(active[g], sp[g] * decay, sp[g])
         active[g] &= sp[g] > score_threshold
     gs, ps, ss = torch.cat(picked_g), torch.cat(picked_p), torch.cat(picked_s)

@@ -22,6 +22,19 @@ def _soft(boxes, scores, idxs, densities, iou_thres, conf_thres, sigma: float = 
     return soft_nms(boxes, scores, idxs, sigma, iou_thres, score_threshold=conf_thres, method=soft_method)
 
 
+@register_nms("soft_linear")
+def _soft_linear(boxes, scores, idxs, densities, iou_thres, conf_thres, **_):
+    """Linear Soft-NMS: scores times (1 - IoU) above the IoU threshold."""
+    return soft_nms(boxes, scores, idxs, iou_threshold=iou_thres, score_threshold=conf_thres, method="linear")
+
+
+@register_nms("adaptive_soft")
+def _adaptive_soft(boxes, scores, idxs, densities, iou_thres, conf_thres, **_):
+    """Adaptive NMS's soft form (Liu et al. 2019): linear Soft-NMS with threshold max(N_t, d_M) per kept box."""
+    return soft_nms(boxes, scores, idxs, iou_threshold=iou_thres, score_threshold=conf_thres, method="linear",
+                    densities=densities)
+
+
 @register_nms("diou")
 def _diou(boxes, scores, idxs, densities, iou_thres, conf_thres, beta: float = 1.0, **_):
     return diou_nms(boxes, scores, idxs, iou_thres, beta), None
