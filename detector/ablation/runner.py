@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..utils.io import write_json
+from ..engine.trainer import TrainConfig
 
 EVAL_KEYS = ("mAP50-95", "mAP50", "mAP75", "AR100", "recall50", "crowded_gt", "crowded_recall50",
              "density_crowded", "density_other", "crowded_AP50", "MR-2",
@@ -42,9 +43,9 @@ class Recipe:
     device: str = "cpu"
     weights: str | None = None  # pretrained start for every cfg (layers matched by structure), else scratch
     teacher: str | None = None  # knowledge distillation for every cfg from this checkpoint (engine/distill.py)
-    distill: str = "both"
-    distill_loss: str = "pkd"
-    distill_gain: float = 1.0
+    distill: str = TrainConfig.distill
+    distill_loss: str = TrainConfig.distill_loss
+    distill_gain: float = TrainConfig.distill_gain
 
 
 @dataclass
@@ -93,8 +94,10 @@ def _check_recipe(root: Path, cfg: AblationConfig) -> None:
         for k in ("teacher", "distill", "distill_loss", "distill_gain"):  # ... and before --teacher: no teacher
             have.setdefault(k, getattr(Recipe, k))
         have["hyp_values"] = recipe_hyp_values(have)
-        diff = sorted(k for k in set(want) | set(have)
-                      if k not in ("hyp", "hyp_values") and want.get(k) != have.get(k))
+        ignore = {"hyp", "hyp_values"}
+        if not want.get("teacher") and not have.get("teacher"):  # no teacher: the distillation options do nothing
+            ignore |= {"distill", "distill_loss", "distill_gain"}
+        diff = sorted(k for k in set(want) | set(have) if k not in ignore and want.get(k) != have.get(k))
         h_have, h_want = have["hyp_values"], want["hyp_values"]
         diff += sorted(k for k in set(h_want) | set(h_have) if h_want.get(k) != h_have.get(k))
         if diff:
@@ -109,7 +112,7 @@ def _check_recipe(root: Path, cfg: AblationConfig) -> None:
 def train_run(cfg_path: str, seed: int, cfg: AblationConfig, runs_dir: Path) -> Path:
     """Train (or resume) one run; returns its folder."""
     from ..engine.checkpoint import load_checkpoint
-    from ..engine.trainer import Trainer, TrainConfig
+    from ..engine.trainer import Trainer
 
     r = cfg.recipe
     run_dir = runs_dir / f"{model_key(cfg_path)}-s{seed}"

@@ -17,6 +17,7 @@ import sys
 
 from detector.ablation import AblationConfig, Recipe, run_ablation
 from detector.cli import run_job
+from detector.engine.distill import CHOICES as DISTILL_CHOICES
 from detector.ops.nms import nms_methods
 from detector.utils.cli import positive_int
 
@@ -47,9 +48,9 @@ def parse(argv=None) -> AblationConfig | argparse.Namespace:
                          "structure, the rest starts fresh); default: from scratch")
     ap.add_argument("--teacher", default=None, metavar="T.pt",
                     help="distil every cfg from this frozen checkpoint (ours or a YOLOv8 .pt; see tools/train.py)")
-    ap.add_argument("--distill", choices=["feature", "logit", "both"], default="both")
-    ap.add_argument("--distill-loss", choices=["pkd", "cwd"], default="pkd")
-    ap.add_argument("--distill-gain", type=float, default=1.0)
+    ap.add_argument("--distill", choices=DISTILL_CHOICES, default=Recipe.distill)
+    ap.add_argument("--distill-loss", choices=["pkd", "cwd"], default=Recipe.distill_loss)
+    ap.add_argument("--distill-gain", type=float, default=Recipe.distill_gain)
     ap.add_argument("--val-period", type=positive_int, default=None,
                     help="validate every N epochs while training (default: only after the last epoch)")
     ap.add_argument("--device", default="cpu")

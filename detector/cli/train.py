@@ -14,6 +14,7 @@ import sys
 from detector.cli import run_job
 from detector.engine.callbacks import load_callback
 from detector.engine.dist import check_device_arg
+from detector.engine.distill import CHOICES as DISTILL_CHOICES
 from detector.engine.trainer import TrainConfig, Trainer
 from detector.ops.nms import nms_methods
 from detector.utils.cli import non_negative_int, positive_int, round_img
@@ -61,9 +62,10 @@ def parse(argv=None) -> TrainConfig:
     kd = ap.add_argument_group("knowledge distillation (detector/engine/distill.py)")
     kd.add_argument("--teacher", default=None, metavar="T.pt",
                     help="distil from this frozen model: a checkpoint of ours (any scale or YAML) or a YOLOv8 .pt")
-    kd.add_argument("--distill", choices=["feature", "logit", "both"], default=d.distill,
-                    help="neck features (1x1 projectors), the head's class scores and box distributions (same head "
-                         "layout needed), or both (default; logit terms drop out with a note when the heads differ)")
+    kd.add_argument("--distill", choices=DISTILL_CHOICES, default=d.distill,
+                    help="what to match: neck features (1x1 projectors), logit (the head's class scores and box "
+                         "distributions; same classes, reg_max and strides needed), or both; auto (default): logit "
+                         "when the heads match, else feature")
     kd.add_argument("--distill-loss", choices=["pkd", "cwd"], default=d.distill_loss,
                     help="feature term: Pearson-normalised MSE (pkd, default) or channel-wise KL (cwd)")
     kd.add_argument("--distill-gain", type=float, default=d.distill_gain,

@@ -69,7 +69,7 @@ class TrainConfig:
     strict_labels: bool = False  # refuse to train when any label is rejected
     callbacks: list[str] = field(default_factory=list)  # extra callbacks, 'module:Class' (after the defaults)
     teacher: str | None = None  # knowledge distillation from this checkpoint (ours or a YOLOv8 .pt; engine/distill.py)
-    distill: str = "both"  # feature | logit | both
+    distill: str = "auto"  # auto (logit when the heads match, else feature) | feature | logit | both
     distill_loss: str = "pkd"  # neck-feature term: pkd | cwd
     distill_gain: float = 1.0  # multiplies every distillation gain (hyp distill_*)
 

@@ -107,7 +107,7 @@ class Snapshot(Callback):
 
 def test_distillation_trains_student_and_projectors_only(tiny_data, tmp_path, teacher_ckpt):
     snap = Snapshot()
-    tr = Trainer(_cfg(tiny_data, tmp_path, "kd", teacher=str(teacher_ckpt)), callbacks=[snap])
+    tr = Trainer(_cfg(tiny_data, tmp_path, "kd", teacher=str(teacher_ckpt), distill="both"), callbacks=[snap])
     tr.train()
     d = tr.distill
     assert all(torch.equal(snap.teacher0[k], v) for k, v in snap.teacher1.items())  # frozen
@@ -146,7 +146,8 @@ class StopAfterFirst(Callback):
 
 
 def test_resume_keeps_the_teacher_and_the_projectors(tiny_data, tmp_path, teacher_ckpt):
-    tr = Trainer(_cfg(tiny_data, tmp_path, "kdr", teacher=str(teacher_ckpt), epochs=2), callbacks=[StopAfterFirst()])
+    tr = Trainer(_cfg(tiny_data, tmp_path, "kdr", teacher=str(teacher_ckpt), epochs=2, distill="both"),
+                 callbacks=[StopAfterFirst()])
     tr.train()
     last = tr.save_dir / "weights" / "last.pt"
     saved = load_checkpoint(last)["distill"]
@@ -158,14 +159,28 @@ def test_resume_keeps_the_teacher_and_the_projectors(tiny_data, tmp_path, teache
 
 
 def test_a_yolov8_teacher_loads_features_only_when_classes_differ(tiny_data, tmp_path, capsys):
-    tr = Trainer(_cfg(tiny_data, tmp_path, "v8", teacher=str(YOLOV8)))
+    tr = Trainer(_cfg(tiny_data, tmp_path, "v8", teacher=str(YOLOV8)))  # --distill auto
     tr.train()
     out = capsys.readouterr().out
-    assert "logit terms off" in out and "classes" in out
+    assert "--distill auto -> feature" in out and "classes" in out
     assert tr.distill.distiller.use_features and not tr.distill.distiller.use_logits
     assert list(tr.mean_loss)[-1] == "distill_feature"
+    both = Trainer(_cfg(tiny_data, tmp_path, "v8b", teacher=str(YOLOV8), distill="both"))
+    both.setup()
+    assert "logit terms off" in capsys.readouterr().out and not both.distill.distiller.use_logits
     with pytest.raises(ValueError, match="--distill logit needs the same head layout"):
         Trainer(_cfg(tiny_data, tmp_path, "v8l", teacher=str(YOLOV8), distill="logit")).setup()
+
+
+def test_auto_mode_takes_the_logit_terms_when_the_heads_match(tiny_data, tmp_path, teacher_ckpt, capsys):
+    tr = Trainer(_cfg(tiny_data, tmp_path, "auto", teacher=str(teacher_ckpt)))
+    tr.setup()
+    d = tr.distill.distiller
+    assert "--distill auto -> logit" in capsys.readouterr().out
+    assert d.use_logits and not d.use_features and tr.distill.trainable_params == []
+    assert len(tr.optimizer.param_groups) == 3  # no projectors to train
+    with pytest.raises(ValueError, match="--distill must be one of"):
+        Trainer(_cfg(tiny_data, tmp_path, "bad", teacher=str(teacher_ckpt), distill="logits")).setup()
 
 
 def test_same_seed_student_starts_identically_with_and_without_a_teacher(tiny_data, tmp_path, teacher_ckpt):
