@@ -134,8 +134,9 @@ def bench_nms(args: argparse.Namespace) -> None:
     print(f"# NMS timing: random boxes in a 640x640 image (sizes 8-108 px), {args.classes} classes, "
           f"IoU threshold 0.5, densities U(0, 1); median of {args.runs} interleaved runs; device {device}")
     print(f"# machine: {machine_line()}")
-    print("| boxes | batched_nms ms | adaptive ms | adaptive / batched_nms | DIoU ms | Soft (gaussian) ms |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    print("| boxes | batched_nms ms | adaptive ms | adaptive / batched_nms | DIoU ms | Soft (gaussian) ms "
+          "| adaptive_soft (linear) ms |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
     for n in args.boxes:
         xy = torch.rand(n, 2, generator=g) * 600
         b = torch.cat([xy, xy + torch.rand(n, 2, generator=g) * 100 + 8], 1).to(device)
@@ -146,9 +147,11 @@ def bench_nms(args: argparse.Namespace) -> None:
                "diou": lambda: diou_nms(b, s, c, 0.5)}
         if n <= args.soft_max:
             fns["soft"] = lambda: soft_nms(b, s, c)
+            fns["adaptive_soft"] = lambda: soft_nms(b, s, c, iou_threshold=0.5, method="linear", densities=d)
         t = {k: median_ms(v) for k, v in time_interleaved(fns, runs=args.runs, warmup=2).items()}
-        soft = f"{t['soft']:.1f}" if "soft" in t else "-"
-        print(f"| {n} | {t['tv']:.2f} | {t['adaptive']:.2f} | {t['adaptive'] / t['tv']:.2f} | {t['diou']:.2f} | {soft} |")
+        soft, asoft = (f"{t[k]:.1f}" if k in t else "-" for k in ("soft", "adaptive_soft"))
+        print(f"| {n} | {t['tv']:.2f} | {t['adaptive']:.2f} | {t['adaptive'] / t['tv']:.2f} | {t['diou']:.2f} | {soft} "
+              f"| {asoft} |")
 
 
 def _loader(a):

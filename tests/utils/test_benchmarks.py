@@ -16,6 +16,7 @@ def test_nms_benchmark_table():
     assert r.returncode == 0, r.stderr[-2000:]
     row = [ln for ln in r.stdout.splitlines() if ln.startswith("| 300 |")]
     assert len(row) == 1 and float(row[0].split("|")[4]) > 0  # adaptive / batched_nms ratio
+    assert float(row[0].split("|")[7]) > 0  # adaptive_soft (linear) ms
 
 
 def test_memory_format_benchmark_table():
