@@ -22,8 +22,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..utils.io import write_json
 from ..engine.trainer import TrainConfig
+from ..utils.io import write_json
 
 EVAL_KEYS = ("mAP50-95", "mAP50", "mAP75", "AR100", "recall50", "crowded_gt", "crowded_recall50",
              "density_crowded", "density_other", "crowded_AP50", "MR-2",

@@ -27,8 +27,8 @@ the student there: the teacher's forward, most of the cost on a CPU, shrinks in 
 The logit terms need a head of the same layout (classes, ``reg_max``, levels). ``auto`` (the default) takes
 them alone when the heads match, else the feature term: measured (docs/ABLATION.md), the logit terms
 alone did at least as well as ``both`` in 6 of 6 paired seeds over two tasks, and the feature term alone
-added nothing. ``both`` falls back to the feature term with a note when the heads differ, ``logit`` refuses. Only the student and the projectors
-learn: the projectors join the optimizer as a fourth parameter group and are saved in ``last.pt`` for
+added nothing. ``both`` falls back to the feature term with a note when the heads differ, ``logit``
+refuses. Only the student and the projectors learn: the projectors join the optimizer as a fourth parameter group and are saved in ``last.pt`` for
 ``--resume``; the exported / EMA model never contains them.
 """
 from __future__ import annotations
@@ -229,7 +229,7 @@ class Distillation(Callback):
 
     def on_loss(self, trainer, losses: dict) -> None:
         imgs, s_feats, s_raw = trainer.imgs, self.student_tap.feats, trainer.preds
-        k = len(imgs) if self.fraction == 1 else max(1, math.ceil(self.fraction * len(imgs)))
+        k = max(1, math.ceil(self.fraction * len(imgs)))
         if k < len(imgs):  # the teacher sees the first k images (the loader shuffles); the terms compare those
             imgs, s_feats, s_raw = imgs[:k], [f[:k] for f in s_feats], [r[:k] for r in s_raw]
         amp = trainer.amp_dtype
