@@ -310,3 +310,62 @@ def test_registering_a_method_makes_it_usable_everywhere():
         NMS_REGISTRY.pop("keep_all_test", None)
     with pytest.raises(ValueError, match="already registered"):
         register_nms("greedy")(keep_all)
+
+
+def test_soft_max_picks_keeps_each_groups_first_picks():
+    """Decay only lowers scores, so a group's picks come best first: stopping a group after k
+    picks gives exactly its first k picks of the full run, with the same scores."""
+    b, s, c, d = crowd_boxes(n=200, seed=6)
+    for dens in (None, d):
+        full_k, full_s = soft_nms(b, s, c, iou_threshold=0.3, score_threshold=0.01, method="linear", densities=dens)
+        k, ns = soft_nms(b, s, c, iou_threshold=0.3, score_threshold=0.01, method="linear", densities=dens,
+                         max_picks=5)
+        assert len(k) == 5 * len(c.unique())
+        assert torch.all(ns[:-1] >= ns[1:])
+        for cls in c.unique():
+            mine, theirs = c[k] == cls, c[full_k] == cls
+            assert k[mine].tolist() == full_k[theirs][:5].tolist()
+            torch.testing.assert_close(ns[mine], full_s[theirs][:5])
+    assert soft_nms(b, s, c, max_picks=0)[0].tolist() == []
+
+
+def batch_preds(B=3, N=300, nc=3, seed=0):
+    """Decoded predictions [B, N, 4 + nc + 1] with crowds: the same clusters in every image."""
+    out = []
+    for n in range(B):
+        boxes, _, _, dens = crowd_boxes(n=N, seed=seed + n, spread=120.0)
+        cls = torch.rand(N, nc, generator=torch.Generator().manual_seed(seed + 10 + n))
+        out.append(torch.cat([boxes, cls, dens[:, None]], 1))
+    return torch.stack(out)
+
+
+@pytest.mark.parametrize("method", ["greedy", "adaptive", "soft", "soft_linear", "adaptive_soft", "diou"])
+def test_entry_point_runs_a_batch_in_one_call_as_image_by_image(method):
+    """Images of a batch share one call of the method (groups image x class), and come out as each
+    image alone would: overlapping boxes of different images never suppress each other."""
+    from detector.ops.nms import NMS_REGISTRY
+    preds = batch_preds()
+    calls = []
+    fn = NMS_REGISTRY[method]
+    NMS_REGISTRY[method] = lambda *a, **k: calls.append(len(a[0])) or fn(*a, **k)
+    try:
+        for agnostic in (False, True):
+            calls.clear()
+            out = non_max_suppression(preds, 0.05, 0.5, method=method, max_det=40, agnostic=agnostic)
+            assert len(calls) == 1 and calls[0] == int((preds[..., 4:7].max(-1).values > 0.05).sum())
+            for n in range(len(preds)):
+                alone = non_max_suppression(preds[n:n + 1], 0.05, 0.5, method=method, max_det=40, agnostic=agnostic)
+                assert torch.equal(out[n], alone[0])
+            assert all(len(o) == 40 for o in out)
+    finally:
+        NMS_REGISTRY[method] = fn
+
+
+def test_entry_point_orders_equal_scores_by_anchor():
+    xy = torch.arange(6.0)[:, None] * 20
+    b = torch.cat([xy, xy, xy + 10, xy + 10], 1)  # disjoint boxes along the diagonal
+    p = torch.cat([b, torch.full((6, 1), 0.5), torch.zeros(6, 1)], 1)
+    p[[1, 4], 4] = 0.7
+    for method in ("greedy", "adaptive", "soft_linear", "diou"):
+        o = non_max_suppression(p[None], 0.25, 0.5, method=method)[0]
+        assert o[:, 0].tolist() == [20.0, 80.0, 0.0, 40.0, 60.0, 100.0]

@@ -6,7 +6,8 @@ boxes in decreasing score order:
     greedy_nms(boxes, scores, idxs, iou_threshold)                     -> Tensor[K] int64
     adaptive_nms(boxes, scores, idxs, iou_threshold, densities)        -> Tensor[K] int64
     diou_nms(boxes, scores, idxs, iou_threshold, beta=1.0)             -> Tensor[K] int64
-    soft_nms(boxes, scores, idxs, sigma=0.5, ..., densities=None)      -> (Tensor[K] int64, Tensor[K] scores)
+    soft_nms(boxes, scores, idxs, sigma=0.5, ..., densities=None,
+             max_picks=None)                                           -> (Tensor[K] int64, Tensor[K] scores)
 
 boxes: Tensor[N, 4] xyxy (pixels), scores: Tensor[N], idxs: Tensor[N] class ids (boxes of
 different ids never suppress each other). A box is suppressed when its overlap with a kept,
@@ -143,7 +144,8 @@ def diou_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, iou_
 
 def soft_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, sigma: float = 0.5,
              iou_threshold: float = 0.3, score_threshold: float = 0.001, method: str = "gaussian",
-             densities: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+             densities: torch.Tensor | None = None,
+             max_picks: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Soft-NMS (Bodla et al., ICCV 2017). Repeatedly take the highest-scored remaining box of
     each class and decay the others' scores: gaussian ``s *= exp(-IoU^2 / sigma)``, or linear
     ``s *= 1 - IoU`` where IoU > iou_threshold. Boxes whose score falls to ``score_threshold``
@@ -151,6 +153,12 @@ def soft_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, sigm
 
     densities: Tensor[N] or None; with the linear method, the adaptive combination of Liu et al.
     (CVPR 2019, Sec. 3.2): the box M taken decays others only where IoU > max(iou_threshold, d_M).
+
+    max_picks: stop each class group after this many boxes. Decay only lowers scores, so a group's
+    picks come in non-increasing score order: its later picks would all rank below the ones
+    taken, and a caller keeping at most ``max_picks`` boxes per image would drop them anyway
+    (exact up to ties). The loop runs at most ``max_picks`` rounds instead of the largest group's
+    size (thousands of candidates at a validation confidence of 0.001).
 
     Returns (indices Tensor[K] int64, new scores Tensor[K]), in decreasing new-score order.
     """
@@ -168,30 +176,39 @@ def soft_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, sigm
     tp = sp.new_full((G, M), float(iou_threshold))  # the threshold each box suppresses with
     if densities is not None:
         tp[group, pos] = torch.clamp(densities[perm].to(sp.dtype), min=float(iou_threshold))
-    active = torch.zeros(G, M, dtype=torch.bool, device=boxes.device)
-    active[group, pos] = scores[perm] > score_threshold
-    picked_g, picked_p, picked_s = [], [], []
-    rows = torch.arange(G, device=boxes.device)
-    neg_inf = torch.tensor(float("-inf"), dtype=sp.dtype, device=sp.device)
-    for _ in range(M):
-        best = torch.where(active, sp, neg_inf).argmax(1)  # [G]
-        has = active[rows, best]
-        if not bool(has.any()):
+    # work: the scores of the boxes still in play, -inf elsewhere (padding, picked, fallen to the
+    # threshold). Every round touches all G rows with fixed shapes: no per-round gathers of rows.
+    neg_inf = float("-inf")
+    work = sp.new_full((G, M), neg_inf)
+    work[group, pos] = torch.where(scores[perm] > score_threshold, scores[perm], neg_inf)
+    x1, y1, x2, y2 = bp.unbind(-1)  # [G, M] each
+    area = (x2 - x1) * (y2 - y1)  # as torchvision.ops.box_iou, so IoUs are bit-identical
+    picked_p, picked_s = [], []
+    rounds = M if max_picks is None else min(M, max(int(max_picks), 0))
+    for _ in range(rounds):
+        val, best = work.max(1)  # [G]: ties go to the earlier (higher original score) box
+        if not bool((val > neg_inf).any()):
             break
-        g = rows[has]
-        picked_g.append(g)
-        picked_p.append(best[has])
-        picked_s.append(sp[g, best[has]])
-        active[g, best[has]] = False
-        iou = batched_box_iou(bp[g, best[has]].unsqueeze(1), bp[g]).squeeze(1)  # [g, M]
-        iou = torch.nan_to_num(iou, nan=0.0)
+        picked_p.append(best)
+        picked_s.append(val)
+        b = best[:, None]
+        work.scatter_(1, b, neg_inf)
+        w = torch.min(x2, x2.gather(1, b)).sub_(torch.max(x1, x1.gather(1, b)))
+        h = torch.min(y2, y2.gather(1, b)).sub_(torch.max(y1, y1.gather(1, b)))
+        inter = w.clamp_(min=0).mul_(h.clamp_(min=0))
+        iou = inter.div_((area + area.gather(1, b)).sub_(inter)).nan_to_num_(nan=0.0)  # [G, M]
         if method == "gaussian":
-            decay = torch.exp(-(iou * iou) / sigma)
+            decay = iou.mul_(iou).div_(-sigma).exp_()
         else:
-            decay = torch.where(iou > tp[g, best[has]].unsqueeze(1), 1.0 - iou, torch.ones_like(iou))
-        sp[g] = torch.where(active[g], sp[g] * decay, sp[g])
-        active[g] &= sp[g] > score_threshold
-    gs, ps, ss = torch.cat(picked_g), torch.cat(picked_p), torch.cat(picked_s)
+            decay = torch.where(iou > tp.gather(1, b), 1.0 - iou, 1.0)
+        work.mul_(decay)  # -inf stays -inf (decay > 0) or becomes nan (decay 0): both out below
+        work = torch.where(work > score_threshold, work, neg_inf)
+    if not picked_p:
+        return torch.empty(0, dtype=torch.int64, device=boxes.device), scores.new_empty(0)
+    ps, ss = torch.stack(picked_p), torch.stack(picked_s)  # [R, G]
+    gs = torch.arange(G, device=boxes.device).expand_as(ps)
+    real = ss > neg_inf  # rows whose group had run out that round picked nothing
+    gs, ps, ss = gs[real], ps[real], ss[real]
     # map (group, pos) back to original indices
     lookup = torch.full((G, M), -1, dtype=torch.int64, device=boxes.device)
     lookup[group, pos] = perm

@@ -17,22 +17,24 @@ def _adaptive(boxes, scores, idxs, densities, iou_thres, conf_thres, **_):
 
 @register_nms("soft")
 def _soft(boxes, scores, idxs, densities, iou_thres, conf_thres, sigma: float = 0.5, soft_method: str = "gaussian",
-          **_):
+          max_det: int | None = None, **_):
     # decayed scores must still clear the user's threshold
-    return soft_nms(boxes, scores, idxs, sigma, iou_thres, score_threshold=conf_thres, method=soft_method)
+    return soft_nms(boxes, scores, idxs, sigma, iou_thres, score_threshold=conf_thres, method=soft_method,
+                    max_picks=max_det)
 
 
 @register_nms("soft_linear")
-def _soft_linear(boxes, scores, idxs, densities, iou_thres, conf_thres, **_):
+def _soft_linear(boxes, scores, idxs, densities, iou_thres, conf_thres, max_det: int | None = None, **_):
     """Linear Soft-NMS: scores times (1 - IoU) above the IoU threshold."""
-    return soft_nms(boxes, scores, idxs, iou_threshold=iou_thres, score_threshold=conf_thres, method="linear")
+    return soft_nms(boxes, scores, idxs, iou_threshold=iou_thres, score_threshold=conf_thres, method="linear",
+                    max_picks=max_det)
 
 
 @register_nms("adaptive_soft")
-def _adaptive_soft(boxes, scores, idxs, densities, iou_thres, conf_thres, **_):
+def _adaptive_soft(boxes, scores, idxs, densities, iou_thres, conf_thres, max_det: int | None = None, **_):
     """Adaptive NMS's soft form (Liu et al. 2019): linear Soft-NMS with threshold max(N_t, d_M) per kept box."""
     return soft_nms(boxes, scores, idxs, iou_threshold=iou_thres, score_threshold=conf_thres, method="linear",
-                    densities=densities)
+                    densities=densities, max_picks=max_det)
 
 
 @register_nms("diou")

@@ -20,9 +20,10 @@ def non_max_suppression(preds: torch.Tensor, conf_thres: float = PREDICT_CONF, i
     """preds: decoded Tensor[B, N, 4 + nc (+ 1 density when ``has_density``)] (``decode_outputs``).
 
     Returns per image a Tensor[K, 7]: x1, y1, x2, y2, score, class, density (0 when the
-    predictions carry none), in decreasing score order; boxes scored ``conf_thres`` or below are
-    never returned (for Soft-NMS: after the decay). ``options`` go to the method (``sigma``,
-    ``soft_method``, ``beta``, ...)."""
+    predictions carry none), in decreasing score order (equal scores in anchor order); boxes
+    scored ``conf_thres`` or below are never returned (for Soft-NMS: after the decay).
+    ``options`` go to the method (``sigma``, ``soft_method``, ``beta``, ...). The method runs
+    once for the whole batch, its groups numbered image x class."""
     fn = get_nms(method)
     if isinstance(preds, (list, tuple)):
         raise TypeError("non_max_suppression takes decoded predictions: run detector.ops.decode_outputs(raw, "
@@ -32,8 +33,10 @@ def non_max_suppression(preds: torch.Tensor, conf_thres: float = PREDICT_CONF, i
     if nc < 1:
         raise ValueError(f"predictions have {preds.shape[-1]} columns: too few for boxes + classes"
                          f"{' + density' if has_density else ''}")
-    out = []
-    for p in preds:
+    # candidates of every image, then one call of the method for the whole batch: groups are
+    # image x class (image alone when agnostic), so images never suppress each other
+    cand = []
+    for n, p in enumerate(preds):
         boxes, cls = p[:, :4], p[:, 4:4 + nc]
         dens = p[:, 4 + nc] if has_density else p.new_zeros(len(p))
         if multi_label:
@@ -49,12 +52,18 @@ def non_max_suppression(preds: torch.Tensor, conf_thres: float = PREDICT_CONF, i
         if len(score) > max_nms:
             top = score.topk(max_nms).indices
             i, j, score = i[top], j[top], score[top]
-        b, d = boxes[i], dens[i]
-        gid = torch.zeros_like(j) if agnostic else j
-        k, new_scores = fn(b, score, gid, d, float(iou_thres), float(conf_thres), **options)
-        if new_scores is not None:
-            score = score.clone()
-            score[k] = new_scores.to(score.dtype)
-        k = k[:max_det]
-        out.append(torch.cat([b[k], score[k, None], j[k, None].to(b.dtype), d[k, None]], 1))
-    return out
+        cand.append((boxes[i], score, j, dens[i], torch.full_like(j, n)))
+    if not cand:
+        return []
+    b, score, j, d, img = (torch.cat(t) for t in zip(*cand))
+    gid = img if agnostic else img * nc + j
+    k, new_scores = fn(b, score, gid, d, float(iou_thres), float(conf_thres), max_det=max_det, **options)
+    if new_scores is not None:
+        score = score.clone()
+        score[k] = new_scores.to(score.dtype)
+    # per image, best first; equal scores by candidate order (anchor order), whatever order the method gave
+    k = k.sort().values
+    k = k[torch.argsort(score[k], descending=True, stable=True)]
+    k = k[torch.argsort(img[k], stable=True)]
+    det = torch.cat([b[k], score[k, None], j[k, None].to(b.dtype), d[k, None]], 1)
+    return [x[:max_det] for x in det.split(torch.bincount(img[k], minlength=len(preds)).tolist())]

@@ -10,6 +10,11 @@ never suppress each other); densities: Tensor[N] predicted crowd density (zeros 
 no density output); iou_thres / conf_thres: the user's thresholds (a method that lowers scores must
 drop the boxes that fall to ``conf_thres`` or below). ``options`` are method keywords passed through
 ``non_max_suppression(..., **options)`` (e.g. ``sigma`` for Soft-NMS); unknown ones are ignored.
+``non_max_suppression`` always passes ``max_det``, the most boxes it keeps per image: a method may
+stop a group once it holds that many (Soft-NMS does: its later picks would rank below them).
+
+The boxes of a whole batch come in one call: ``non_max_suppression`` numbers the groups image x
+class, so a method sees every image's candidates at once and must keep groups apart by ``idxs``.
 
 Once registered the name is accepted everywhere: ``--nms`` of train / val / detect / ablate, the
 model YAML's ``nms:`` key and the Python API.
