@@ -127,13 +127,14 @@ def _peer_modules(args) -> dict:
 def bench_nms(args: argparse.Namespace) -> None:
     from torchvision.ops import batched_nms
 
-    from detector.ops.nms import adaptive_nms, diou_nms, soft_nms
+    from detector.ops.nms import MAX_DET, adaptive_nms, diou_nms, soft_nms
 
     device = torch.device(args.device)
     g = torch.Generator().manual_seed(0)
     print(f"# NMS timing: random boxes in a 640x640 image (sizes 8-108 px), {args.classes} classes, "
           f"IoU threshold 0.5, densities U(0, 1); median of {args.runs} interleaved runs; device {device}")
     print(f"# machine: {machine_line()}")
+    print(f"# Soft columns: each class stops after max_det {MAX_DET} picks, as non_max_suppression runs them")
     print("| boxes | batched_nms ms | adaptive ms | adaptive / batched_nms | DIoU ms | Soft (gaussian) ms "
           "| adaptive_soft (linear) ms |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
@@ -146,8 +147,10 @@ def bench_nms(args: argparse.Namespace) -> None:
         fns = {"tv": lambda: batched_nms(b, s, c, 0.5), "adaptive": lambda: adaptive_nms(b, s, c, 0.5, d),
                "diou": lambda: diou_nms(b, s, c, 0.5)}
         if n <= args.soft_max:
-            fns["soft"] = lambda: soft_nms(b, s, c)
-            fns["adaptive_soft"] = lambda: soft_nms(b, s, c, iou_threshold=0.5, method="linear", densities=d)
+            # as non_max_suppression runs them: each class stops after the max_det boxes an image keeps
+            fns["soft"] = lambda: soft_nms(b, s, c, max_picks=MAX_DET)
+            fns["adaptive_soft"] = lambda: soft_nms(b, s, c, iou_threshold=0.5, method="linear", densities=d,
+                                                    max_picks=MAX_DET)
         t = {k: median_ms(v) for k, v in time_interleaved(fns, runs=args.runs, warmup=2).items()}
         soft, asoft = (f"{t[k]:.1f}" if k in t else "-" for k in ("soft", "adaptive_soft"))
         print(f"| {n} | {t['tv']:.2f} | {t['adaptive']:.2f} | {t['adaptive'] / t['tv']:.2f} | {t['diou']:.2f} | {soft} "
