@@ -177,18 +177,25 @@ def soft_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, sigm
     if densities is not None:
         tp[group, pos] = torch.clamp(densities[perm].to(sp.dtype), min=float(iou_threshold))
     # work: the scores of the boxes still in play, -inf elsewhere (padding, picked, fallen to the
-    # threshold). Every round touches all G rows with fixed shapes: no per-round gathers of rows.
+    # threshold). Each round works on fixed [rows, M] tensors; rows whose group has run out are
+    # dropped once they are half of them (many small class groups beside one large one).
     neg_inf = float("-inf")
     work = sp.new_full((G, M), neg_inf)
     work[group, pos] = torch.where(scores[perm] > score_threshold, scores[perm], neg_inf)
     x1, y1, x2, y2 = bp.unbind(-1)  # [G, M] each
     area = (x2 - x1) * (y2 - y1)  # as torchvision.ops.box_iou, so IoUs are bit-identical
-    picked_p, picked_s = [], []
+    rows = torch.arange(G, device=boxes.device)  # the group of each row
+    picked_g, picked_p, picked_s = [], [], []
     rounds = M if max_picks is None else min(M, max(int(max_picks), 0))
     for _ in range(rounds):
-        val, best = work.max(1)  # [G]: ties go to the earlier (higher original score) box
-        if not bool((val > neg_inf).any()):
+        live = (work > neg_inf).any(1)
+        n_live = int(live.sum())
+        if n_live == 0:
             break
+        if n_live <= len(rows) // 2:
+            rows, work, x1, y1, x2, y2, area, tp = (t[live] for t in (rows, work, x1, y1, x2, y2, area, tp))
+        val, best = work.max(1)  # ties go to the earlier (higher original score) box
+        picked_g.append(rows)
         picked_p.append(best)
         picked_s.append(val)
         b = best[:, None]
@@ -196,7 +203,7 @@ def soft_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, sigm
         w = torch.min(x2, x2.gather(1, b)).sub_(torch.max(x1, x1.gather(1, b)))
         h = torch.min(y2, y2.gather(1, b)).sub_(torch.max(y1, y1.gather(1, b)))
         inter = w.clamp_(min=0).mul_(h.clamp_(min=0))
-        iou = inter.div_((area + area.gather(1, b)).sub_(inter)).nan_to_num_(nan=0.0)  # [G, M]
+        iou = inter.div_((area + area.gather(1, b)).sub_(inter)).nan_to_num_(nan=0.0)  # [rows, M]
         if method == "gaussian":
             decay = iou.mul_(iou).div_(-sigma).exp_()
         else:
@@ -205,8 +212,7 @@ def soft_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, sigm
         work = torch.where(work > score_threshold, work, neg_inf)
     if not picked_p:
         return torch.empty(0, dtype=torch.int64, device=boxes.device), scores.new_empty(0)
-    ps, ss = torch.stack(picked_p), torch.stack(picked_s)  # [R, G]
-    gs = torch.arange(G, device=boxes.device).expand_as(ps)
+    gs, ps, ss = torch.cat(picked_g), torch.cat(picked_p), torch.cat(picked_s)
     real = ss > neg_inf  # rows whose group had run out that round picked nothing
     gs, ps, ss = gs[real], ps[real], ss[real]
     # map (group, pos) back to original indices
