@@ -2,12 +2,13 @@
 """Picture: the same crowded images under greedy and adaptive NMS, side by side.
 
   python tools/crowd_figure.py --weights runs/ablate/crowd/runs/yolo_ca_bifpn-s0/weights/last.pt \\
-      --iou 0.6 --out docs/crowds.jpg
+      --iou 0.5 --nms adaptive_soft --out docs/crowds.jpg
 Each row is one crowded scene built like the crowd task's val split (people and backgrounds of coco128,
 never trained on) but only from pictures whose licence allows publishing (COCO licence ids 4, 5, 7 by
-default; the sources are credited in the --credits file). Left: greedy NMS, right: adaptive NMS, both at
-IoU --iou; box colour = predicted crowd density (blue isolated -> red crowded); a thick white outline marks
-what adaptive keeps and greedy removes; ground truth dashed grey.
+default; the sources are credited in the --credits file). Left: greedy NMS, right: --nms (adaptive NMS, or
+another registered method), both at IoU --iou; box colour = predicted crowd density (blue isolated -> red
+crowded); a thick white outline marks what the right-hand method keeps and greedy removes; ground truth
+dashed grey.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 from detector.data.crowds import DEFAULT_SOURCES, compose_scene, load_backgrounds, load_cutouts  # noqa: E402
 from detector.data.image_io import read_image  # noqa: E402
 from detector.engine.detector_api import Detector  # noqa: E402
+from detector.ops.nms import nms_methods  # noqa: E402
 from detector.utils.io import write_text  # noqa: E402
 from detector.utils.plots import draw_boxes, mark_boxes, titled  # noqa: E402
 
@@ -49,6 +51,7 @@ def main(argv=None) -> int:
     ap.add_argument("--size", type=int, default=480, help="long side of each scene")
     ap.add_argument("--iou", type=float, default=0.6, help="NMS IoU threshold of both methods")
     ap.add_argument("--conf", type=float, default=0.25)
+    ap.add_argument("--nms", default="adaptive", choices=nms_methods(), help="the right-hand method")
     ap.add_argument("--licenses", type=int, nargs="+", default=[4, 5, 7])
     ap.add_argument("--out", default="docs/crowds.jpg")
     ap.add_argument("--credits", default="docs/crowds_credits.md")
@@ -64,7 +67,7 @@ def main(argv=None) -> int:
         print(f"error: {src / ann}: no people or backgrounds under licences {sorted(lic)}", file=sys.stderr)
         return 2
     greedy = Detector(a.weights, "cpu", a.img, a.conf, a.iou, "greedy")
-    adaptive = Detector(a.weights, "cpu", a.img, a.conf, a.iou, "adaptive")
+    adaptive = Detector(a.weights, "cpu", a.img, a.conf, a.iou, a.nms)
     rows, used = [], set()
     for i in range(a.n):
         rng = np.random.default_rng([a.seed, i])
@@ -80,7 +83,7 @@ def main(argv=None) -> int:
                            densities=d.densities, crowd=gtb)
         rows.append(np.concatenate([titled(left, f"greedy @{a.iou:g}: {len(g)} kept, {len(gt)} people"),
                                     np.full((left.shape[0] + 26, 8, 3), 255, np.uint8),
-                                    titled(right, f"adaptive @{a.iou:g}: {len(d)} kept, +{len(extra)}")], 1))
+                                    titled(right, f"{a.nms} @{a.iou:g}: {len(d)} kept, +{len(extra)}")], 1))
     w = max(r.shape[1] for r in rows)
     pic = np.concatenate([np.pad(r, ((0, 8), (0, w - r.shape[1]), (0, 0)), constant_values=255) for r in rows], 0)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
