@@ -6,7 +6,7 @@ Format (close to YOLOv8's)::
     scale: n                     # default scale (optional)
     scales:                      # name: [depth, width, max_channels]
       n: [0.33, 0.25, 1024]
-    nms: adaptive                # default NMS method (optional)
+    nms: adaptive_soft           # default NMS method (optional; greedy when absent)
     backbone:                    # [from, repeats, module, args]
       - [-1, 1, Conv, [64, 3, 2]]
     head:
