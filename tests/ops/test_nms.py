@@ -369,3 +369,24 @@ def test_entry_point_orders_equal_scores_by_anchor():
     for method in ("greedy", "adaptive", "soft_linear", "diou"):
         o = non_max_suppression(p[None], 0.25, 0.5, method=method)[0]
         assert o[:, 0].tolist() == [20.0, 80.0, 0.0, 40.0, 60.0, 100.0]
+
+
+def test_greedy_keeps_many_groups_apart_exactly():
+    """500 groups of two tiny boxes near IoU 0.75: torchvision's coordinate trick shifts group k by
+    k x (max + 1) px, where float32 rounds the boxes and flips decisions; each group must be
+    suppressed exactly as alone. A negative coordinate must not let groups reach each other."""
+    g = torch.Generator().manual_seed(0)
+    n = 500
+    base = torch.rand(n, 2, generator=g) * 1000
+    wh = 1 + torch.rand(n, 2, generator=g) * 2
+    a = torch.cat([base, base + wh], 1)
+    b = a.clone()
+    b[:, [0, 2]] += torch.rand(n, 1, generator=g) * 0.3 * wh[:, :1]
+    boxes, scores = torch.cat([a, b]), torch.cat([torch.full((n,), 0.9), torch.full((n,), 0.8)])
+    idxs = torch.arange(n).repeat(2)
+    iou = box_iou(a, b).diag()
+    expect = set(range(n)) | {n + k for k in range(n) if not iou[k] > 0.75}
+    assert set(greedy_nms(boxes, scores, idxs, 0.75).tolist()) == expect
+    # group 0 at the far corner, group 1 at negative coordinates: apart, both kept
+    far = torch.tensor([[990.0, 990.0, 1000.0, 1000.0], [-10.0, -10.0, 1.0, 1.0]])
+    assert sorted(greedy_nms(far, torch.tensor([0.9, 0.8]), torch.tensor([0, 1]), 0.5).tolist()) == [0, 1]
