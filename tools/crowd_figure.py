@@ -5,8 +5,8 @@
       --iou 0.5 --nms adaptive_soft --out docs/crowds.jpg
 Each row is one crowded scene built like the crowd task's val split (people and backgrounds of coco128,
 never trained on) but only from pictures whose licence allows publishing (COCO licence ids 4, 5, 7 by
-default; the sources are credited in the --credits file). Left: greedy NMS, right: --nms (adaptive NMS, or
-another registered method), both at IoU --iou; box colour = predicted crowd density (blue isolated -> red
+default; the sources are credited in the --credits file). Left: greedy NMS, right: --nms (default
+adaptive_soft, or another registered method), both at IoU --iou; box colour = predicted crowd density (blue isolated -> red
 crowded); a thick white outline marks what the right-hand method keeps and greedy removes; ground truth
 dashed grey.
 """
@@ -51,7 +51,7 @@ def main(argv=None) -> int:
     ap.add_argument("--size", type=int, default=480, help="long side of each scene")
     ap.add_argument("--iou", type=float, default=0.6, help="NMS IoU threshold of both methods")
     ap.add_argument("--conf", type=float, default=0.25)
-    ap.add_argument("--nms", default="adaptive", choices=nms_methods(), help="the right-hand method")
+    ap.add_argument("--nms", default="adaptive_soft", choices=nms_methods(), help="the right-hand method")
     ap.add_argument("--licenses", type=int, nargs="+", default=[4, 5, 7])
     ap.add_argument("--out", default="docs/crowds.jpg")
     ap.add_argument("--credits", default="docs/crowds_credits.md")
@@ -67,7 +67,7 @@ def main(argv=None) -> int:
         print(f"error: {src / ann}: no people or backgrounds under licences {sorted(lic)}", file=sys.stderr)
         return 2
     greedy = Detector(a.weights, "cpu", a.img, a.conf, a.iou, "greedy")
-    adaptive = Detector(a.weights, "cpu", a.img, a.conf, a.iou, a.nms)
+    right = Detector(a.weights, "cpu", a.img, a.conf, a.iou, a.nms)
     rows, used = [], set()
     for i in range(a.n):
         rng = np.random.default_rng([a.seed, i])
@@ -76,7 +76,7 @@ def main(argv=None) -> int:
         used.add(bg_path.name)
         used.update(g["source"].split(":")[0] for g in gt)
         gtb = np.array([g["bbox"] for g in gt], np.float32).reshape(-1, 4)
-        g, d = greedy.predict_arrays([scene])[0], adaptive.predict_arrays([scene])[0]
+        g, d = greedy.predict_arrays([scene])[0], right.predict_arrays([scene])[0]
         extra = unmatched(d.boxes, g.boxes)
         left = draw_boxes(scene, g.boxes, g.classes, g.names, None, 2, True, densities=g.densities, crowd=gtb)
         right = draw_boxes(mark_boxes(scene, extra), d.boxes, d.classes, d.names, None, 2, True,

@@ -34,6 +34,7 @@ from ..boxes import batched_box_iou, batched_diou
 
 _BLOCK = 2048  # boxes of one group handled in one IoU block
 _BUDGET = 1 << 22  # padded pairwise entries per chunk of groups
+_EXACT_SHIFT = 2.0 ** 16  # px of batched_nms group shifts below which float32 keeps boxes to 1/256 px
 
 
 def greedy_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, iou_threshold: float) -> torch.Tensor:
@@ -49,7 +50,7 @@ def greedy_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, io
         return batched_nms(boxes, scores, idxs, float(iou_threshold))
     _, ranks = torch.unique(idxs, return_inverse=True)
     lo, hi = float(boxes.min()), float(boxes.max())
-    if boxes.dtype != torch.float64 and (lo < 0 or (float(ranks.max()) + 1) * (hi + 1) > 2.0 ** 16):
+    if boxes.dtype != torch.float64 and (lo < 0 or (float(ranks.max()) + 1) * (hi + 1) > _EXACT_SHIFT):
         b = boxes.to(torch.float64)
         return batched_nms(b - min(lo, 0.0), scores.to(torch.float64), ranks, float(iou_threshold))
     return batched_nms(boxes, scores, ranks, float(iou_threshold))
