@@ -13,11 +13,15 @@ on the train and val splits. With ``--fit-epochs N`` it first retrains only the 
 checkpoint's, or a fresh ``--readout own|pred``) for N epochs on the train split with the training
 augmentation, everything else frozen (BatchNorm statistics included), so the boxes do not change: this
 separates "the readout has not had enough steps" from "the features do not carry crowdedness".
+With ``--calibrate`` it then fits an affine recalibration of the density logit on the train split (the
+crowded and the other positives' mean predictions matched to their mean targets, issue 24's calibration
+target) and folds it into the readout, so ``--save`` writes a checkpoint tools/val.py can score.
 Research diagnostic for docs/CROWDS.md; nothing is written but ``--save``.
 """
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -30,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from detector.data import DetectionDataset, build_dataloader, index_split, load_data_config  # noqa: E402
-from detector.engine.checkpoint import load_checkpoint, model_from_checkpoint  # noqa: E402
+from detector.engine.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint  # noqa: E402
 from detector.engine.hyp import load_hyp  # noqa: E402
 from detector.loss.detection_loss import DetectionLoss, flatten_levels, pad_targets, split_outputs  # noqa: E402
 from detector.loss.density import density_targets  # noqa: E402
@@ -78,19 +82,88 @@ def positives(model: nn.Module, loss: DetectionLoss, batch: dict) -> tuple[torch
 
 
 @torch.no_grad()
-def measure(model: nn.Module, loss: DetectionLoss, records, img: int, batch: int) -> dict:
+def collect(model: nn.Module, loss: DetectionLoss, records, img: int, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(predicted density, target) at every positive location of ``records`` (no augmentation), both [P]."""
     model.eval()
     loader, _ = build_dataloader(DetectionDataset(records, img, augment=False), batch, 0, shuffle=False)
     pairs = [positives(model, loss, b) for b in loader]
-    p = torch.cat([a for a, _ in pairs]).float().numpy()
-    t = torch.cat([b for _, b in pairs]).float().numpy()
+    return torch.cat([a for a, _ in pairs]).float(), torch.cat([b for _, b in pairs]).float()
+
+
+def measure(model: nn.Module, loss: DetectionLoss, records, img: int, batch: int) -> dict:
+    p, t = (v.numpy() for v in collect(model, loss, records, img, batch))
     spread = len(p) > 1 and p.std() > 0 and t.std() > 0
     out = {"positives": int(len(p)), "corr": float(np.corrcoef(p, t)[0, 1]) if spread else float("nan"),
            "mean_pred": float(p.mean()), "mean_target": float(t.mean())}
     for lo, hi in BUCKETS:
         s = (t >= lo) & (t < hi)
         out[f"{lo:.1f}-{min(hi, 1.0):.1f}"] = (int(s.sum()), float(p[s].mean()) if s.any() else float("nan"))
+    out.update(separation(p, t))
     return out
+
+
+def separation(p: np.ndarray, t: np.ndarray, crowded: float = 0.5, isolated: float = 0.1,
+               tolerance: float = 0.10) -> dict:
+    """How well the predictions ``p`` [P] rank crowded positives (target ``t`` >= ``crowded``) above the
+    rest, and what that ranking allows at best: ``auc`` (crowded vs rest; ``auc_isolated``: vs targets <
+    ``isolated``), and ``floor_rest`` / ``floor_isolated``, the lowest mean density on the rest / on the
+    isolated that *any* monotone recalibration of ``p`` can give while the crowded mean reaches its target
+    mean less ``tolerance`` (issue 24's calibration target). By Neyman-Pearson the best such map is a step
+    (1 above a threshold, 0 below, a fraction at a tie), so the floor is the false-positive rate at that
+    true-positive rate."""
+    pos = p[t >= crowded]
+    out = {}
+    for name, neg in (("rest", p[t < crowded]), ("isolated", p[t < isolated])):
+        if not len(pos) or not len(neg):
+            out[f"auc_{name}"] = out[f"floor_{name}"] = float("nan")
+            continue
+        both = np.concatenate([pos, neg])
+        srt = np.sort(both)  # mid-ranks: a tie counts half
+        ranks = (np.searchsorted(srt, both, "left") + np.searchsorted(srt, both, "right") + 1) / 2
+        out[f"auc_{name}"] = float((ranks[:len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+        need = min(max(float(t[t >= crowded].mean()) - tolerance, 0.0), 1.0) * len(pos)  # crowded to pass
+        if need <= 0:
+            out[f"floor_{name}"] = 0.0
+            continue
+        th = np.sort(pos)[::-1][int(np.ceil(need)) - 1]  # the step at the need-th highest; a tie passes a fraction
+        frac = (need - (pos > th).sum()) / (pos == th).sum()
+        out[f"floor_{name}"] = float(((neg > th).sum() + frac * (neg == th).sum()) / len(neg))
+    return out
+
+
+def calibrate(model: nn.Module, p: torch.Tensor, t: torch.Tensor, crowded: float = 0.5) -> tuple[float, float]:
+    """Fit an affine map of the density logit, sigmoid(a * z + b), whose mean on the crowded positives
+    (target >= ``crowded``) and on the rest equals their mean targets (bisection on the slope ``a`` in
+    [1e-3, 1e3], ``b`` solved for the rest at each; clamped at the ends when no slope reaches the crowded
+    target), and fold it into the readout's last conv (weight * a, bias * a + b): boxes and scores are
+    untouched. Returns (a, b)."""
+    z = torch.logit(p.double().clamp(1e-6, 1 - 1e-6))
+    c = t >= crowded
+    if c.all() or not c.any():
+        return 1.0, 0.0  # one group only: nothing to separate, the readout stays as it is
+    goal_c, goal_r = float(t[c].double().mean()), float(t[~c].double().mean())
+
+    def bisect(f, lo, hi, n=60):  # f increasing on [lo, hi]: the x where f(x) = 0 (clamped to the ends)
+        for _ in range(n):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if f(mid) < 0 else (lo, mid)
+        return (lo + hi) / 2
+
+    def shift(a):  # the b that puts the rest's mean on its target (the mean rises with b)
+        return bisect(lambda b: float(torch.sigmoid(a * z[~c] + b).mean()) - goal_r, -1e3, 1e3)
+
+    def crowded_mean(log_a):  # at that b, the crowded mean rises with the slope when crowded rank higher
+        a = math.exp(log_a)
+        return float(torch.sigmoid(a * z[c] + shift(a)).mean()) - goal_c
+
+    a = math.exp(bisect(crowded_mean, math.log(1e-3), math.log(1e3), 40))
+    b = shift(a)
+    with torch.no_grad():
+        for dp in model.head.density_pred:
+            last = dp[-1] if isinstance(dp, nn.Sequential) else dp
+            last.weight.mul_(a)
+            last.bias.mul_(a).add_(b)
+    return a, b
 
 
 def fit_readout(model: nn.Module, loss: DetectionLoss, records, img: int, batch: int, epochs: int, lr: float,
@@ -135,7 +208,10 @@ def main(argv=None) -> None:
     ap.add_argument("--lr", type=float, default=3e-3, help="AdamW learning rate of the refit")
     ap.add_argument("--hyp", default=None, help="augmentation of the refit (default: the training defaults)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--save", default=None, help="write the refit model's state dict here")
+    ap.add_argument("--calibrate", action="store_true",
+                    help="then fit an affine recalibration of the density logit on the train split (crowded and "
+                         "other positives' mean densities = their mean targets) and fold it into the readout")
+    ap.add_argument("--save", default=None, help="write the refit / recalibrated model as a checkpoint here")
     a = ap.parse_args(argv)
     torch.manual_seed(a.seed)
     model = model_from_checkpoint(load_checkpoint(a.weights), a.weights)
@@ -147,13 +223,23 @@ def main(argv=None) -> None:
     splits = {s: index_split(cfg, s).records[:a.images or None] for s in ("train", "val")}
     if a.fit_epochs:
         fit_readout(model, loss, splits["train"], a.img, a.batch, a.fit_epochs, a.lr, hyp, a.workers)
-        if a.save:
-            torch.save({"model": model.state_dict()}, a.save)
+    if a.calibrate:
+        s, b = calibrate(model, *collect(model, loss, splits["train"], a.img, a.batch))
+        print(f"recalibrated on train: density = sigmoid({s:.3f} * logit + {b:.3f})")
+    if a.save and a.readout != "keep":  # the readout differs from the checkpoint's config: weights only
+        torch.save({"model": model.state_dict()}, a.save)
+    elif a.save and (a.fit_epochs or a.calibrate):
+        ck = {k: v for k, v in load_checkpoint(a.weights).items() if k not in ("format", "ema")}
+        save_checkpoint(a.save, {**ck, "model": model.state_dict()})
+        print(f"saved {a.save} (a checkpoint: score it with tools/val.py --nms adaptive ...)")
     print("split  positives  corr   mean pred / target   mean pred by target bucket (n)")
     for s, recs in splits.items():
         r = measure(model, loss, recs, a.img, a.batch)
         cells = "  ".join(f"{k}: {v[1]:.3f} ({v[0]})" for k, v in r.items() if isinstance(v, tuple))
         print(f"{s:5s}  {r['positives']:9d}  {r['corr']:.3f}  {r['mean_pred']:.3f} / {r['mean_target']:.3f}   {cells}")
+        print(f"       crowded (target >= 0.5) vs rest / vs isolated (< 0.1): AUC {r['auc_rest']:.3f} / "
+              f"{r['auc_isolated']:.3f}; best any recalibration can do with the crowded mean within 0.10 of its "
+              f"target: rest >= {r['floor_rest']:.3f}, isolated >= {r['floor_isolated']:.3f}")
 
 
 if __name__ == "__main__":
