@@ -113,6 +113,10 @@ def separation(p: np.ndarray, t: np.ndarray, crowded: float = 0.5, isolated: flo
     true-positive rate."""
     pos = p[t >= crowded]
     out = {}
+    # the step: it passes `need` crowded, cut at the need-th highest (a tie there passes a fraction)
+    need = min(max(float(t[t >= crowded].mean()) - tolerance, 0.0), 1.0) * len(pos) if len(pos) else 0.0
+    th = np.sort(pos)[::-1][int(np.ceil(need)) - 1] if need > 0 else np.inf
+    frac = (need - (pos > th).sum()) / (pos == th).sum() if need > 0 else 0.0
     for name, neg in (("rest", p[t < crowded]), ("isolated", p[t < isolated])):
         if not len(pos) or not len(neg):
             out[f"auc_{name}"] = out[f"floor_{name}"] = float("nan")
@@ -121,12 +125,6 @@ def separation(p: np.ndarray, t: np.ndarray, crowded: float = 0.5, isolated: flo
         srt = np.sort(both)  # mid-ranks: a tie counts half
         ranks = (np.searchsorted(srt, both, "left") + np.searchsorted(srt, both, "right") + 1) / 2
         out[f"auc_{name}"] = float((ranks[:len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
-        need = min(max(float(t[t >= crowded].mean()) - tolerance, 0.0), 1.0) * len(pos)  # crowded to pass
-        if need <= 0:
-            out[f"floor_{name}"] = 0.0
-            continue
-        th = np.sort(pos)[::-1][int(np.ceil(need)) - 1]  # the step at the need-th highest; a tie passes a fraction
-        frac = (need - (pos > th).sum()) / (pos == th).sum()
         out[f"floor_{name}"] = float(((neg > th).sum() + frac * (neg == th).sum()) / len(neg))
     return out
 
@@ -214,7 +212,8 @@ def main(argv=None) -> None:
     ap.add_argument("--save", default=None, help="write the refit / recalibrated model as a checkpoint here")
     a = ap.parse_args(argv)
     torch.manual_seed(a.seed)
-    model = model_from_checkpoint(load_checkpoint(a.weights), a.weights)
+    ck = load_checkpoint(a.weights)
+    model = model_from_checkpoint(ck, a.weights)
     if a.readout != "keep":
         fresh_readout(model.head, a.readout, a.width)
     hyp = load_hyp(a.hyp)
@@ -224,13 +223,13 @@ def main(argv=None) -> None:
     if a.fit_epochs:
         fit_readout(model, loss, splits["train"], a.img, a.batch, a.fit_epochs, a.lr, hyp, a.workers)
     if a.calibrate:
-        s, b = calibrate(model, *collect(model, loss, splits["train"], a.img, a.batch))
-        print(f"recalibrated on train: density = sigmoid({s:.3f} * logit + {b:.3f})")
+        slope, shift = calibrate(model, *collect(model, loss, splits["train"], a.img, a.batch))
+        print(f"recalibrated on train: density = sigmoid({slope:.3f} * logit + {shift:.3f})")
     if a.save and a.readout != "keep":  # the readout differs from the checkpoint's config: weights only
         torch.save({"model": model.state_dict()}, a.save)
     elif a.save and (a.fit_epochs or a.calibrate):
-        ck = {k: v for k, v in load_checkpoint(a.weights).items() if k not in ("format", "ema")}
-        save_checkpoint(a.save, {**ck, "model": model.state_dict()})
+        kept = {k: v for k, v in ck.items() if k not in ("format", "ema")}
+        save_checkpoint(a.save, {**kept, "model": model.state_dict()})
         print(f"saved {a.save} (a checkpoint: score it with tools/val.py --nms adaptive ...)")
     print("split  positives  corr   mean pred / target   mean pred by target bucket (n)")
     for s, recs in splits.items():
