@@ -69,6 +69,7 @@ class DistillHyp:
     distill_box: float = 1.0  # localisation distillation gain (KL of the DFL box distributions)
     distill_tau: float = 1.0  # temperature of the channel-wise (cwd) and box-distribution KL
     distill_fraction: float = 1.0  # share of each batch the teacher sees (its first images): < 1 trades signal for time
+    distill_final: float = 1.0  # the distillation gains' factor at the last epoch, linear from 1 at the first (as lrf)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,8 @@ Terms (each weighted by its ``distill_*`` hyperparameter, :class:`~detector.hyp.
   Detection", CVPR 2022): KL between the teacher's and the student's DFL bin distributions of each side,
   weighted by the teacher's top class probability at the location.
 
+Hyp ``distill_final`` < 1 fades the gains linearly over the epochs, from their full value at the first to
+that factor at the last (as ``lrf`` for the learning rate): the teacher guides early, the labels decide late.
 Hyp ``distill_fraction`` < 1 runs the teacher on only the first part of each (shuffled) batch and compares
 the student there: the teacher's forward, most of the cost on a CPU, shrinks in proportion.
 
@@ -207,15 +209,18 @@ class Distillation(Callback):
         self.distiller = Distiller(s_ch, t_ch, mode, feature_loss, logits=why_not is None,
                                    reg_max=student.head.reg_max, tau=hyp["distill_tau"]).to(trainer.device)
         self.gains = {k: hyp[k] * gain for k in TERMS}
-        self.fraction = float(hyp["distill_fraction"])
+        self.fraction, self.final = float(hyp["distill_fraction"]), float(hyp["distill_final"])
         if not 0 < self.fraction <= 1:
             raise ValueError(f"hyp distill_fraction must be in (0, 1], got {self.fraction:g}")
+        if not self.final >= 0:
+            raise ValueError(f"hyp distill_final must be >= 0, got {self.final:g}")
         self.student_tap, self.teacher_tap = HeadInputs(student), HeadInputs(self.teacher)
         self.module = self.distiller  # what the optimizer steps (DDP-wrapped on several processes)
         n_t = sum(p.numel() for p in self.teacher.parameters()) / 1e6
         terms = [t for t, on in (("feature", self.distiller.use_features), ("logit", self.distiller.use_logits)) if on]
         trainer.log(f"distillation from {teacher_path} ({n_t:.2f}M params, frozen): {' + '.join(terms)} "
                     f"({feature_loss if self.distiller.use_features else 'no features'}), gain {gain:g}"
+                    f"{'' if self.final == 1 else f' fading to x{self.final:g} by the last epoch'}"
                     f"{'' if self.fraction == 1 else f', on {self.fraction:.0%} of each batch'}; "
                     f"teacher widths {t_ch}, student {s_ch}")
 
@@ -224,8 +229,16 @@ class Distillation(Callback):
         """The distiller's own weights (projectors); empty for logit-only distillation."""
         return list(self.distiller.parameters())
 
+    def factor(self, epoch: int, epochs: int) -> float:
+        """The gains' multiplier in ``epoch`` (0-based) of ``epochs``: 1 at the first, ``distill_final`` at the last."""
+        return 1.0 + (self.final - 1.0) * epoch / max(1, epochs - 1)
+
     def on_train_start(self, trainer) -> None:
         trainer.loss_gains.update(self.gains)
+
+    def on_epoch_start(self, trainer) -> None:
+        f = self.factor(trainer.epoch, trainer.cfg.epochs)  # from the epoch alone: --resume continues the fade
+        trainer.loss_gains.update({k: g * f for k, g in self.gains.items()})
 
     def on_loss(self, trainer, losses: dict) -> None:
         imgs, s_feats, s_raw = trainer.imgs, self.student_tap.feats, trainer.preds

@@ -219,3 +219,30 @@ def test_distill_fraction_runs_the_teacher_on_the_first_part_of_each_batch(tiny_
     (tmp_path / "bad.yaml").write_text("distill_fraction: 0\n")
     with pytest.raises(ValueError, match="distill_fraction"):
         Trainer(_cfg(tiny_data, tmp_path, "kdb", teacher=str(teacher_ckpt), hyp=str(tmp_path / "bad.yaml"))).setup()
+
+
+class GainLog(Callback):
+    """The distillation gains each epoch trained with (read after its first batch)."""
+
+    def __init__(self):
+        self.gains = []
+
+    def on_batch_end(self, trainer):
+        if trainer.batch_i == 0:
+            self.gains.append({k: trainer.loss_gains[k] for k in ("distill_cls", "distill_box")})
+
+
+def test_distill_final_fades_the_gains_linearly_over_the_epochs(tiny_data, tmp_path, teacher_ckpt):
+    (tmp_path / "fade.yaml").write_text("distill_final: 0.0\n")
+    fade = GainLog()
+    Trainer(_cfg(tiny_data, tmp_path, "fade", teacher=str(teacher_ckpt), distill="logit", distill_gain=2.0,
+                 epochs=3, max_batches=1, hyp=str(tmp_path / "fade.yaml")), callbacks=[fade]).train()
+    assert [g["distill_cls"] for g in fade.gains] == pytest.approx([1.0, 0.5, 0.0])  # 0.5 x gain 2, fading to 0
+    assert [g["distill_box"] for g in fade.gains] == pytest.approx([2.0, 1.0, 0.0])
+    constant = GainLog()
+    Trainer(_cfg(tiny_data, tmp_path, "const", teacher=str(teacher_ckpt), distill="logit", epochs=2, max_batches=1),
+            callbacks=[constant]).train()
+    assert [g["distill_box"] for g in constant.gains] == [1.0, 1.0]  # the default: no fade
+    (tmp_path / "bad.yaml").write_text("distill_final: -0.5\n")
+    with pytest.raises(ValueError, match="distill_final"):
+        Trainer(_cfg(tiny_data, tmp_path, "kdb", teacher=str(teacher_ckpt), hyp=str(tmp_path / "bad.yaml"))).setup()
