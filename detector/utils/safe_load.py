@@ -4,7 +4,11 @@
 limit (RecursionError inside the parser) and aliases that expand a few lines into billions of values
 (a "billion laughs": PyYAML shares the aliased objects, so the load is cheap, and the blow-up comes later,
 in whatever walks or prints the value, our own error messages included). Both become one
-``ValueError`` naming the file here. JSON has no aliases, only the nesting.
+``ValueError`` naming the file here.
+
+JSON has no aliases: every value in it is a byte of the file, so its size is honest and it is **not**
+value-capped (COCO train2017's instances json holds tens of millions of values). Only its nesting is
+bounded, by the parser's own recursion check, and a file that does not fit in memory ends in one sentence.
 """
 from __future__ import annotations
 
@@ -37,9 +41,13 @@ def check_shape(obj: Any, source, max_values: int = MAX_VALUES, max_depth: int =
     return obj
 
 
-def _parse(parse, errors, kind: str, text: str, source) -> Any:
+def _parse(parse, errors, kind: str, text, source, shape: bool = True) -> Any:
     try:
-        return check_shape(parse(text), source)
+        obj = parse(text)
+        return check_shape(obj, source) if shape else obj
+    except MemoryError:
+        raise ValueError(f"{source}: does not fit in the memory available ({len(text) / 2**20:,.0f} MiB of {kind}); "
+                         "free memory or use a machine with more") from None
     except RecursionError:
         raise ValueError(f"{source}: nested too deeply to read (over Python's recursion limit); refused") from None
     except errors as e:
@@ -51,14 +59,17 @@ def load_yaml_text(text: str, source) -> Any:
     return _parse(yaml.safe_load, yaml.YAMLError, "YAML", text, source)
 
 
-def load_json_text(text: str, source) -> Any:
-    """``json.loads`` with the nesting check; JSON errors become a ValueError naming ``source``."""
-    return _parse(json.loads, json.JSONDecodeError, "JSON", text, source)
+def load_json_text(text: str | bytes, source) -> Any:
+    """``json.loads`` without a value cap (see the module docstring); nesting past the parser's recursion
+    limit, running out of memory and JSON errors become a ValueError naming ``source``."""
+    return _parse(json.loads, (json.JSONDecodeError, UnicodeDecodeError), "JSON", text, source, shape=False)
 
 
 def read_json(path: str | Path) -> Any:
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
+        data = Path(path).read_bytes()  # bytes: no decoded str copy of a large file beside the parse
+    except OSError as e:
         raise ValueError(f"{path}: cannot read: {e}") from None
-    return load_json_text(text, path)
+    except MemoryError:
+        raise ValueError(f"{path}: does not fit in the memory available; free memory or use a machine with more") from None
+    return load_json_text(data, path)

@@ -8,7 +8,7 @@ from detector.config import ConfigError, load_model_config
 from detector.data import load_data_config
 from detector.engine.hyp import load_hyp
 from detector.metrics.results_file import read_results
-from detector.utils.safe_load import check_shape
+from detector.utils.safe_load import MAX_VALUES, check_shape, load_json_text, read_json
 
 BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
@@ -42,3 +42,40 @@ def test_ordinary_shapes_pass():
     assert check_shape(d, "x") is d
     with pytest.raises(ValueError, match="over 10 values"):
         check_shape(list(range(20)), "x", max_values=10)
+
+
+def test_large_honest_json_loads_beside_the_yaml_bomb(tmp_path):
+    """JSON has no aliases, so it is never value-capped: a COCO-shaped json of over 3 million values (a
+    COCO train2017 json holds tens of millions) loads, while the YAML alias bomb is still refused."""
+    anns = [{"id": i, "image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4],
+             "segmentation": [[float(k) for k in range(100)]]} for i in range(30_000)]
+    p = tmp_path / "instances.json"
+    p.write_text(json.dumps({"images": [{"id": 1}], "annotations": anns, "categories": [{"id": 1}]}))
+    d = read_json(p)
+    assert len(d["annotations"]) == 30_000 and d["annotations"][-1]["segmentation"][0][-1] == 99.0
+    with pytest.raises(ValueError, match="expands to over"):
+        check_shape(d, p)  # the same shape as YAML would be over the cap
+    y = tmp_path / "bomb.yaml"
+    y.write_text(BOMB)
+    with pytest.raises(ConfigError, match="expands to over"):
+        load_data_config(y)
+    assert 3_000_000 > MAX_VALUES
+
+
+def test_json_errors_name_the_file():
+    with pytest.raises(ValueError, match=r"^x\.json: invalid JSON"):
+        load_json_text(b"\xff\xfe\x00[", "x.json")
+    with pytest.raises(ValueError, match=r"^y\.json: invalid JSON"):
+        load_json_text("[1, 2", "y.json")
+    with pytest.raises(ValueError, match=r"^z\.json: nested too deeply"):
+        load_json_text("[" * 100000 + "]" * 100000, "z.json")
+
+
+def test_json_that_does_not_fit_in_memory_is_one_sentence(monkeypatch):
+    import detector.utils.safe_load as sl
+
+    def oom(text):
+        raise MemoryError
+    monkeypatch.setattr(sl.json, "loads", oom)
+    with pytest.raises(ValueError, match=r"^big\.json: does not fit in the memory available"):
+        sl.load_json_text(b"[]", "big.json")
