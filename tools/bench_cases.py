@@ -180,7 +180,7 @@ def bench_crowd_nms(weights: str, images: str, ann: str, img: int, iou: float, c
                     title: str) -> str:
     """Greedy vs adaptive NMS (same model, same N_t) on one annotated image set."""
     from detector.data import DetectionDataset, build_dataloader
-    from detector.data.records import index_coco
+    from detector.data.coco_index import index_coco
     from detector.engine.checkpoint import load_checkpoint, model_from_checkpoint
     from detector.engine.val_loop import run_validation
     from detector.metrics.coco_eval import COCOEvaluator, load_coco

@@ -1,4 +1,5 @@
-"""Dataset indexing with label checks: COCO json and YOLO txt -> ImageRecords + Issues.
+"""Dataset indexing with label checks: YOLO txt -> ImageRecords + Issues, and the box rules that the COCO
+json indexing (``coco_index.py``) shares.
 
 Nothing is dropped silently: every skipped image, rejected box, clipped box or removed
 duplicate becomes an :class:`Issue` naming the file, the line or annotation id and the reason.
@@ -105,122 +106,6 @@ def _clip_box(b: list[float], w: float, h: float, tol: float = 0.0) -> tuple[lis
     if max(abs(u - v) for u, v in zip(c, b)) > tol:
         return c, f"box partly outside the {w:g}x{h:g} image, clipped {[round(v, 2) for v in b]} -> {[round(v, 2) for v in c]}"
     return c, None
-
-
-def index_coco(images_dir: Path, ann_file: Path, split: str, decode: bool = False, keep: list[str] | None = None,
-               allow_outside: bool = False) -> tuple[list[ImageRecord], list[Issue], list[int], list[str]]:
-    """Parse a COCO instances json. Returns (records, issues, category ids in contiguous order, names).
-    ``keep``: category names to keep (the data YAML's ``classes``); the others' annotations, crowd
-    regions included, are left out and counted in one 'info' issue."""
-    issues: list[Issue] = []
-    try:
-        data = read_json(ann_file)
-    except ValueError as e:
-        raise ValueError(f"{ann_file}: cannot read COCO annotations: {str(e).split(': ', 1)[-1]}") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{ann_file}: not a COCO instances file (a {type(data).__name__} at top level)")
-    for key in ("images", "annotations", "categories"):
-        if not isinstance(data.get(key), list):
-            raise ValueError(f"{ann_file}: not a COCO instances file (no '{key}' list)")
-    _check_coco_structure(data, ann_file)
-    cats = sorted(data["categories"], key=lambda c: c["id"])
-    all_ids = {int(c["id"]) for c in cats}
-    if keep is not None:
-        have = [str(c.get("name", c["id"])) for c in cats]
-        missing = [n for n in keep if n not in have]
-        if missing:
-            raise ValueError(f"{ann_file}: 'classes' names {missing} are not categories of this json "
-                             f"(it has {len(have)}: {have[:10]}{' ...' if len(have) > 10 else ''})")
-        cats = [c for c in cats if str(c.get("name", c["id"])) in keep]
-    cat_ids = [int(c["id"]) for c in cats]
-    names = [str(c.get("name", c["id"])) for c in cats]
-    cat_index = {cid: i for i, cid in enumerate(cat_ids)}
-    left_out = 0
-
-    by_image: dict[int, list[dict]] = {}
-    images, dup_ids = _unique_images(data["images"], ann_file, split, issues)
-    image_ids = {im.get("id") for im in images}
-    seen_ann: set = set()
-    for a in data["annotations"]:
-        if a.get("image_id") in dup_ids:  # which of the images with this id it belongs to is unknowable
-            issues.append(Issue(str(ann_file), f"annotation for image_id {a.get('image_id')!r}, which several images "
-                                "share", "rejected", ann_id=a.get("id"), split=split))
-            continue
-        if a.get("image_id") not in image_ids:
-            issues.append(Issue(str(ann_file), f"annotation for unknown image_id {a.get('image_id')!r}", "rejected",
-                                ann_id=a.get("id"), split=split))
-            continue
-        if "id" in a and a["id"] in seen_ann:
-            issues.append(Issue(str(ann_file), f"duplicate annotation id {a['id']!r} (ids must be unique; this one is "
-                                "used, but tools that index by id will confuse them)", "warning", ann_id=a.get("id"),
-                                split=split))
-        seen_ann.add(a.get("id"))
-        by_image.setdefault(a["image_id"], []).append(a)
-
-    records = []
-    for im in images:
-        path = Path(images_dir) / str(im.get("file_name", ""))
-        if not allow_outside and not _inside(path, images_dir):
-            issues.append(Issue(str(ann_file), f"image {im.get('id')!r}: file_name {im.get('file_name')!r} points "
-                                f"outside the images folder {images_dir} (refused; set allow_outside for a json "
-                                "that does so on purpose)", "rejected", split=split))
-            continue
-        size = _check_image(path, decode, split, issues)
-        if size is None:
-            continue
-        w, h = float(im.get("width", 0) or 0), float(im.get("height", 0) or 0)
-        apply_exif = True
-        if isinstance(size, tuple):
-            if (size[0], size[1]) != (h, w):
-                if (size[1], size[0]) == (h, w):  # json size matches the raw (un-rotated) pixels
-                    apply_exif = False
-                else:
-                    issues.append(Issue(str(path), f"decoded size {size[1]}x{size[0]} differs from the json's "
-                                        f"{w:g}x{h:g}; using the decoded size", "warning", split=split))
-                    h, w = float(size[0]), float(size[1])
-        if w <= 0 or h <= 0:
-            issues.append(Issue(str(ann_file), f"image {im.get('id')} has no valid width/height", "rejected", split=split))
-            continue
-        boxes, classes, crowd, seen, segs = [], [], [], {}, []
-        for a in by_image.get(im["id"], []):
-            aid = a.get("id")
-            bbox = a.get("bbox")
-            if not isinstance(bbox, list) or len(bbox) != 4 or not all(isinstance(v, (int, float)) for v in bbox):
-                issues.append(Issue(str(ann_file), f"bbox must be 4 numbers [x, y, w, h], got {bbox!r}", "rejected",
-                                    ann_id=aid, split=split))
-                continue
-            cid = a.get("category_id")
-            if cid not in cat_index and cid in all_ids:  # a class the data YAML's 'classes' leaves out
-                left_out += 1
-                continue
-            if cid not in cat_index:
-                issues.append(Issue(str(ann_file), f"unknown category_id {cid!r}", "rejected", ann_id=aid, split=split))
-                continue
-            x, y, bw, bh = (float(v) for v in bbox)
-            box, problem = _clip_box([x, y, x + bw, y + bh], w, h, tol=0.5)
-            if problem:
-                issues.append(Issue(str(ann_file), problem, "warning" if box else "rejected", ann_id=aid, split=split))
-            if box is None:
-                continue
-            if a.get("iscrowd", 0):
-                crowd.append(box)
-                continue
-            key = (cat_index[cid], *box)
-            if key in seen:
-                issues.append(Issue(str(ann_file), f"duplicate of annotation {seen[key]}, removed", "warning",
-                                    ann_id=aid, split=split))
-                continue
-            seen[key] = aid
-            boxes.append(box)
-            classes.append(cat_index[cid])
-            segs.append(_coco_segment(a.get("segmentation")))
-        records.append(ImageRecord(str(path), int(im["id"]), int(h), int(w), _arr(boxes), np.array(classes, np.int64),
-                                   _arr(crowd), apply_exif, name=Path(str(im.get("file_name", ""))).as_posix(),
-                                   segments=segs if any(x is not None for x in segs) else None))
-    if left_out:
-        issues.append(Issue(str(ann_file), f"{left_out} annotations of other categories left out (data YAML classes: "
-                            f"{names})", "info", split=split))
-    return records, issues, cat_ids, names
 
 
 def _inside(path: Path, root: Path) -> bool:

@@ -9,7 +9,8 @@ import torch
 
 from detector.data.copy_paste import box_iou_np, instance_mask, paste
 from detector.data.dataset import DetectionDataset
-from detector.data.records import index_coco, index_yolo
+from detector.data.coco_index import index_coco
+from detector.data.records import index_yolo
 
 
 def _square_mask(H, W, box):

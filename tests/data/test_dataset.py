@@ -5,7 +5,7 @@ import torch
 
 import detector.data.dataset as dsmod
 from detector.data.dataset import DetectionDataset
-from detector.data.records import index_coco
+from detector.data.coco_index import index_coco
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "coco_mini"
 

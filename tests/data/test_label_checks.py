@@ -7,7 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from detector.data.records import index_coco, index_yolo
+from detector.data.coco_index import index_coco
+from detector.data.records import index_yolo
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,7 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from detector.data.records import index_coco, list_images, walk_files
+from detector.data.coco_index import index_coco
+from detector.data.records import list_images, walk_files
 from detector.engine.sources import resolve
 
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from detector.data import DetectionDataset, load_data_config, index_split
-from detector.data.records import index_coco, index_yolo, label_path_for
+from detector.data.coco_index import index_coco
+from detector.data.records import index_yolo, label_path_for
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "coco_mini"
 ANN = FIX / "annotations" / "instances.json"

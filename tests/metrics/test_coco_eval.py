@@ -13,7 +13,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from detector.data.build import SplitIndex
-from detector.data.records import index_coco
+from detector.data.coco_index import index_coco
 from detector.metrics.coco_eval import STAT_KEYS, COCOEvaluator, coco_from_dict, evaluate_arrays
 
 from ..conftest import CFG_DIR, ROOT, SHARED

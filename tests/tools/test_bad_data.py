@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 
 from detector.data import DetectionDataset, index_split, load_data_config
-from detector.data.records import index_coco
+from detector.data.coco_index import index_coco
 
 from .conftest import tool
 

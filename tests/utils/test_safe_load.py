@@ -27,7 +27,7 @@ def test_alias_bomb_and_deep_nesting_in_every_yaml(tmp_path, loader):
 
 
 def test_deeply_nested_json_results_and_annotations(tmp_path):
-    from detector.data.records import index_coco
+    from detector.data.coco_index import index_coco
 
     p = tmp_path / "deep.json"
     p.write_text("[" * 100000 + "]" * 100000)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ...config import ConfigError
-from ..records import index_coco
+from ..coco_index import index_coco
 from ..types import SplitIndex, SplitSpec
 from .base import DatasetFormat, register_format
 
