@@ -15,9 +15,10 @@ def _raise_terminated(signum, frame):
     raise Terminated()
 
 
-def run_job(job: Callable[[], object], interrupted: str) -> int:
+def run_job(job: Callable[[], object], interrupted: str | Callable[[], str]) -> int:
     """Run a long job: exit 0 when done, 2 with one sentence for unusable input, 130 on Ctrl-C, 143 on
-    SIGTERM (with the same sentence: checkpoints are written atomically, so the last one is whole)."""
+    SIGTERM (with the same sentence: checkpoints are written atomically, so the last one is whole).
+    ``interrupted``: what to do next, or a function that says it from where the job stopped."""
     from ..config import ConfigError
     from ..engine.checkpoint import CheckpointError
 
@@ -34,12 +35,21 @@ def run_job(job: Callable[[], object], interrupted: str) -> int:
         print(f"error: {describe_os_error(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"interrupted: {interrupted}", file=sys.stderr)
+        print(f"interrupted: {_say(interrupted)}", file=sys.stderr)
         return 130
     except Terminated:
-        print(f"terminated (SIGTERM): {interrupted}", file=sys.stderr)
+        print(f"terminated (SIGTERM): {_say(interrupted)}", file=sys.stderr)
         return 143
     finally:
         if main:
             signal.signal(signal.SIGTERM, old)
     return 0
+
+
+def _say(interrupted: str | Callable[[], str]) -> str:
+    if not callable(interrupted):
+        return interrupted
+    try:
+        return interrupted()
+    except Exception as e:  # the sentence must never hide the interruption
+        return f"(where the job stopped is unknown: {type(e).__name__})"

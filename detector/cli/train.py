@@ -17,7 +17,7 @@ from detector.engine.dist import check_device_arg
 from detector.engine.distill import CHOICES as DISTILL_CHOICES
 from detector.engine.trainer import TrainConfig, Trainer
 from detector.ops.nms import nms_methods
-from detector.utils.cli import non_negative_int, positive_int, round_img
+from detector.utils.cli import fraction, non_negative_int, positive_int, round_img
 
 
 def parse(argv=None) -> TrainConfig:
@@ -45,6 +45,8 @@ def parse(argv=None) -> TrainConfig:
     ap.add_argument("--cache", nargs="?", const="ram", default=d.cache, choices=["auto", "ram", "none"],
                     help="decoded images in RAM: auto (default: when they take < 2 GiB and < 10%% of free RAM), "
                          "ram (--cache alone: whenever they fit in half the free RAM), none")
+    ap.add_argument("--fraction", type=fraction, default=d.fraction,
+                    help="train on this share of the train split's images, the first ones (Ultralytics' fraction)")
     ap.add_argument("--optimizer", choices=["SGD", "AdamW"], default=d.optimizer)
     ap.add_argument("--cos-lr", action="store_true", help="cosine LR schedule (default linear)")
     ap.add_argument("--close-mosaic", type=int, default=None, help="disable mosaic for the last N epochs")
@@ -98,7 +100,14 @@ def parse(argv=None) -> TrainConfig:
 
 
 def main(argv=None) -> int:
-    return run_job(lambda: Trainer(parse(argv)).train(), "resume with --resume")
+    run: dict = {}
+
+    def job():
+        run["trainer"] = Trainer(parse(argv))
+        run["trainer"].train()
+
+    return run_job(job, lambda: run["trainer"].where_stopped() if "trainer" in run else
+                   "stopped while starting, nothing trained; run the same command again")
 
 
 if __name__ == "__main__":

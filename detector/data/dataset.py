@@ -23,6 +23,7 @@ from ..hyp import AugmentHyp, group_of
 from .copy_paste import instance_mask, paste
 from .image_io import ImageReadError, read_image
 from .records import ImageRecord
+from .table import RecordTable
 from .transforms import augment_hsv, hflip, letterbox, mixup, random_affine
 
 DEFAULT_AUG = group_of({}, AugmentHyp)  # the augmentation defaults, from detector/hyp.py
@@ -38,11 +39,28 @@ class Loaded:
     ratio: tuple[float, float]  # (x, y) scale from the original image
 
 
+def _take(records, positions):
+    """The records at ``positions``, as the same kind of sequence (a table stays a table)."""
+    if isinstance(records, RecordTable):
+        return records.take(positions)
+    return [records[int(i)] for i in positions]
+
+
+def _donors(records) -> np.ndarray:
+    """[M, 2] (record position, box index) of every box with an instance mask (copy-paste donors)."""
+    if isinstance(records, RecordTable):
+        return records.donors()
+    d = [(i, k) for i, r in enumerate(records) if r.segments for k, sg in enumerate(r.segments) if sg is not None]
+    return np.array(d, np.int64).reshape(-1, 2)
+
+
 class DetectionDataset(Dataset):
     def __init__(self, records: list[ImageRecord], img_size: int = 640, augment: bool = False, hyp: dict | None = None,
                  rect: bool = False, batch_size: int = 16, stride: int = 32, seed: int = 0,
                  close_mosaic_epoch: int | None = None):
-        self.records = list(records)
+        # a RecordTable (COCO/YOLO indexing) stays one: a few arrays shared by every DataLoader worker, where a
+        # list of record objects would be copied page by page into each worker as they are touched
+        self.records = records if isinstance(records, RecordTable) else list(records)
         self.img_size, self.augment, self.stride, self.seed = img_size, augment, stride, seed
         self.hyp = {**DEFAULT_AUG, **(hyp or {})}
         self.close_mosaic_epoch = close_mosaic_epoch
@@ -50,9 +68,8 @@ class DetectionDataset(Dataset):
         self._cache: dict[int, tuple[np.ndarray, tuple[int, int], float]] = {}
         self.batch_shapes = None
         # copy-paste donors: (record index, box index) of every instance with a mask
-        self.donors = [(i, k) for i, r in enumerate(self.records) if r.segments
-                       for k, sg in enumerate(r.segments) if sg is not None] if augment else []
-        if augment and self.hyp["copy_paste"] and not self.donors:
+        self.donors = _donors(self.records) if augment else np.zeros((0, 2), np.int64)
+        if augment and self.hyp["copy_paste"] and not len(self.donors):
             print(f"copy_paste {self.hyp['copy_paste']}: the labels carry no instance masks (COCO segmentation or "
                   "YOLO-seg polygons), so nothing is pasted", flush=True)
         self.unreadable: list[tuple[str, str]] = []  # (path, reason) of images left out at construction
@@ -74,13 +91,18 @@ class DetectionDataset(Dataset):
                 self.unreadable.append((r.path, str(e)))
                 return None
             return h / w
-        ars = [ar(r) for r in self.records]
-        self.records = [r for r, a in zip(self.records, ars) if a is not None]  # skipped, named in .unreadable
-        ars = np.array([a for a in ars if a is not None])
+        if isinstance(self.records, RecordTable) and self.records.hw()[0].all() and self.records.hw()[1].all():
+            h, w = self.records.hw()
+            ars = h / w  # every size known from the labels: no record objects built
+        else:
+            ars = [ar(r) for r in self.records]
+            keep = [i for i, a in enumerate(ars) if a is not None]  # the others skipped, named in .unreadable
+            self.records = _take(self.records, keep)
+            ars = np.array([ars[i] for i in keep])
         if not len(ars):
             return
         order = np.argsort(ars)
-        self.records = [self.records[i] for i in order]
+        self.records = _take(self.records, order)
         ars = ars[order]
         n_batches = math.ceil(len(ars) / batch_size)
         shapes = []
@@ -116,12 +138,16 @@ class DetectionDataset(Dataset):
 
     def cache_bytes(self) -> int:
         """Estimated RAM of the decoded, resized images (from the sizes the labels record)."""
-        total = 0
-        for r in self.records:
-            h, w = (r.height, r.width) if r.height and r.width else (self.img_size, self.img_size)
-            k = self.img_size / max(h, w)  # load_image scales the long side to img_size
-            total += round(h * k) * round(w * k) * 3
-        return total
+        if isinstance(self.records, RecordTable):
+            h, w = self.records.hw()
+        else:
+            h = np.array([r.height or 0 for r in self.records], np.int64)
+            w = np.array([r.width or 0 for r in self.records], np.int64)
+        known = (h > 0) & (w > 0)
+        h = np.where(known, h, self.img_size).astype(np.float64)
+        w = np.where(known, w, self.img_size).astype(np.float64)
+        k = self.img_size / np.maximum(h, w)  # load_image scales the long side to img_size
+        return int((np.round(h * k) * np.round(w * k) * 3).sum())
 
     def fill_cache(self, threads: int = 4, progress: bool = True, max_fraction: float = 0.5, copies: int = 1,
                    max_bytes: float = float("inf"), quiet: bool = False) -> bool:
@@ -183,11 +209,11 @@ class DetectionDataset(Dataset):
         nothing from ``rng`` when copy-paste is off, so runs without it are unchanged."""
         ld = self.load(i)
         p = self.hyp["copy_paste"]
-        if not (p and self.donors and len(ld.boxes) == len(self.records[i].classes)) or rng.random() >= p:
+        if not (p and len(self.donors) and len(ld.boxes) == len(self.records[i].classes)) or rng.random() >= p:
             return ld
         donors = []
         for _ in range(int(rng.integers(1, int(self.hyp["copy_paste_n"]) + 1))):
-            j, k = self.donors[int(rng.integers(len(self.donors)))]
+            j, k = (int(v) for v in self.donors[int(rng.integers(len(self.donors)))])
             if j == i:
                 continue
             try:

@@ -191,12 +191,20 @@ def label_path_for(image: Path) -> Path:
     return Path(*parts).with_suffix(".txt")
 
 
-def walk_files(root: Path, split: str | None = None, issues: list[Issue] | None = None) -> list[Path]:
-    """Every file under ``root``, following symbolic links to folders as other tools do (a link back
-    to a folder already walked is skipped: no loops). Unreadable folders (``/proc`` parts, no
-    permission) are skipped with an 'info' issue instead of ending the run."""
-    out: list[Path] = []
+MAX_TREE_ENTRIES = 5_000_000  # files and folders under one image / label root: Open Images' 1.9 M train images
+# with their labels pass; a data YAML pointed at '/', a home or a mount of everything does not
+
+
+def iter_tree(root: Path, split: str | None = None, issues: list[Issue] | None = None,
+              limit: int = MAX_TREE_ENTRIES):
+    """``os.walk`` of ``root`` yielding (dirpath, sorted file names), following symbolic links to folders
+    as other tools do (a link back to a folder already walked is skipped: no loops). Unreadable folders
+    (no permission) are skipped with an 'info' issue. The file-system root and a tree of more than
+    ``limit`` entries are refused with a ValueError: a mistaken ``path:`` must not walk the machine."""
+    if os.path.abspath(root) == os.path.abspath(os.sep):
+        raise ValueError(f"{root}: is the file-system root; point the data YAML at the dataset's folder")
     seen: set = set()
+    n = 0
 
     def onerror(e: OSError) -> None:
         if issues is not None:
@@ -204,15 +212,27 @@ def walk_files(root: Path, split: str | None = None, issues: list[Issue] | None 
 
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=onerror):
         try:
-            key = os.stat(dirpath).st_ino, os.stat(dirpath).st_dev
+            st = os.stat(dirpath)
         except OSError:
             dirnames[:] = []
             continue
-        if key in seen:  # a symlink loop or a second link to the same folder
+        if (st.st_ino, st.st_dev) in seen:  # a symlink loop or a second link to the same folder
             dirnames[:] = []
             continue
-        seen.add(key)
+        seen.add((st.st_ino, st.st_dev))
+        n += len(dirnames) + len(filenames)
+        if n > limit:
+            raise ValueError(f"{root}: more than {limit:,} files and folders under it; is it the dataset's folder? "
+                             "(refused: a data YAML's path must point at the images, not at a whole disk)")
         dirnames.sort()
+        yield dirpath, sorted(filenames)
+
+
+def walk_files(root: Path, split: str | None = None, issues: list[Issue] | None = None) -> list[Path]:
+    """Every file under ``root`` (:func:`iter_tree`: links followed, loops and unreadable folders skipped,
+    huge trees refused)."""
+    out: list[Path] = []
+    for dirpath, filenames in iter_tree(root, split, issues):
         out.extend(Path(dirpath) / f for f in filenames if os.path.isfile(os.path.join(dirpath, f)))
     return out
 
@@ -267,6 +287,40 @@ def _orphan_labels(sources: list, paths: list[Path], split: str) -> list[Issue]:
     return out
 
 
+def _clean_yolo_boxes(text: str, nc: int, class_map: dict[int, int] | None) -> tuple[list, list] | None:
+    """Boxes and classes of a label file whose every non-empty line is a valid ``class cx cy w h`` box that
+    no rule below would reject, clip beyond rounding, warn about or leave out; None otherwise (the
+    per-line rules then run and say what is wrong). Same arithmetic as those rules, so the same boxes."""
+    tokens = text.split()
+    if not tokens:
+        return [], []
+    if len(tokens) % 5 or sum(1 for ln in text.splitlines() if ln.strip()) * 5 != len(tokens):
+        return None
+    try:
+        v = np.array([float(t) for t in tokens], np.float64).reshape(-1, 5)
+    except ValueError:
+        return None
+    c = v[:, 0]
+    if not (np.isfinite(v).all() and (c == np.floor(c)).all() and (c >= 0).all() and (c < nc).all()):
+        return None
+    cls = c.astype(np.int64).tolist()
+    if class_map is not None:
+        if any(k not in class_map for k in cls):
+            return None
+        cls = [class_map[k] for k in cls]
+    raw = np.stack([v[:, 1] - v[:, 3] / 2, v[:, 2] - v[:, 4] / 2, v[:, 1] + v[:, 3] / 2, v[:, 2] + v[:, 4] / 2], 1)
+    if not ((raw[:, 2] - raw[:, 0] > 0) & (raw[:, 3] - raw[:, 1] > 0) & (raw[:, 2] > 0) & (raw[:, 3] > 0)
+            & (raw[:, 0] < 1) & (raw[:, 1] < 1)).all():
+        return None
+    box = np.concatenate([np.maximum(0.0, raw[:, :2]), np.minimum(1.0, raw[:, 2:])], 1)
+    if np.abs(box - raw).max() > 1e-3:
+        return None
+    keyed = np.concatenate([np.array(cls, np.float64)[:, None], box], 1)
+    if len(np.unique(keyed, axis=0)) != len(keyed):
+        return None
+    return box.tolist(), cls
+
+
 def index_yolo(images: Path | list[Path], nc: int, split: str, decode: bool = False,
                class_map: dict[int, int] | None = None) -> tuple[list[ImageRecord], list[Issue]]:
     """Index a YOLO-txt split: ``class cx cy w h`` (normalized) per line, one file per image (``images``:
@@ -291,10 +345,15 @@ def index_yolo(images: Path | list[Path], nc: int, split: str, decode: bool = Fa
         boxes, classes, seen, segs = [], [], {}, []
         if lbl.is_file():
             try:
-                lines = lbl.read_text(encoding="utf-8-sig").splitlines()  # -sig: a BOM some editors write
+                text = lbl.read_text(encoding="utf-8-sig")  # -sig: a BOM some editors write
             except (OSError, UnicodeDecodeError) as e:
                 issues.append(Issue(str(lbl), f"unreadable label file: {e}", "rejected", split=split))
                 continue
+            clean = _clean_yolo_boxes(text, nc, class_map)
+            lines = [] if clean is not None else text.splitlines()
+            if clean is not None:  # the common case: every line a valid box, nothing to report
+                boxes, classes = clean
+                segs = [None] * len(classes)
             for n, line in enumerate(lines, 1):
                 if not line.strip():
                     continue

@@ -55,6 +55,7 @@ class TrainConfig:
     deterministic: bool = False
     patience: int = 50
     save_period: int = -1
+    fraction: float = 1.0  # train on this share of the train split (its first images), as Ultralytics' fraction
     cache: str = "auto"  # 'auto': decoded images in RAM when small (CACHE_AUTO), 'ram': always (guarded), 'none'
     optimizer: str = "SGD"
     cos_lr: bool = False
@@ -262,7 +263,12 @@ class Trainer:
         dataset, loader and evaluator."""
         cfg, hyp = self.cfg, self.hyp
         close_epoch = max(cfg.epochs - int(hyp["close_mosaic"]), 0) if hyp["close_mosaic"] else None
-        self.train_ds = DetectionDataset(self.train_idx.records, cfg.img, augment=True, hyp=hyp, seed=cfg.seed,
+        records = self.train_idx.records
+        if cfg.fraction < 1:
+            records = records[:max(1, round(len(records) * cfg.fraction))]
+            self.log(f"--fraction {cfg.fraction:g}: training on the first {len(records)} of the {len(self.train_idx.records)} "
+                     "train images")
+        self.train_ds = DetectionDataset(records, cfg.img, augment=True, hyp=hyp, seed=cfg.seed,
                                          close_mosaic_epoch=close_epoch)
         self._cache(self.train_ds, "train")
         self.train_loader, self.sampler = build_dataloader(self.train_ds, self.per_rank, cfg.workers, True, cfg.seed,
@@ -317,6 +323,20 @@ class Trainer:
         self.log(f"resuming from {self.cfg.resume} at epoch {self.start_epoch + 1}/{self.cfg.epochs}")
 
     # ------------------------------------------------------------------ loop
+    def where_stopped(self) -> str:
+        """Where an interrupted run is and how to go on, in one sentence (Ctrl-C, SIGTERM)."""
+        if self.save_dir is None:
+            return "resume with --resume"
+        last = self.save_dir / "weights" / "last.pt"
+        if not hasattr(self, "n_batches"):
+            return (f"stopped while setting up, before epoch {self.start_epoch + 1 if hasattr(self, 'start_epoch') else 1}"
+                    + (f"; resume with --resume {last}" if last.is_file() else "; run the same command again"))
+        at = f"stopped in epoch {self.epoch + 1}/{self.cfg.epochs} at batch {self.batch_i + 1}/{self.n_batches}"
+        if last.is_file():
+            return (f"{at}; {last} holds the run at the end of the last finished epoch, and the epoch in progress "
+                    f"restarts from its first batch: resume with --resume {last}")
+        return f"{at}; no epoch finished, so nothing was saved: run the same command again"
+
     def elapsed(self) -> float:
         """Seconds since this epoch's first batch."""
         return max(time.time() - self._t_epoch, 1e-9)

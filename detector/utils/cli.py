@@ -26,6 +26,17 @@ def non_negative_int(v: str) -> int:
     return _int_at_least(v, 0, "an integer >= 0")
 
 
+def fraction(v: str) -> float:
+    """A share in (0, 1]."""
+    try:
+        f = float(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {v!r}") from None
+    if not 0 < f <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {v}")
+    return f
+
+
 def unit_float(v: str) -> float:
     """A float in [0, 1] (confidence and IoU thresholds)."""
     try:

@@ -246,5 +246,20 @@ def test_sigterm_says_how_to_resume_and_keeps_last_pt(tiny_data, tmp_path):
     p.send_signal(signal.SIGTERM)
     out, err = p.communicate(timeout=120)
     assert p.returncode == 143, err[-2000:]
-    assert "terminated (SIGTERM): resume with --resume" in err and "Traceback" not in err
+    assert "terminated (SIGTERM): stopped in epoch " in err and "Traceback" not in err
+    assert f"resume with --resume {last}" in err  # where the run is, and the command that goes on
     assert load_checkpoint(last)["epoch"] >= 0  # whole and loadable
+
+
+def test_interrupted_before_an_epoch_finished_says_nothing_was_saved(tmp_path):
+    from detector.engine.trainer import TrainConfig, Trainer
+
+    t = Trainer.__new__(Trainer)  # only the state where_stopped() reads
+    t.save_dir, t.cfg, t.epoch, t.batch_i, t.n_batches = tmp_path, TrainConfig(epochs=5), 0, 6, 10
+    assert t.where_stopped() == ("stopped in epoch 1/5 at batch 7/10; no epoch finished, so nothing was saved: "
+                                 "run the same command again")
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "last.pt").write_bytes(b"x")
+    t.epoch = 3
+    assert t.where_stopped().startswith("stopped in epoch 4/5 at batch 7/10; ")
+    assert t.where_stopped().endswith(f"resume with --resume {tmp_path / 'weights' / 'last.pt'}")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ...config import ConfigError
+from ..cache import cached_index
 from ..coco_index import index_coco
 from ..types import SplitIndex, SplitSpec
 from .base import DatasetFormat, register_format
@@ -24,6 +25,10 @@ class CocoFormat(DatasetFormat):
             raise ValueError(f"{cfg.source}: {split} annotations not found: {spec.annotations}")
         if not spec.images.is_dir():
             raise ValueError(f"{cfg.source}: {split} image folder not found: {spec.images}")
-        records, issues, cat_ids, names = index_coco(spec.images, spec.annotations, split, decode, cfg.classes)
+        ann = spec.annotations
+        records, issues, cat_ids, names = cached_index(
+            ann.with_name(ann.stem + ".labels.npz"), [ann, spec.images],
+            {"format": "coco", "split": split, "decode": decode, "classes": cfg.classes},
+            lambda: index_coco(spec.images, ann, split, decode, cfg.classes))
         return SplitIndex(split, "coco", records, issues, names, cat_ids, str(spec.annotations),
                           subset=cfg.classes is not None)
