@@ -1,5 +1,5 @@
-"""The compact records table, the labels cache, the YOLO clean-file fast path and the COCO-size replica
-builder (at a small size)."""
+"""The compact records table, the labels cache, the bounded tree walk, --fraction and the COCO-size
+replica builder (at a small size)."""
 import json
 import os
 from pathlib import Path
@@ -7,9 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import detector.data.records as records_mod
 from detector.data import index_split, load_data_config
-from detector.data.records import ImageRecord, index_yolo
+from detector.data.records import ImageRecord
 from detector.data.replica import build_replica
 from detector.data.table import RecordTable
 
@@ -159,36 +158,6 @@ def test_labels_cache_unwritable_file_says_so(tmp_path, monkeypatch, capsys):
     assert len(index_split(load_data_config(y), "train").records) == 5
     assert "labels cache not written" in capsys.readouterr().out
     assert not list((root / "annotations").glob("*.npz*"))  # no temporary file left behind
-
-
-def test_yolo_clean_files_fast_path_equals_the_per_line_rules(tmp_path, monkeypatch):
-    import cv2
-
-    rng = np.random.default_rng(0)
-    img, lbl = tmp_path / "images", tmp_path / "labels"
-    img.mkdir()
-    lbl.mkdir()
-    for k in range(30):
-        cv2.imwrite(str(img / f"{k}.jpg"), np.zeros((8, 8, 3), np.uint8))
-        rows = []
-        for _ in range(int(rng.integers(0, 6))):
-            c, cx, cy = int(rng.integers(0, 4)), rng.uniform(0.05, 0.95), rng.uniform(0.05, 0.95)
-            w, h = rng.uniform(0.01, 0.3), rng.uniform(0.01, 0.3)
-            rows.append(f"{c} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}")
-        if k % 7 == 3:
-            rows.append("9 0.5 0.5 0.1 0.1")  # unknown class: the per-line rules must run and say so
-        if k % 7 == 4 and rows:
-            rows.append(rows[0])  # a duplicate
-        if k % 7 == 5:
-            rows.append("1 0.999 0.5 0.1 0.1")  # partly outside: clipped with a warning
-        (lbl / f"{k}.txt").write_text("\n".join(rows) + "\n")
-    fast = index_yolo(img, 4, "train", class_map={0: 0, 2: 1, 3: 2, 1: 3})
-    monkeypatch.setattr(records_mod, "_clean_yolo_boxes", lambda *a: None)
-    slow = index_yolo(img, 4, "train", class_map={0: 0, 2: 1, 3: 2, 1: 3})
-    assert [str(i) for i in fast[1]] == [str(i) for i in slow[1]] and len(fast[1]) >= 9
-    assert len(fast[0]) == len(slow[0]) == 30
-    for a, b in zip(fast[0], slow[0]):
-        _same(a, b)
 
 
 @pytest.mark.skipif(not (SHARED / "coco128").is_dir(), reason="shared data (../shared/data/coco128) absent")
