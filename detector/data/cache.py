@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..utils.io import atomic_write
 from .records import Issue, iter_tree
 from .table import RecordTable
 
@@ -75,25 +76,22 @@ def load(path: Path, sig: str):
 
 
 def save(path: Path, sig: str, table: RecordTable, issues: list[Issue], cat_ids: list[int], names: list[str]) -> bool:
-    """Write the cache atomically (a temporary file, then a rename); False, with one line, when the folder
-    cannot be written."""
+    """Write the cache atomically (``utils.io.atomic_write``: a temporary file, then a rename); False, with one
+    line, when the folder cannot be written."""
     if not enabled():
         return False
     from dataclasses import asdict
 
     meta = {"version": VERSION, "signature": sig, "cat_ids": list(cat_ids), "names": list(names),
             "issues": [asdict(i) for i in issues]}
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    try:
+    def write(tmp: str) -> None:
         with open(tmp, "wb") as f:
             np.savez(f, meta=np.array(json.dumps(meta)), **table.to_arrays())
-        os.replace(tmp, path)
+
+    try:
+        atomic_write(path, write)
         return True
     except OSError as e:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
         print(f"labels cache not written ({path.parent}: {e.strerror or e}); the split is indexed at each start",
               flush=True)
         return False

@@ -26,7 +26,7 @@ def save_checkpoint(path: str | Path, ckpt: dict) -> Path:
         raise CheckpointError(f"cannot write the checkpoint: {describe_os_error(e, path)}; the previous "
                               f"{Path(path).name}, if any, is kept") from None
     except RuntimeError as e:  # torch's zip writer: "[enforce fail at inline_container.cc] ... file write failed"
-        full = "No space left" in str(e) or "write failed" in str(e)
+        full = any(s in str(e) for s in ("No space left", "write failed", "unexpected pos"))
         raise CheckpointError(f"{path}: cannot write the checkpoint ("
                               + (describe_os_error(OSError(28, "No space left on device", str(path))).split(": ", 1)[1]
                                  if full else str(e).splitlines()[0][:200])

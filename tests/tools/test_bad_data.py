@@ -86,3 +86,36 @@ def test_train_and_val_classes_must_agree(tmp_path, tiny_data, capsys):
     assert tool("train").main(argv) == 2
     err = capsys.readouterr().err
     assert "class names differ" in err and "'circle' vs 'ring'" in err
+
+
+def test_annotation_json_over_a_memory_limit_is_one_sentence(tmp_path):
+    """Under a real address-space limit, a json that does not fit ends in one sentence naming it (exit 2),
+    not a MemoryError traceback; the same process reads an ordinary json first (the honest case)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    (tmp_path / "images").mkdir()
+    small = tmp_path / "small.json"
+    small.write_text(json.dumps({"images": [], "annotations": [], "categories": [{"id": 1, "name": "a"}]}))
+    big = tmp_path / "big.json"
+    with open(big, "w") as f:  # 160 MB: over the limit set below
+        f.write('{"info": {"pad": "' + "a" * 160_000_000 + '"}, "images": [], "annotations": [], "categories": []}')
+    code = f"""
+import resource, sys
+sys.path.insert(0, {str(ROOT)!r})
+from detector.data.coco_index import index_coco
+print(len(index_coco({str(tmp_path / 'images')!r}, {str(small)!r}, "val")[0]))
+vm = int(next(ln.split()[1] for ln in open("/proc/self/status") if ln.startswith("VmSize:"))) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (vm + 120 * 2**20, resource.RLIM_INFINITY))
+try:
+    index_coco({str(tmp_path / 'images')!r}, {str(big)!r}, "val")
+except ValueError as e:
+    print("error:", e)
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    lines = r.stdout.strip().splitlines()
+    assert lines[0] == "0"
+    assert lines[1].startswith(f"error: {big}: cannot read COCO annotations: does not fit in the memory available")
