@@ -126,3 +126,20 @@ def test_permuted_class_ids_are_said_with_the_mapping(tmp_path, tiny_data, gt_ro
     assert "look permuted" in m["note"] and "->" in m["note"] and "look permuted" in capsys.readouterr().out
     assert _val(tmp_path, tiny_data, gt_rows) == 0  # the right classes: no such note
     assert "permuted" not in json.loads((tmp_path / "r" / "v" / "metrics.json").read_text())["note"]
+
+
+def test_a_results_file_over_the_old_value_cap_scores_beside_the_deep_one(tmp_path, tiny_data, gt_rows, capsys):
+    """The honest case beside the hostile one: 100 k rows (1.3 M JSON values, over the 1 M cap the YAML
+    guard once applied to JSON; COCO val2017 results at max_det 100 have 500 k) are scored, the perfect rows
+    among them still at their full weight; a deeply nested file is refused with a sentence."""
+    pad = [{"image_id": r["image_id"], "category_id": r["category_id"], "bbox": [0.0, 0.0, 1.0, 1.0], "score": 0.001}
+           for r in gt_rows]
+    rows = gt_rows + (pad * (100_000 // len(pad) + 1))[:100_000 - len(gt_rows)]
+    assert _val(tmp_path, tiny_data, rows) == 0
+    m = json.loads((tmp_path / "r" / "v" / "metrics.json").read_text())
+    assert m["rows_rejected"] == 0 and m["mAP50"] == pytest.approx(1.0)  # the tiny boxes rank below every hit
+    p = tmp_path / "deep.json"
+    p.write_text("[" * 100_000 + "]" * 100_000)
+    assert tool("val").main(["--pred", str(p), "--data", str(tiny_data), "--project", str(tmp_path / "r"), "--name",
+                             "v2", "--exist-ok"]) == 2
+    assert "nested too deeply" in capsys.readouterr().err

@@ -62,6 +62,26 @@ def test_large_honest_json_loads_beside_the_yaml_bomb(tmp_path):
     assert 3_000_000 > MAX_VALUES
 
 
+def test_coco_index_of_a_json_over_the_old_cap(tmp_path):
+    """The COCO indexing itself (streamed, not read_json) takes a json of 1.4 M values: 20 k annotations
+    with their polygons, every one kept."""
+    import cv2
+    import numpy as np
+
+    from detector.data.coco_index import index_coco
+
+    (tmp_path / "img").mkdir()
+    cv2.imwrite(str(tmp_path / "img" / "a.jpg"), np.zeros((100, 100, 3), np.uint8))
+    anns = [{"id": i, "image_id": 1, "category_id": 1, "bbox": [i % 90, (i // 90) % 90, 1 + i // 8100, 5], "iscrowd": 0,
+             "segmentation": [[float(i % 90), 1.0] * 30]} for i in range(20_000)]
+    p = tmp_path / "instances.json"
+    p.write_text(json.dumps({"images": [{"id": 1, "file_name": "a.jpg", "width": 100, "height": 100}],
+                             "annotations": anns, "categories": [{"id": 1, "name": "a"}]}))
+    recs, issues, _, _ = index_coco(tmp_path / "img", p, "train")
+    assert issues == [] and len(recs) == 1 and len(recs[0].boxes) == 20_000
+    assert len(recs[0].segments) == 20_000 and len(recs[0].segments[-1][0]) == 60
+
+
 def test_json_errors_name_the_file():
     with pytest.raises(ValueError, match=r"^x\.json: invalid JSON"):
         load_json_text(b"\xff\xfe\x00[", "x.json")
