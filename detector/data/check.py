@@ -13,6 +13,7 @@ from .config import load_data_config
 from .image_io import ImageReadError, read_image
 from .records import Issue
 from .report import label_warnings, summarize, write_report
+from .splits import split_counts
 
 
 @dataclass
@@ -33,9 +34,7 @@ def check_dataset(data: str | Path, splits: list[str] | None, out: Path | None, 
     for s in splits:
         idx = index_split(cfg, s, decode=decode)
         issues[s] = idx.issues
-        counts[s] = dict(images=len(idx.records), boxes=sum(len(r.boxes) for r in idx.records),
-                         crowd=sum(len(r.crowd) for r in idx.records),
-                         background=sum(len(r.boxes) == 0 for r in idx.records))
+        counts[s] = split_counts(idx)
         if show and out is not None:
             pictures += _draw_samples(idx, out, show)
     loud = label_warnings(issues, counts)

@@ -5,10 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from .build import SplitIndex, index_split
 from .categories import category_mismatch
 from .config import DataConfig, load_data_config
 from .report import label_warnings, summarize, write_report
+from .table import RecordTable
 
 
 class LabelError(ValueError):
@@ -27,9 +30,15 @@ class TrainSplits:
 
 
 def split_counts(split: SplitIndex) -> dict[str, int]:
+    """Images, boxes, crowd regions and background images of a split (from the table's offsets when the
+    records are a RecordTable: no record object is built)."""
     recs = split.records
-    return dict(images=len(recs), boxes=sum(len(r.boxes) for r in recs), crowd=sum(len(r.crowd) for r in recs),
-                background=sum(len(r.boxes) == 0 for r in recs))
+    if isinstance(recs, RecordTable):
+        nb, nc = recs.box_counts(), recs.crowd_counts()
+    else:
+        nb = np.array([len(r.boxes) for r in recs], np.int64)
+        nc = np.array([len(r.crowd) for r in recs], np.int64)
+    return dict(images=len(recs), boxes=int(nb.sum()), crowd=int(nc.sum()), background=int((nb == 0).sum()))
 
 
 def prepare_splits(data: str, report_path: Path | None, strict: bool = False, log=print) -> TrainSplits:
