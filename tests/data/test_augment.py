@@ -88,6 +88,23 @@ def test_random_affine_scale_rotate_shear(seed):
     check(out, b3, c3, tol=3.0)
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_random_affine_shear_keeps_boxes_tight(seed):
+    """A sheared rectangle is a parallelogram whose extreme points are its corners: its box (the corners'
+    enclosing box) is still tight on its pixels, and wider or taller than before the shear."""
+    img, boxes, cls = scene(np.random.default_rng(seed))
+    none = np.zeros((0, 4), np.float32)
+    kw = dict(degrees=0, translate=0.0, scale=0.0)
+    out, b, c, _ = random_affine(img, boxes, cls, none, np.random.default_rng(100 + seed), shear=20, **kw)
+    plain, pb, pc, _ = random_affine(img, boxes, cls, none, np.random.default_rng(100 + seed), shear=0, **kw)
+    check(out, b, c, tol=3.0)
+    assert not np.array_equal(out, plain)  # the same draws but the shear: pixels moved
+    same = [k for k in range(len(c)) if c[k] in set(pc.tolist())]
+    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])  # noqa: E731
+    grown = area(b[same]).sum() / area(pb[[list(pc).index(c[k]) for k in same]]).sum()
+    assert grown > 1.02
+
+
 def test_flip_and_letterbox():
     rng = np.random.default_rng(0)
     img, boxes, cls = scene(rng, size=120)

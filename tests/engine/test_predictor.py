@@ -3,7 +3,6 @@
 batch and report per-image speed without it. These tests pretend to be on CUDA (``needs_warmup``
 patched) and make the first forward slow, to check the warm-up runs once, stays out of the speed
 figures and changes no result."""
-import time
 
 import numpy as np
 import pytest
@@ -18,7 +17,31 @@ from detector.metrics import COCOEvaluator
 
 from ..conftest import CFG_DIR
 
-SLOW = 0.4  # seconds the first forward takes in these tests
+SLOW = 1000.0  # seconds the first forward takes in these tests, on the fake clock below
+
+
+class FakeClock:
+    """``time.perf_counter`` for the timed modules: it moves only when a test moves it, so the timings
+    asserted below are exact whatever the machine's speed or load."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    import types
+
+    import detector.engine.detector_api as detector_api
+    import detector.engine.val_loop as val_loop
+
+    c = FakeClock()
+    for mod in (detector_api, val_loop):
+        monkeypatch.setattr(mod, "time", types.SimpleNamespace(perf_counter=c.perf_counter))
+    return c
 
 
 @pytest.fixture(scope="module")
@@ -30,14 +53,14 @@ def ckpt(tmp_path_factory):
     return p
 
 
-def _slow_first_call(predictor: Predictor) -> list[tuple]:
-    """Wrap the predictor's forward: the first call sleeps SLOW s; returns the list of input shapes seen."""
+def _slow_first_call(predictor: Predictor, clock: FakeClock | None = None) -> list[tuple]:
+    """Wrap the predictor's forward: the first call takes SLOW s on ``clock``; returns the input shapes seen."""
     calls, fwd = [], predictor._forward
 
     def wrapped(x):
         calls.append(tuple(x.shape))
-        if len(calls) == 1:
-            time.sleep(SLOW)
+        if len(calls) == 1 and clock is not None:
+            clock.now += SLOW
         return fwd(x)
 
     predictor._forward = wrapped
@@ -56,22 +79,22 @@ def test_no_warmup_on_cpu(ckpt):
     assert not det.predictor.needs_warmup and len(calls) == 1
 
 
-def test_detect_warmup_once_untimed_same_result(ckpt, as_if_cuda):
+def test_detect_warmup_once_untimed_same_result(ckpt, as_if_cuda, clock):
     rng = np.random.default_rng(0)
     imgs = [rng.integers(0, 255, (72, 96, 3), dtype=np.uint8) for _ in range(3)]
     ref = Detector(ckpt, img=96, conf_thres=0.001, device="cpu")
     ref.predictor.warmed = True  # no warm-up: the reference results
     det = Detector(ckpt, img=96, conf_thres=0.001, device="cpu")
-    calls = _slow_first_call(det.predictor)
+    calls = _slow_first_call(det.predictor, clock)
     for im, want in zip(imgs, [ref.predict_arrays([im])[0] for im in imgs]):
         got = det.predict_arrays([im])[0]
         np.testing.assert_array_equal(got.boxes, want.boxes)
         np.testing.assert_array_equal(got.scores, want.scores)
     assert calls == [(1, 3, 96, 96)] * 4  # the warm-up ran on the first batch's own shape, once (rect: 72 -> 96)
-    assert det.timing.inference < SLOW and det.timing.images == 3
+    assert det.timing.inference == 0.0 and det.timing.images == 3  # the SLOW first pass is not in it
 
 
-def test_validation_warmup_untimed(ckpt, tiny_data, as_if_cuda, monkeypatch):
+def test_validation_warmup_untimed(ckpt, tiny_data, as_if_cuda, monkeypatch, clock):
     idx = index_split(load_data_config(tiny_data), "val")
     loader, _ = build_dataloader(DetectionDataset(idx.records, 96, augment=False, rect=True, batch_size=4), 4, 0,
                                  shuffle=False)
@@ -83,7 +106,7 @@ def test_validation_warmup_untimed(ckpt, tiny_data, as_if_cuda, monkeypatch):
         def patched(*a, _w=warmed, _calls=calls, **kw):
             q = orig(*a, **kw)
             q.warmed = _w
-            _calls.extend([_slow_first_call(q)])
+            _calls.extend([_slow_first_call(q, clock)])
             return q
 
         monkeypatch.setattr(Predictor, "from_model", patched)
@@ -93,9 +116,10 @@ def test_validation_warmup_untimed(ckpt, tiny_data, as_if_cuda, monkeypatch):
     assert (n_ref, n) == (2, 3)  # 2 batches of 4; one forward more with the warm-up
     assert m["images"] == m_ref["images"] == 8
     assert {k: m[k] for k in ("mAP50-95", "mAP50")} == {k: m_ref[k] for k in ("mAP50-95", "mAP50")}
-    assert m["speed"]["inference"] * m["images"] / 1000 < SLOW  # the slow first pass is not in the speed
-    assert m["speed"]["warmup_s"] >= SLOW and m["speed"]["total_s"] >= SLOW  # the wall time holds it
-    assert m_ref["speed"]["warmup_s"] == 0
+    assert m["speed"]["inference"] == 0.0  # the slow first pass is not in the speed
+    assert m["speed"]["warmup_s"] == SLOW and m["speed"]["total_s"] == SLOW  # the wall time holds it
+    assert m_ref["speed"]["warmup_s"] == 0  # without the warm-up the slow first pass lands in the speed:
+    assert m_ref["speed"]["inference"] == pytest.approx(1000 * SLOW / 8)  # what the warm-up keeps out
 
 
 def test_rect_default_by_device(ckpt):
