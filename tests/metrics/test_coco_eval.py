@@ -172,7 +172,14 @@ def test_no_predictions_and_crowd_only_and_empty():
     from detector.metrics.coco_eval import coco_from_dict, evaluate_arrays
     gt = coco_from_dict(crowd)
     m = evaluate_arrays(gt, np.array([[1, 5, 5, 30, 30, 0.9, 1]], float), [1], [1], ["a"])
-    assert m["mAP50-95"] in (0.0, -1.0) and m["per_class"] == {}
+    assert m["mAP50-95"] == m["mAP50"] == -1.0 and m["per_class"] == {}  # nothing to find: -1, COCO's "absent"
+    # beside a real object, the top-scored prediction on the crowd region costs nothing: AP stays 1
+    crowd["images"].append({"id": 2, "width": 100, "height": 100, "file_name": "b.jpg"})
+    crowd["annotations"].append({"id": 2, "image_id": 2, "category_id": 1, "bbox": [10, 10, 40, 40], "area": 1600,
+                                 "iscrowd": 0})
+    m = evaluate_arrays(coco_from_dict(crowd), np.array([[1, 5, 5, 30, 30, 0.95, 1], [2, 10, 10, 40, 40, 0.9, 1]]),
+                        [1, 2], [1], ["a"])
+    assert m["mAP50-95"] == pytest.approx(1.0) and m["mAP50"] == pytest.approx(1.0)
     with pytest.raises(ValueError, match="no images"):
         evaluate_arrays(gt, np.zeros((0, 7)), [], [1], ["a"])
 

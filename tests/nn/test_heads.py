@@ -126,8 +126,6 @@ def test_pred_density_reads_the_detections_around_it_and_trains_only_its_branch(
 def test_head_protocol_decode_layout_and_loss():
     from detector.loss.detection_loss import DetectionLoss
     from detector.models import DecodedModel, build_model
-    from detector.ops.decode import decode_outputs
-
     m = build_model("cfg/yolo_ca_bifpn.yaml", nc=3).eval()
     head = m.head
     assert head.decoded_layout == {"xyxy": 4, "cls": 3, "density": 1}
@@ -135,8 +133,22 @@ def test_head_protocol_decode_layout_and_loss():
     with torch.no_grad():
         raw = m(x)
         dec = head.decode(raw)
-        torch.testing.assert_close(dec, decode_outputs(raw, m.stride, head.reg_max))
         torch.testing.assert_close(DecodedModel(m)(x), dec)
+    # an oracle written from the layout alone, cell by cell: raw [B, 4R + nc + 1, H, W] per level, DFL sides
+    # (left, top, right, bottom) as the expectation over R bins around the cell centre, times the stride
+    R, n0 = head.reg_max, 0
+    for lvl, (r, s) in enumerate(zip(raw, m.stride.tolist())):
+        H, W = r.shape[-2:]
+        for yy, xx in [(0, 0), (H - 1, W - 1), (H // 2, W // 3)]:
+            v = r[0, :, yy, xx].double()
+            d = [float((v[k * R:(k + 1) * R].softmax(0) * torch.arange(R, dtype=torch.float64)).sum()) for k in range(4)]
+            cx, cy = xx + 0.5, yy + 0.5
+            want = [(cx - d[0]) * s, (cy - d[1]) * s, (cx + d[2]) * s, (cy + d[3]) * s,
+                    *v[4 * R:4 * R + 3].sigmoid().tolist(), float(v[-1].sigmoid())]
+            torch.testing.assert_close(dec[0, n0 + yy * W + xx].double(), torch.tensor(want, dtype=torch.float64),
+                                       rtol=1e-5, atol=1e-4)
+        n0 += H * W
+    assert n0 == dec.shape[1]
     assert dec.shape[-1] == sum(head.decoded_layout.values())
     loss = head.build_loss({"box": 3.0})
     assert isinstance(loss, DetectionLoss) and loss.gains["box"] == 3.0 and loss.nc == 3
