@@ -29,11 +29,21 @@ def test_refit_changes_only_the_density_readout(small_ckpt, tiny_data):
     assert 0.0 <= r["mean_pred"] <= 1.0 and 0.0 <= r["mean_target"] <= 1.0
 
 
-def test_cli_prints_both_splits(small_ckpt, tiny_data, capsys):
-    tool("density_probe").main(["--weights", str(small_ckpt), "--data", str(tiny_data), "--img", "96",
-                                "--batch", "4", "--images", "4", "--workers", "0"])
-    out = capsys.readouterr().out
-    assert "\ntrain " in out and "\nval " in out
+def test_cli_prints_what_measure_finds_on_each_split(small_ckpt, tiny_data, capsys):
+    """The CLI's table holds, for the first --images images of each split, the numbers measure() gives."""
+    probe = tool("density_probe")
+    probe.main(["--weights", str(small_ckpt), "--data", str(tiny_data), "--img", "96", "--batch", "4", "--images", "4",
+                "--workers", "0"])
+    out = capsys.readouterr().out.splitlines()
+    model = model_from_checkpoint(load_checkpoint(small_ckpt), str(small_ckpt))
+    hyp = load_hyp(None)
+    loss = DetectionLoss.from_hyp(hyp, model.stride, model.nc, model.head.reg_max)
+    for split in ("train", "val"):
+        r = probe.measure(model, loss, index_split(load_data_config(tiny_data), split).records[:4], 96, 4)
+        row = next(ln for ln in out if ln.startswith(f"{split:5s}  ")).split()
+        assert row[1:6] == [str(r["positives"]), f"{r['corr']:.3f}", f"{r['mean_pred']:.3f}", "/",
+                            f"{r['mean_target']:.3f}"]
+        assert r["positives"] > 0
 
 
 def test_separation_hand_computed():
