@@ -7,6 +7,7 @@ import sys
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from detector import Detector
 from detector.data.image_io import read_image
@@ -183,3 +184,16 @@ def test_int8_export_runs_and_keeps_the_tail_in_float(ckpt, tiny_data, tmp_path,
     d = Detector(out, img=96, conf_thres=0.1).predict(IMAGE)
     ref = Detector(ckpt, img=96, conf_thres=0.1, rect=False, device="cpu").predict(IMAGE)
     assert len(d) > 0 and abs(len(d) - len(ref)) <= 0.5 * len(ref)
+    # the graph's own output against the float model's on one input: boxes (decoded in float) on the same
+    # grid, class scores the same up to 8-bit rounding of the network
+    from detector.engine.checkpoint import load_checkpoint, model_from_checkpoint
+    from detector.models import DecodedModel
+
+    x = np.random.default_rng(0).random((1, 3, 96, 96), dtype=np.float32)
+    q = em(x)[0]
+    with torch.no_grad():
+        f = DecodedModel(model_from_checkpoint(load_checkpoint(ckpt), str(ckpt)).eval())(torch.from_numpy(x)).numpy()
+    assert q.shape == f.shape
+    assert np.abs(q[..., :4] - f[..., :4]).max() < 0.5  # pixels
+    cls_q, cls_f = q[..., 4:-1].ravel(), f[..., 4:-1].ravel()
+    assert np.corrcoef(cls_q, cls_f)[0, 1] > 0.9 and np.abs(cls_q - cls_f).mean() < 0.05
