@@ -10,9 +10,9 @@ have one, with the same words as the per-box rules.
 from __future__ import annotations
 
 import json
-import os
 import re
 from array import array
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -213,14 +213,42 @@ def index_coco(images_dir: Path, ann_file: Path, split: str, decode: bool = Fals
 
 def _build(images, dup_ids, anns: _Annotations, cat_ids, all_ids, images_dir, ann_file, split, decode, allow_outside,
            names) -> tuple[RecordTable, list[Issue]]:
+    """The label rules over every annotation -> (the split's table, its issues in image order)."""
     src = str(ann_file)
+    early, img_pos = _file_order_checks(anns, images, dup_ids, src, split)
+    paths = [Path(images_dir) / str(im.get("file_name", "")) for im in images]
+    ok_img, heights, widths, exif, per_image = _image_checks(images, paths, images_dir, allow_outside, decode, src,
+                                                             split)
+    r = _classify_rows(anns, img_pos, ok_img, heights, widths, cat_ids, all_ids)
+    by_img: dict[int, list[Issue]] = {}
+    for k, iss in _row_issues(r, anns, src, split):
+        by_img.setdefault(k, []).append(iss)
+    issues = list(early)
+    for k in range(len(images)):
+        issues += per_image[k]
+        issues += by_img.get(k, [])
+    if r.left_out.any():
+        issues.append(Issue(src, f"{int(r.left_out.sum())} annotations of other categories left out (data YAML "
+                            f"classes: {names})", "info", split=split))
+    kept = np.nonzero(ok_img)[0]
+    new_pos = np.full(len(images), -1, np.int64)
+    new_pos[kept] = np.arange(len(kept))
+    b, c = r.boxes_m, r.crowd
+    table = _table(images, kept, paths, heights, widths, exif, new_pos, r.ip[b], r.clip[b], r.cls[b], r.ip[c],
+                   r.clip[c], r.rows[b], anns)
+    return table, issues
+
+
+def _file_order_checks(anns: _Annotations, images: list[dict], dup_ids: set, src: str,
+                       split: str) -> tuple[list[Issue], np.ndarray]:
+    """Shared and unknown image ids, repeated annotation ids, in file order -> (issues, each annotation's
+    image position, -1 where it has none)."""
     n = len(anns)
-    early: list[Issue] = []  # annotation issues that come before the per-image ones
-    pos_of = {im.get("id"): k for k, im in enumerate(images)}
-    img_pos = _lookup(anns.image_ids, pos_of, -1)
+    early: list[Issue] = []
+    img_pos = _lookup(anns.image_ids, {im.get("id"): k for k, im in enumerate(images)}, -1)
     dup = _lookup(anns.image_ids, {i: 1 for i in dup_ids}, 0) == 1 if dup_ids else np.zeros(n, bool)
     seen_ann: set = set()
-    for r in range(n):  # the file-order checks: shared / unknown image ids, repeated annotation ids
+    for r in range(n):
         if dup[r]:
             early.append(Issue(src, f"annotation for image_id {anns.image_ids[r]!r}, which several images share",
                                "rejected", ann_id=anns.ids[r], split=split))
@@ -237,11 +265,13 @@ def _build(images, dup_ids, anns: _Annotations, cat_ids, all_ids, images_dir, an
                 seen_ann.add(aid)
             except TypeError:  # an unhashable id
                 pass
-    del seen_ann
     img_pos[dup] = -1
+    return early, img_pos
 
-    # ---- images: path inside the folder, header (or decode), size
-    paths = [Path(images_dir) / str(im.get("file_name", "")) for im in images]
+
+def _image_checks(images, paths, images_dir, allow_outside, decode, src, split):
+    """Each image's path inside the folder, header (or decode) and size -> (usable [N] bool, heights [N],
+    widths [N], EXIF to apply [N], issues per image)."""
     ok_img = np.ones(len(images), bool)
     per_image: list[list[Issue]] = [[] for _ in images]
     checkable = []
@@ -275,13 +305,37 @@ def _build(images, dup_ids, anns: _Annotations, cat_ids, all_ids, images_dir, an
             ok_img[k] = False
             continue
         heights[k], widths[k] = int(h), int(w)
+    return ok_img, heights, widths, exif, per_image
 
-    # ---- annotations of usable images, grouped by image in file order
+
+@dataclass
+class _Rows:
+    """The annotations of usable images, grouped by image in file order, and what the rules found."""
+    rows: np.ndarray  # [R] annotation row in the file
+    ip: np.ndarray  # [R] image position
+    cls: np.ndarray  # [R] contiguous class (-1 unknown)
+    raw: np.ndarray  # [R, 4] xyxy as written
+    clip: np.ndarray  # [R, 4] clipped to the image
+    W: np.ndarray  # [R] image width
+    H: np.ndarray  # [R] image height
+    bad_bbox: np.ndarray  # [R] bool: not 4 numbers
+    unknown: np.ndarray  # [R] bool: unknown category
+    left_out: np.ndarray  # [R] bool: a category the data YAML's classes leave out
+    box_bad: np.ndarray  # [R] bool: rejected box (non-finite, empty, outside)
+    clipped: np.ndarray  # [R] bool: clipped beyond the rounding tolerance
+    usable: np.ndarray  # [R] bool
+    crowd: np.ndarray  # [R] bool: an ignore region
+    dup: np.ndarray  # [R] bool: a duplicate box, removed
+    first_of: dict  # duplicate's position -> the kept box's position
+    boxes_m: np.ndarray  # [R] bool: a training box
+
+
+def _classify_rows(anns: _Annotations, img_pos, ok_img, heights, widths, cat_ids, all_ids) -> _Rows:
+    """The box rules (``records.py``'s docstring) for every annotation of a usable image, in numpy."""
     rows = np.nonzero((img_pos >= 0) & ok_img[np.maximum(img_pos, 0)])[0]
     rows = rows[np.argsort(img_pos[rows], kind="stable")]
     ip = img_pos[rows]
-    cat_index = {cid: i for i, cid in enumerate(cat_ids)}
-    cls = _lookup(anns.cat_ids, cat_index, -1)[rows]
+    cls = _lookup(anns.cat_ids, {cid: i for i, cid in enumerate(cat_ids)}, -1)[rows]
     known_other = _lookup(anns.cat_ids, {c: 1 for c in all_ids - set(cat_ids)}, 0)[rows] == 1
     bb = np.frombuffer(anns.bbox, np.float64).reshape(-1, 4)[rows]
     bad_bbox = np.array([r in anns.bad_bbox for r in rows.tolist()], bool) if anns.bad_bbox else np.zeros(len(rows), bool)
@@ -302,57 +356,43 @@ def _build(images, dup_ids, anns: _Annotations, cat_ids, all_ids, images_dir, an
     # duplicates (same image, class and clipped box) among the usable non-crowd rows: the first is kept
     cand = np.nonzero(usable & ~crowd)[0]
     keyed = np.concatenate([ip[cand, None].astype(np.float64), cls[cand, None].astype(np.float64), clip[cand]], 1)
-    dup_rows = np.zeros(len(rows), bool)
+    dup = np.zeros(len(rows), bool)
     first_of = {}
     if len(cand):
         _, first, inverse = np.unique(keyed, axis=0, return_index=True, return_inverse=True)
         inverse = inverse.reshape(-1)
         is_dup = first[inverse] != np.arange(len(cand))
-        dup_rows[cand[is_dup]] = True
+        dup[cand[is_dup]] = True
         first_of = dict(zip(cand[is_dup].tolist(), cand[first[inverse[is_dup]]].tolist()))
-    boxes_m = usable & ~crowd & ~dup_rows
+    return _Rows(rows, ip, cls, raw, clip, W, H, bad_bbox, unknown, left_out, box_bad, clipped, usable, crowd, dup,
+                 first_of, usable & ~crowd & ~dup)
 
-    # ---- issues of the rows that have one, in image order
-    ann_issues: list[tuple[int, int, Issue]] = []
+
+def _row_issues(r: _Rows, anns: _Annotations, src: str, split: str) -> list[tuple[int, Issue]]:
+    """(image position, issue) of the rows that have one, in image and then file order, in the per-box
+    rules' own words (``records._clip_box`` for the boxes)."""
+    out: list[tuple[int, int, Issue]] = []
     ids = anns.ids
-    for j in np.nonzero(bad_bbox | unknown | box_bad | (usable & clipped) | dup_rows)[0].tolist():
-        r = int(rows[j])
-        aid = ids[r]
-        if bad_bbox[j]:
-            iss = Issue(src, f"bbox must be 4 numbers [x, y, w, h], got {anns.bad_bbox[r]}", "rejected", ann_id=aid,
+    for j in np.nonzero(r.bad_bbox | r.unknown | r.box_bad | (r.usable & r.clipped) | r.dup)[0].tolist():
+        row = int(r.rows[j])
+        aid = ids[row]
+        if r.bad_bbox[j]:
+            iss = Issue(src, f"bbox must be 4 numbers [x, y, w, h], got {anns.bad_bbox[row]}", "rejected", ann_id=aid,
                         split=split)
-        elif unknown[j]:
-            iss = Issue(src, f"unknown category_id {anns.cat_ids[r]!r}", "rejected", ann_id=aid, split=split)
+        elif r.unknown[j]:
+            iss = Issue(src, f"unknown category_id {anns.cat_ids[row]!r}", "rejected", ann_id=aid, split=split)
         else:
-            box, problem = _clip_box([float(v) for v in raw[j]], float(W[j]), float(H[j]), tol=0.5)
+            box, problem = _clip_box([float(v) for v in r.raw[j]], float(r.W[j]), float(r.H[j]), tol=0.5)
             if problem:
-                ann_issues.append((int(ip[j]), j, Issue(src, problem, "warning" if box else "rejected", ann_id=aid,
-                                                        split=split)))
-            if not dup_rows[j]:
+                out.append((int(r.ip[j]), j, Issue(src, problem, "warning" if box else "rejected", ann_id=aid,
+                                                   split=split)))
+            if not r.dup[j]:
                 continue
-            iss = Issue(src, f"duplicate of annotation {ids[int(rows[first_of[j]])]}, removed", "warning",
+            iss = Issue(src, f"duplicate of annotation {ids[int(r.rows[r.first_of[j]])]}, removed", "warning",
                         ann_id=aid, split=split)
-        ann_issues.append((int(ip[j]), j, iss))
-    ann_issues.sort(key=lambda t: (t[0], t[1]))
-    issues = list(early)
-    by_img: dict[int, list[Issue]] = {}
-    for k, _, iss in ann_issues:
-        by_img.setdefault(k, []).append(iss)
-    for k in range(len(images)):
-        issues += per_image[k]
-        issues += by_img.get(k, [])
-    if left_out.any():
-        issues.append(Issue(src, f"{int(left_out.sum())} annotations of other categories left out (data YAML "
-                            f"classes: {names})", "info", split=split))
-
-    # ---- the table
-    kept = np.nonzero(ok_img)[0]
-    new_pos = np.full(len(images), -1, np.int64)
-    new_pos[kept] = np.arange(len(kept))
-    b_rows, c_rows = rows[boxes_m], rows[crowd]
-    table = _table(images, kept, paths, heights, widths, exif, new_pos, ip[boxes_m], clip[boxes_m], cls[boxes_m],
-                   ip[crowd], clip[crowd], b_rows, anns)
-    return table, issues
+        out.append((int(r.ip[j]), j, iss))
+    out.sort(key=lambda t: (t[0], t[1]))
+    return [(k, iss) for k, _, iss in out]
 
 
 def _table(images, kept, paths, heights, widths, exif, new_pos, box_img, boxes, classes, crowd_img, crowd, b_rows,

@@ -15,7 +15,6 @@ without annotations stay in as background.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import asdict, dataclass, field
@@ -23,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..utils.safe_load import read_json
 from .image_io import IMAGE_SUFFIXES, ImageReadError, read_image, sniff_image
 
 
