@@ -6,12 +6,13 @@ import sys
 import threading
 from typing import Callable
 
+from ..utils.stop import Terminated, clear, request
 
-class Terminated(Exception):
-    """SIGTERM (a scheduler, ``kill``, torchrun ending a job) raised in the main thread, as SIGINT is."""
+__all__ = ["Terminated", "run_job"]
 
 
 def _raise_terminated(signum, frame):
+    request()  # also recorded: should the exception below be cleared by an extension, the next step raises it
     raise Terminated()
 
 
@@ -24,6 +25,7 @@ def run_job(job: Callable[[], object], interrupted: str | Callable[[], str]) -> 
 
     main = threading.current_thread() is threading.main_thread()
     old = signal.signal(signal.SIGTERM, _raise_terminated) if main else None
+    clear()
     try:
         job()
     except (ConfigError, CheckpointError, ValueError) as e:
@@ -38,6 +40,7 @@ def run_job(job: Callable[[], object], interrupted: str | Callable[[], str]) -> 
         print(f"interrupted: {_say(interrupted)}", file=sys.stderr)
         return 130
     except Terminated:
+        clear()
         print(f"terminated (SIGTERM): {_say(interrupted)}", file=sys.stderr)
         return 143
     finally:

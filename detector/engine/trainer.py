@@ -21,6 +21,7 @@ from ..data.transforms import normalize_images
 from ..loss.detection_loss import weighted_total
 from ..metrics.coco_eval import COCOEvaluator
 from ..models import build_model
+from ..utils import stop
 from ..utils.io import increment_path, write_json
 from .callbacks import Callback, CallbackList, default_callbacks, load_callback
 from .checkpoint import CheckpointError, build_model_of, load_checkpoint, load_weights
@@ -360,6 +361,7 @@ class Trainer:
         t_start = time.time()
         self.callbacks.fire("on_train_start", self)
         for epoch in range(self.start_epoch, cfg.epochs):
+            stop.check()
             self.epoch = epoch
             self.train_one_epoch()
             if self.world > 1:  # every rank stops together (the decision is rank 0's)
@@ -389,6 +391,7 @@ class Trainer:
         for i, batch in enumerate(self.train_loader):
             if i >= nb:
                 break
+            stop.check()  # a SIGTERM whose exception an extension swallowed
             self.batch_i, self.global_i, self.batch = i, i + nb * epoch, batch
             self.callbacks.fire("on_batch_start", self)
             imgs = normalize_images(batch["images"].to(self.device, non_blocking=True))

@@ -263,3 +263,21 @@ def test_interrupted_before_an_epoch_finished_says_nothing_was_saved(tmp_path):
     t.epoch = 3
     assert t.where_stopped().startswith("stopped in epoch 4/5 at batch 7/10; ")
     assert t.where_stopped().endswith(f"resume with --resume {tmp_path / 'weights' / 'last.pt'}")
+
+
+def test_a_swallowed_sigterm_still_stops_at_the_next_step(tiny_data, tmp_path):
+    """The SIGTERM handler also records the request: if an extension clears the exception it raised, the
+    trainer raises it at its next step instead of training on to the end."""
+    from detector.engine.trainer import TrainConfig, Trainer
+    from detector.utils import stop
+
+    t = Trainer(TrainConfig(cfg="cfg/yolo_ca_bifpn.yaml", data=str(tiny_data), epochs=2, batch=4, img=64, workers=0,
+                            project=str(tmp_path), name="s", scale="n", max_batches=2, plots=False))
+    stop.request()
+    try:
+        with pytest.raises(stop.Terminated):
+            t.train()
+    finally:
+        stop.clear()
+    assert not (tmp_path / "s" / "weights" / "last.pt").exists()  # stopped before the first epoch ended
+    stop.check()  # raised once: the request is spent
