@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..utils.safe_load import read_json
+from ..utils.safe_load import out_of_memory, read_json
 from .records import Issue, _check_coco_structure, _check_image, _clip_box, _inside, _short, _unique_images
 from .table import RecordTable, _offsets
 
@@ -99,7 +99,7 @@ def stream_coco(path: Path, anns: _Annotations) -> dict:
     except UnicodeDecodeError:
         return read_json(path)  # UTF-16/32 json: json.loads detects it
     except MemoryError:
-        raise ValueError(f"{path}: does not fit in the memory available; free memory or use a machine with more") from None
+        raise out_of_memory(path) from None
     i = _WS.match(text, 0).end()
     if not text.startswith("{", i):
         del text
@@ -143,18 +143,7 @@ def stream_coco(path: Path, anns: _Annotations) -> dict:
     except RecursionError:
         raise ValueError(f"{path}: nested too deeply to read (over Python's recursion limit); refused") from None
     except MemoryError:
-        raise ValueError(f"{path}: does not fit in the memory available ({len(text) / 2**20:,.0f} MiB of JSON); "
-                         "free memory or use a machine with more") from None
-    return out
-
-
-def _check_images(paths: list[Path], decode: bool, split: str) -> list[tuple]:
-    """``_check_image`` of every path; per path (result, its issues). Sequential: with the files in the
-    page cache a thread pool is 5x slower here (the checks are GIL-bound syscalls; docs/BENCHMARKS.md)."""
-    out = []
-    for p in paths:
-        iss: list[Issue] = []
-        out.append((_check_image(p, decode, split, iss), iss))
+        raise out_of_memory(path, len(text)) from None
     return out
 
 
@@ -286,8 +275,8 @@ def _image_checks(images, paths, images_dir, allow_outside, decode, src, split):
     heights = np.zeros(len(images), np.int64)
     widths = np.zeros(len(images), np.int64)
     exif = np.ones(len(images), bool)
-    for k, (size, iss) in zip(checkable, _check_images([paths[k] for k in checkable], decode, split)):
-        per_image[k] += iss
+    for k in checkable:  # sequential: a thread pool was 5x slower with the files in the page cache (BENCHMARKS)
+        size = _check_image(paths[k], decode, split, per_image[k])
         if size is None:
             ok_img[k] = False
             continue

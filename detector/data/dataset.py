@@ -66,6 +66,7 @@ class DetectionDataset(Dataset):
         self.close_mosaic_epoch = close_mosaic_epoch
         self.cache = False  # set by fill_cache(), which fills it before any worker forks
         self._cache: dict[int, tuple[np.ndarray, tuple[int, int], float]] = {}
+        self._exif_flipped: set[int] = set()  # records whose label size matches the raw (un-rotated) pixels
         self.batch_shapes = None
         # copy-paste donors: (record index, box index) of every instance with a mask
         self.donors = _donors(self.records) if augment else np.zeros((0, 2), np.int64)
@@ -91,8 +92,8 @@ class DetectionDataset(Dataset):
                 self.unreadable.append((r.path, str(e)))
                 return None
             return h / w
-        if isinstance(self.records, RecordTable) and self.records.hw()[0].all() and self.records.hw()[1].all():
-            h, w = self.records.hw()
+        h, w = self.records.hw() if isinstance(self.records, RecordTable) else (None, None)
+        if h is not None and h.all() and w.all():
             ars = h / w  # every size known from the labels: no record objects built
         else:
             ars = [ar(r) for r in self.records]
@@ -121,11 +122,12 @@ class DetectionDataset(Dataset):
         if i in self._cache:
             return self._cache[i]
         rec = self.records[i]
-        img = read_image(rec.path, rec.apply_exif)
+        exif = rec.apply_exif != (i in self._exif_flipped)  # kept here: a table's records are built anew each time
+        img = read_image(rec.path, exif)
         if rec.height and rec.width and img.shape[:2] != (rec.height, rec.width):
             if img.shape[:2] == (rec.width, rec.height):  # annotation refers to the raw pixels
-                rec.apply_exif = not rec.apply_exif
-                img = read_image(rec.path, rec.apply_exif)
+                self._exif_flipped ^= {i}
+                img = read_image(rec.path, not exif)
         h0, w0 = img.shape[:2]
         r = self.img_size / max(h0, w0)
         if r != 1:

@@ -41,13 +41,18 @@ def check_shape(obj: Any, source, max_values: int = MAX_VALUES, max_depth: int =
     return obj
 
 
+def out_of_memory(source, nbytes: int | None = None, kind: str = "JSON") -> ValueError:
+    """The one sentence for a file that does not fit in memory."""
+    size = f" ({nbytes / 2**20:,.0f} MiB of {kind})" if nbytes is not None else ""
+    return ValueError(f"{source}: does not fit in the memory available{size}; free memory or use a machine with more")
+
+
 def _parse(parse, errors, kind: str, text, source, shape: bool = True) -> Any:
     try:
         obj = parse(text)
         return check_shape(obj, source) if shape else obj
     except MemoryError:
-        raise ValueError(f"{source}: does not fit in the memory available ({len(text) / 2**20:,.0f} MiB of {kind}); "
-                         "free memory or use a machine with more") from None
+        raise out_of_memory(source, len(text), kind) from None
     except RecursionError:
         raise ValueError(f"{source}: nested too deeply to read (over Python's recursion limit); refused") from None
     except errors as e:
@@ -71,5 +76,5 @@ def read_json(path: str | Path) -> Any:
     except OSError as e:
         raise ValueError(f"{path}: cannot read: {e}") from None
     except MemoryError:
-        raise ValueError(f"{path}: does not fit in the memory available; free memory or use a machine with more") from None
+        raise out_of_memory(path) from None
     return load_json_text(data, path)
