@@ -9,11 +9,11 @@ from .models import DetectionModel, build_model
 from .registry import MODULES, Registry, RegistryError
 
 
-def __getattr__(name):  # lazy: importing the package does not pull in the inference engine
+def __getattr__(name):  # lazy: importing the package does not pull in prediction
     if name in ("Detector", "Detections"):
-        from .engine import detector_api as predict
+        from .predict import api
 
-        return getattr(predict, name)
+        return getattr(api, name)
     raise AttributeError(f"module 'detector' has no attribute {name!r}")
 
 __version__ = "0.1.0"

@@ -36,7 +36,7 @@ def busy_checkpoint(path: Path, names=("a", "b", "c"), cat_ids=(1, 5, 9), logit_
     decisions never hinge on float noise). Saved as a checkpoint at ``path``. A small ``logit_std`` keeps
     scores below 1 (fewer ties), so that NMS at IoU 0.5 has work to do."""
     from detector import build_model
-    from detector.engine.checkpoint import save_checkpoint
+    from detector.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     m = build_model(CFG_DIR / "yolo_ca_bifpn.yaml", nc=len(names))

@@ -1,4 +1,4 @@
-"""Benchmark routines behind tools/benchmark.py (figures go to docs/BENCHMARKS.md)."""
+"""Benchmark routines behind tools/benchmark.py (figures go to docs/results/benchmarks.md)."""
 from __future__ import annotations
 
 import time
@@ -111,12 +111,12 @@ def bench_distill(data: str, cfg: str, teacher: str, img: int, batch: int, runs:
     """Training step (forward, loss, backward, SGD step) of the student alone vs with distillation in each mode
     (the teacher's forward, the projectors, the distillation terms), copies of one model on one real augmented
     batch, timed interleaved (the cost of ``--teacher`` in the training loop, data loading left out). The
-    distillation runs through :class:`~detector.engine.distill.Distillation` itself, on a stand-in trainer."""
+    distillation runs through :class:`~detector.train.distill.Distillation` itself, on a stand-in trainer."""
     import copy
     from types import SimpleNamespace
 
     from detector.data import DetectionDataset, build_dataloader, index_split, load_data_config
-    from detector.engine.distill import Distillation, heads_match, load_teacher
+    from detector.train.distill import Distillation, heads_match, load_teacher
     from detector.hyp import DEFAULT_HYP
     from detector.loss.detection_loss import weighted_total
     from detector.models import build_model
@@ -181,8 +181,8 @@ def bench_crowd_nms(weights: str, images: str, ann: str, img: int, iou: float, c
     """Greedy vs adaptive NMS (same model, same N_t) on one annotated image set."""
     from detector.data import DetectionDataset, build_dataloader
     from detector.data.coco_index import index_coco
-    from detector.engine.checkpoint import load_checkpoint, model_from_checkpoint
-    from detector.engine.val_loop import run_validation
+    from detector.checkpoint import load_checkpoint, model_from_checkpoint
+    from detector.eval.val_loop import run_validation
     from detector.metrics.coco_eval import COCOEvaluator, load_coco
 
     records, _, cat_ids, names = index_coco(Path(images), Path(ann), "val")
@@ -213,8 +213,8 @@ def bench_detect(weights: str, onnx: str | None, img: int, frames: int, rounds: 
     import tempfile
 
     from detector.data.synthetic import make_video
-    from detector.engine.detect_sources import DetectOptions, run_detect
-    from detector.engine.detector_api import Detector
+    from detector.predict.detect_sources import DetectOptions, run_detect
+    from detector.predict import Detector
 
     tmp = Path(tempfile.mkdtemp())
     vid = make_video(tmp / "bench.mp4", frames=frames, size=(640, 480))

@@ -1,4 +1,4 @@
-"""Deployment benchmarks behind ``tools/benchmark.py deploy`` and ``cocoeval`` (results: docs/BENCHMARKS.md).
+"""Deployment benchmarks behind ``tools/benchmark.py deploy`` and ``cocoeval`` (results: docs/results/benchmarks.md).
 
 deploy: one checkpoint exported to ONNX (fp32 and INT8 by ONNX Runtime static quantization), OpenVINO (fp32)
 and OpenVINO INT8 (NNCF); INT8 calibrated on the data's train split; every variant's batch-1 latency on real val images (interleaved rounds, median) and its
@@ -20,9 +20,9 @@ import torch
 from detector.data import index_split, load_data_config
 from detector.data.image_io import read_image
 from detector.data.transforms import normalize_images
-from detector.engine.checkpoint import load_checkpoint, model_from_checkpoint
-from detector.engine.predictor import Predictor
-from detector.engine.val_job import ValConfig, evaluate
+from detector.checkpoint import load_checkpoint, model_from_checkpoint
+from detector.predict.predictor import Predictor
+from detector.eval import ValConfig, evaluate
 from detector.export import ExportJob, export_model, open_exported
 from detector.metrics.coco_eval import STAT_KEYS, coco_from_dict, evaluate_arrays, load_coco
 from detector.utils.timing import machine_line, median_ms, time_interleaved

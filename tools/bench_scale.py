@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""COCO-scale benchmarks on a replica built by tools/make_replica.py (docs/BENCHMARKS.md, "COCO scale").
+"""COCO-scale benchmarks on a replica built by tools/make_replica.py (docs/results/benchmarks.md, "COCO scale").
 Every measurement runs in a fresh process, so its peak RSS is its own.
 
   python tools/bench_scale.py index --replica /tmp/coco_replica [--split train2017] [--yolo /tmp/yardstick/bin/python]

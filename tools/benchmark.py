@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmarks whose results go in docs/BENCHMARKS.md.
+"""Benchmarks whose results go in docs/results/benchmarks.md.
 
   python tools/benchmark.py model [--img 640] [--runs 30] [--cfg cfg/a.yaml cfg/b.yaml ...] [--scale n]
       params, GFLOPs and CPU latency (batch 1, fused, eval, after warm-up, median), all models timed

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from detector.data.crowds import DEFAULT_SOURCES, compose_scene, load_backgrounds, load_cutouts  # noqa: E402
 from detector.data.image_io import read_image  # noqa: E402
-from detector.engine.detector_api import Detector  # noqa: E402
+from detector.predict.api import Detector  # noqa: E402
 from detector.ops.nms import nms_methods  # noqa: E402
 from detector.utils.io import write_text  # noqa: E402
 from detector.utils.plots import draw_boxes, mark_boxes, titled  # noqa: E402

@@ -16,7 +16,7 @@ separates "the readout has not had enough steps" from "the features do not carry
 With ``--calibrate`` it then fits an affine recalibration of the density logit on the train split (the
 crowded and the other positives' mean predictions matched to their mean targets, issue 24's calibration
 target) and folds it into the readout, so ``--save`` writes a checkpoint tools/val.py can score.
-Research diagnostic for docs/CROWDS.md; nothing is written but ``--save``.
+Research diagnostic for docs/results/crowds.md; nothing is written but ``--save``.
 """
 from __future__ import annotations
 
@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from detector.data import DetectionDataset, build_dataloader, index_split, load_data_config  # noqa: E402
-from detector.engine.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint  # noqa: E402
-from detector.engine.hyp import load_hyp  # noqa: E402
+from detector.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint  # noqa: E402
+from detector.train.hyp import load_hyp  # noqa: E402
 from detector.loss.detection_loss import DetectionLoss, flatten_levels, pad_targets, split_outputs  # noqa: E402
 from detector.loss.density import density_targets  # noqa: E402
 from detector.nn.conv import Conv  # noqa: E402

@@ -24,9 +24,10 @@ from pathlib import Path
 
 import yaml
 
-from ..engine.val_job import ValConfig, evaluate
+from ..eval.val_job import ValConfig, evaluate
 from ..ops.nms import IOU_THRES, VAL_CONF
 from ..utils.io import write_json, write_text
+from .keys import EVAL_KEYS
 
 ENV_VAR = "DETECTOR_YOLO_CLI"
 PEER_OPTIMIZER = {"yolo26": "MuSGD"}  # model-name prefix -> the optimizer of that family's recipe (else SGD)
@@ -168,8 +169,6 @@ class PeerRunner:
                                                                               f"scored_iou{iou:g}"))
         if m.get("note"):
             self.log(f"{model} seed {seed}: {m['note']}")
-        from .runner import EVAL_KEYS
-
         return {k: m.get(k) for k in EVAL_KEYS}
 
     @staticmethod

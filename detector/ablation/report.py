@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..ops.nms import IOU_THRES, MAX_DET, VAL_CONF
 from ..utils.io import atomic_write, write_text
+from .keys import main_key
 from .stats import paired, summarize
 
 MAIN = ("mAP50-95", "mAP50", "crowded_recall50")
@@ -119,16 +120,6 @@ def crowd_table(rows: list[dict], order: list[str], methods: list[str], ious: li
                 sweep.append(f"| {m} | {meth} | {u:g}{' (best)' if u == t else ''} | "
                              + " | ".join(f"{v[k]:.4f}" for k in CROWD) + " |")
     return "\n".join(lines) + "\n\nThe sweep (mean over seeds):\n\n" + "\n".join(sweep) + "\n"
-
-
-def main_key(cfg) -> str:
-    """The column prefix the main table reads: the first NMS method, at the default IoU threshold (or the
-    sweep's first threshold when the sweep leaves the default out)."""
-    from .runner import eval_key
-
-    if not cfg.nms_iou:
-        return cfg.nms[0]
-    return eval_key(cfg.nms[0], IOU_THRES if IOU_THRES in cfg.nms_iou else cfg.nms_iou[0])
 
 
 def plot(path: Path, rows: list[dict], order: list[str], method: str) -> Path | None:

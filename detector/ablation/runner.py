@@ -22,13 +22,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..engine.trainer import TrainConfig
+from ..train.trainer import TrainConfig
 from ..utils.io import write_json
-
-EVAL_KEYS = ("mAP50-95", "mAP50", "mAP75", "AR100", "recall50", "crowded_gt", "crowded_recall50",
-             "density_crowded", "density_other", "crowded_AP50", "MR-2",
-             *(f"{k}[{b}]" for b in ("<0.3", "0.3-0.5", "0.5-0.7", ">=0.7") for k in ("recall50", "AP50")))
-
+from .keys import EVAL_KEYS, eval_key, main_key
 
 @dataclass
 class Recipe:
@@ -74,7 +70,7 @@ def recipe_hyp_values(recipe: dict) -> dict:
     """The hyperparameter values a project's runs were trained with: stored in ``recipe.json`` since
     they are recorded; for older projects, read from its ``--hyp`` file with the keys added since at
     the values that reproduce the old behaviour (``HYP_BEFORE``)."""
-    from ..engine.hyp import load_hyp
+    from ..train.hyp import load_hyp
 
     if "hyp_values" in recipe:  # keys added after it was written: their value before they existed
         return load_hyp(None, overrides=recipe["hyp_values"], before_keys=True)
@@ -84,7 +80,7 @@ def recipe_hyp_values(recipe: dict) -> dict:
 def _check_recipe(root: Path, cfg: AblationConfig) -> None:
     """Same data, schedule and hyperparameter *values* as the runs already in ``root`` (another --hyp
     file with the same values is fine; the defaults changing between versions is not), or refuse."""
-    from ..engine.hyp import load_hyp
+    from ..train.hyp import load_hyp
 
     p = root / "recipe.json"
     want = {**asdict(cfg.recipe), "max_batches": cfg.max_batches, "hyp_values": load_hyp(cfg.recipe.hyp)}
@@ -111,8 +107,8 @@ def _check_recipe(root: Path, cfg: AblationConfig) -> None:
 
 def train_run(cfg_path: str, seed: int, cfg: AblationConfig, runs_dir: Path) -> Path:
     """Train (or resume) one run; returns its folder."""
-    from ..engine.checkpoint import load_checkpoint
-    from ..engine.trainer import Trainer
+    from ..checkpoint.file import load_checkpoint
+    from ..train.trainer import Trainer
 
     r = cfg.recipe
     run_dir = runs_dir / f"{model_key(cfg_path)}-s{seed}"
@@ -133,17 +129,12 @@ def train_run(cfg_path: str, seed: int, cfg: AblationConfig, runs_dir: Path) -> 
     return run_dir
 
 
-def eval_key(method: str, iou: float | None) -> str:
-    """Column prefix of one evaluation: ``greedy`` at the default IoU threshold, ``greedy@0.6`` in a sweep."""
-    return method if iou is None else f"{method}@{iou:g}"
-
-
 def evaluate_run(weights: Path, recipe: Recipe, methods: list[str], out_dir: Path,
                  ious: list[float] | None = None) -> dict[str, dict]:
     """Evaluate one checkpoint on the val split with each NMS method (at each IoU threshold of ``ious``,
     else the default), all from one model pass: {eval_key: {metric: value}}; each evaluation's
     metrics.json in ``out_dir/<eval_key>/``."""
-    from ..engine.val_job import ValConfig, evaluate, write_metrics
+    from ..eval.val_job import ValConfig, evaluate, write_metrics
 
     keys = [(eval_key(m, t), m, t) for m in methods for t in (ious or [None])]
     variants = {k: {"nms": m, **({"iou_thres": float(t)} if t is not None else {})} for k, m, t in keys[1:]}
@@ -164,9 +155,7 @@ def rescore_row(row: dict, run_dir: Path, source: str, cfg: AblationConfig) -> d
     """Evaluate a finished run again, e.g. after a fix in the evaluator: ours from its final weights with
     every NMS method (the same :func:`evaluate_run` as after training), a peer from the predictions it
     saved (``predictions_ours.json``). Returns ``row`` with the new metrics."""
-    from ..engine.val_job import ValConfig, evaluate
-    from .report import main_key
-
+    from ..eval.val_job import ValConfig, evaluate
     row = dict(row)
     if source == "ours":
         weights = run_dir / "weights" / "last.pt"
@@ -228,7 +217,7 @@ def run_ablation(cfg: AblationConfig, log=print) -> dict:
     """Run (or resume) the whole ablation; returns {'rows': [...], 'costs': {...}, 'paths': {...}}."""
     from ..data import index_split, load_data_config
     from .peers import PeerRunner, find_yolo_cli, peer_costs
-    from .report import main_key, write_reports
+    from .report import write_reports
 
     if not cfg.cfgs:
         raise ValueError("give at least one --cfgs model YAML")

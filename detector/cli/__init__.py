@@ -21,7 +21,7 @@ def run_job(job: Callable[[], object], interrupted: str | Callable[[], str]) -> 
     SIGTERM (with the same sentence: checkpoints are written atomically, so the last one is whole).
     ``interrupted``: what to do next, or a function that says it from where the job stopped."""
     from ..config import ConfigError
-    from ..engine.checkpoint import CheckpointError
+    from ..checkpoint.file import CheckpointError
 
     main = threading.current_thread() is threading.main_thread()
     old = signal.signal(signal.SIGTERM, _raise_terminated) if main else None

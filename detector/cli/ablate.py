@@ -17,7 +17,7 @@ import sys
 
 from detector.ablation import AblationConfig, Recipe, run_ablation
 from detector.cli import run_job
-from detector.engine.distill import CHOICES as DISTILL_CHOICES
+from detector.train.distill import CHOICES as DISTILL_CHOICES
 from detector.ops.nms import nms_methods
 from detector.utils.cli import positive_int
 

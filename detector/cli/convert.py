@@ -19,9 +19,9 @@ from detector.cli import run_job
 
 def _convert(a) -> None:
     from detector.config import find_config
-    from detector.engine.checkpoint import save_checkpoint
-    from detector.engine.transfer import transfer_weights
-    from detector.engine.ultralytics_import import convert_ultralytics
+    from detector.checkpoint import save_checkpoint
+    from detector.train.transfer import transfer_weights
+    from detector.checkpoint.ultralytics import convert_ultralytics
     from detector.models import build_model
 
     ck = convert_ultralytics(a.weights)

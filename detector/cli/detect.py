@@ -12,11 +12,11 @@ import sys
 from pathlib import Path
 
 from detector.config import ConfigError
-from detector.engine.checkpoint import CheckpointError
-from detector.engine.detect_sources import DetectOptions, run_detect, summary
-from detector.engine.dist import check_device_arg
-from detector.engine.detector_api import Detector
-from detector.engine.sources import SourceError, resolve
+from detector.checkpoint import CheckpointError
+from detector.predict.detect_sources import DetectOptions, run_detect, summary
+from detector.utils.dist import check_device_arg
+from detector.predict import Detector
+from detector.predict.sources import SourceError, resolve
 from detector.ops.nms import IOU_THRES, MAX_DET, PREDICT_CONF, nms_methods
 from detector.utils.cli import positive_int, round_img, unit_float
 from detector.utils.io import describe_os_error, increment_path

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from detector.data.synthetic import make_image
-from detector.engine.checkpoint import CheckpointError
-from detector.engine.dist import check_device_arg
+from detector.checkpoint import CheckpointError
+from detector.utils.dist import check_device_arg
 from detector.export import ExportJob, export_model, format_names, get_format
 from detector.export.check import compare_export
 from detector.export.exporter import MAX_CANDIDATES
@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--data", default=None, help="data YAML whose images calibrate --int8")
     ap.add_argument("--calib-split", default="train", help="split of --data used for calibration (default train)")
     ap.add_argument("--calib-images", type=positive_int, default=300, help="calibration images (default 300)")
-    ap.add_argument("--nms-in-graph", choices=list(GRAPH_NMS), default=None,
+    ap.add_argument("--nms-in-graph", choices=GRAPH_NMS.names(), default=None,
                     help="put NMS inside the graph: outputs dets [B, max_det, 7] and num [B]")
     ap.add_argument("--conf", "--conf-thres", type=float, default=PREDICT_CONF, dest="conf",
                     help=f"in-graph NMS: confidence threshold (default {PREDICT_CONF})")

@@ -12,10 +12,10 @@ import argparse
 import sys
 
 from detector.cli import run_job
-from detector.engine.callbacks import load_callback
-from detector.engine.dist import check_device_arg
-from detector.engine.distill import CHOICES as DISTILL_CHOICES
-from detector.engine.trainer import TrainConfig, Trainer
+from detector.train.callbacks import load_callback
+from detector.utils.dist import check_device_arg
+from detector.train.distill import CHOICES as DISTILL_CHOICES
+from detector.train import TrainConfig, Trainer
 from detector.ops.nms import nms_methods
 from detector.utils.cli import fraction, non_negative_int, positive_int, round_img
 
@@ -61,7 +61,7 @@ def parse(argv=None) -> TrainConfig:
     ap.add_argument("--no-plots", dest="plots", action="store_false")
     ap.add_argument("--callbacks", nargs="+", default=[], metavar="MODULE:CLASS",
                     help="extra training callbacks, e.g. my_logs:JsonLines (importable module; see README 'Callbacks')")
-    kd = ap.add_argument_group("knowledge distillation (detector/engine/distill.py)")
+    kd = ap.add_argument_group("knowledge distillation (detector/train/distill.py)")
     kd.add_argument("--teacher", default=None, metavar="T.pt",
                     help="distil from this frozen model: a checkpoint of ours (any scale or YAML) or a YOLOv8 .pt")
     kd.add_argument("--distill", choices=DISTILL_CHOICES, default=d.distill,

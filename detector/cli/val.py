@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 from detector.config import ConfigError
-from detector.engine.checkpoint import CheckpointError
-from detector.engine.dist import check_device_arg
-from detector.engine.val_job import ValConfig, evaluate, format_table
+from detector.checkpoint import CheckpointError
+from detector.utils.dist import check_device_arg
+from detector.eval.val_job import ValConfig, evaluate, format_table
 from detector.metrics.coco_eval import BACKENDS
 from detector.ops.nms import nms_methods
 from detector.utils.cli import non_negative_int, positive_int, round_img, unit_float

@@ -7,10 +7,10 @@
 Formats: :mod:`detector.export.formats` (``onnx``, ``openvino``); add one with ``@register_format``
 (:mod:`detector.export.registry`). NMS in the graph: :mod:`detector.export.graph_nms`.
 """
+from ..runtime import ExportedModel, is_exported, open_exported
 from . import formats  # noqa: F401  (registers the formats)
 from .exporter import ExportJob, export_model
 from .registry import ExportFormat, format_names, get_format, register_format
-from .runtime import ExportedModel, is_exported, open_exported
 
 __all__ = ["ExportFormat", "ExportJob", "ExportedModel", "export_model", "format_names", "get_format", "is_exported",
            "open_exported", "register_format"]

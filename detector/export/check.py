@@ -8,9 +8,9 @@ import numpy as np
 import torch
 
 from ..data.image_io import read_image
-from ..engine.predictor import Predictor
+from ..predict.predictor import Predictor
 from .exporter import load_model
-from .runtime import open_exported
+from ..runtime import open_exported
 
 
 def compare_export(weights: str | Path, exported: str | Path, image: str | Path | np.ndarray, img: int) -> dict:

@@ -10,7 +10,7 @@ Graph outputs:
   count) and ``num`` int64[B]; see :mod:`detector.export.graph_nms`.
 
 Class names, category ids, strides, the layout and the baked NMS settings go into the metadata
-(:func:`export_metadata`), which :mod:`detector.export.runtime` reads back.
+(:func:`export_metadata`), which :mod:`detector.runtime.model` reads back.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..engine.checkpoint import load_checkpoint, model_from_checkpoint
+from ..checkpoint.file import load_checkpoint, model_from_checkpoint
 from ..models import DecodedModel
 from ..ops.nms import IOU_THRES, MAX_DET, PREDICT_CONF
 from .graph_nms import GRAPH_NMS
@@ -81,13 +81,11 @@ def load_model(weights: str | Path) -> tuple[dict, nn.Module]:
 def build_graph(model: nn.Module, job: ExportJob) -> ExportGraph:
     nms = None
     if job.nms_in_graph:
-        if job.nms_in_graph not in GRAPH_NMS:
-            raise ValueError(f"--nms-in-graph must be one of {list(GRAPH_NMS)}, got {job.nms_in_graph!r}")
         layout = model.head.decoded_layout
         kw = dict(conf=job.conf, iou=job.iou, max_det=job.max_det)
         if job.nms_in_graph == "adaptive":
             kw["max_candidates"] = job.max_candidates
-        nms = GRAPH_NMS[job.nms_in_graph](layout["cls"], "density" in layout, **kw)
+        nms = GRAPH_NMS.get(job.nms_in_graph)(layout["cls"], "density" in layout, **kw)
     return ExportGraph(model, nms).eval()
 
 
@@ -157,7 +155,7 @@ def calibration_images(job: ExportJob, stride: int) -> list[np.ndarray]:
     from ..data import index_split, load_data_config
     from ..data.image_io import ImageReadError, read_image
     from ..data.transforms import normalize_images
-    from ..engine.predictor import Predictor
+    from ..predict.predictor import Predictor
 
     idx = index_split(load_data_config(job.data), job.calib_split)
     if not idx.records:

@@ -30,6 +30,12 @@ from torch import nn
 from torchvision.ops import batched_nms
 
 from ..ops.boxes import batched_box_iou
+from ..registry import Registry
+
+
+#: ``--nms-in-graph`` choices: name -> a module (nc, has_density, conf, iou, max_det) mapping decoded
+#: predictions to (dets [B, max_det, 7], num [B])
+GRAPH_NMS = Registry("graph NMS method")
 
 
 class _NonMaxSuppressionOp(torch.autograd.Function):
@@ -117,6 +123,7 @@ class _GraphNMS(nn.Module):
         return dets, valid.sum(1)
 
 
+@GRAPH_NMS.register("greedy")
 class GreedyGraphNMS(_GraphNMS):
     """Class-aware greedy NMS through the ONNX ``NonMaxSuppression`` operator (see the module docstring)."""
 
@@ -133,6 +140,7 @@ class GreedyGraphNMS(_GraphNMS):
         return self.gather(kept, boxes, label, dens)
 
 
+@GRAPH_NMS.register("adaptive")
 class AdaptiveGraphNMS(_GraphNMS):
     """Adaptive NMS in tensor operations (see the module docstring); ``max_candidates`` bounds the pairwise
     work (Tensor[B, K, K] per image batch)."""
@@ -158,5 +166,3 @@ class AdaptiveGraphNMS(_GraphNMS):
         keep = _scripted_fixed_point()(sup, alive)
         return self.gather(torch.where(keep, sv, torch.zeros_like(sv)), cb, cl, cd)
 
-
-GRAPH_NMS = {"greedy": GreedyGraphNMS, "adaptive": AdaptiveGraphNMS}

@@ -5,16 +5,20 @@
         name = "myformat"                       # --format myformat
         suffix = ".onnx"                        # default artifact: <weights stem>[_int8]<suffix>
         def export(self, job): ...              # write it (exporter.write_onnx builds the graph); its path
-        def accepts(self, path): ...            # is this path an artifact of the format?
-        def open(self, path): ...               # an ExportedModel that runs it (detector.export.runtime)
+        runtime = "onnxruntime"                 # the registered runtime that opens it (detector.runtime)
 
 ``tools/export.py --format`` takes its choices from :func:`format_names`; ``Detector``, ``tools/detect.py``
-and ``tools/val.py`` open any path a registered format ``accepts``.
+and ``tools/val.py`` open what it writes through :mod:`detector.runtime`.
 """
 from __future__ import annotations
 
 from pathlib import Path
-FORMATS: dict[str, "ExportFormat"] = {}
+
+from ..registry import Registry
+from ..runtime import RUNTIMES
+
+#: name -> ExportFormat instance (``--format`` choices, in registration order)
+FORMATS = Registry("export format")
 
 
 class ExportFormat:
@@ -22,6 +26,7 @@ class ExportFormat:
     suffix: str = ""  # the default artifact name after the weights' stem: ".onnx", "_openvino_model"
     extra: str | None = None  # the pip package the format needs at run time ("onnxruntime", "openvino")
     int8: bool = False  # supports --int8 (post-training quantization with calibration images)
+    runtime: str = ""  # the registered runtime (detector.runtime) that opens what it writes
 
     def output_path(self, job) -> Path:
         """``job.output``, or beside the weights: ``best.onnx``, ``best_int8.onnx``, ``best_openvino_model/``."""
@@ -34,37 +39,22 @@ class ExportFormat:
         raise NotImplementedError
 
     def accepts(self, path: Path) -> bool:
-        raise NotImplementedError
+        """Is ``path`` an artifact of this format? (its runtime's answer)"""
+        return RUNTIMES.get(self.runtime).accepts(Path(path))
 
     def open(self, path: Path, device: str = "cpu"):
-        raise NotImplementedError
+        """An :class:`~detector.runtime.ExportedModel` that runs it (its runtime opens it)."""
+        return RUNTIMES.get(self.runtime).open(Path(path), device)
 
 
 def register_format(cls: type[ExportFormat]) -> type[ExportFormat]:
-    if not cls.name:
-        raise ValueError(f"{cls.__name__}: an export format needs a name")
-    if cls.name in FORMATS and type(FORMATS[cls.name]) is not cls:
-        raise ValueError(f"export format {cls.name!r} is already registered ({type(FORMATS[cls.name]).__module__})")
-    FORMATS[cls.name] = cls()
+    FORMATS.add(cls.name, cls())
     return cls
 
 
 def format_names() -> list[str]:
-    return list(FORMATS)
+    return FORMATS.names()
 
 
 def get_format(name: str) -> ExportFormat:
-    try:
-        return FORMATS[name]
-    except KeyError:
-        raise ValueError(f"export format must be one of {format_names()}, got {name!r}") from None
-
-
-def format_for_path(path: str | Path) -> ExportFormat | None:
-    """The registered format whose artifact ``path`` is (None: a checkpoint or something else)."""
-    p = Path(path)
-    for f in FORMATS.values():
-        if f.accepts(p):
-            return f
-    return None
-
+    return FORMATS.get(name)

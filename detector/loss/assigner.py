@@ -6,7 +6,7 @@ goes to the one it overlaps most. Crowd regions yield an ignore mask: anchors in
 are not positives count neither as positives nor as negatives.
 
 Why IoU by default, although YOLOv8 and TOOD's code use CIoU: measured, CIoU did not help. A/B on the
-held-out synthetic task (20 epochs, 320 px, batch 16, seeds 0-2, docs/ABLATION.md): yolo_base +0.010
+held-out synthetic task (20 epochs, 320 px, batch 16, seeds 0-2, docs/results/ablation.md): yolo_base +0.010
 mAP50-95 [95 % CI -0.031, +0.052], higher in 2/3 seeds; yolo_ca_bifpn -0.011 [-0.061, +0.039], higher
 in 1/3. No consistent gain, so the plain, cheaper overlap stays; ``tal_ciou: true`` switches.
 """

@@ -42,7 +42,7 @@ class CoordAtt(_SameChannels, nn.Module):
     out = x * a_h * a_w   (same shape as x)
     residual=True: out = x + x * a_h * a_w, an identity path beside the gates (YAML ``[32, true]``): the
     plain block scales its input by about sigmoid(0)^2 = 0.25 at init and its gates were seen to stay
-    there in short schedules (docs/ABLATION.md); this form is the experiment that asks whether that costs.
+    there in short schedules (docs/results/ablation.md); this form is the experiment that asks whether that costs.
     """
 
     def __init__(self, c1: int, reduction: int = 32, residual: bool = False):

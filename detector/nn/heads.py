@@ -10,7 +10,7 @@ the per-box suppression threshold.
 Where the density is read (``density=``):
 - ``"shared"`` (default): a 1x1 conv on the box branch's features. Cheap, but the density loss then
   shapes the features localisation uses, and calibrating it (a higher loss gain) costs mAP
-  (docs/ABLATION.md, "NMS methods").
+  (docs/results/ablation.md, "NMS methods").
 - ``"own"``: its own small branch on the *detached* neck feature, a 3x3 conv to 8 channels and a 5x5
   readout (the paper's density subnet also reads a 5x5 window: density depends on the neighbours). Its
   loss trains only that branch, so detection is left exactly as without it; +0.08 GFLOPs@640 at n scale.

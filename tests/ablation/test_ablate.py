@@ -248,7 +248,7 @@ def test_iou_sweep_and_crowd_table(ablation, capsys):
             assert float(r[f"{key}:mAP50"]) == pytest.approx(m["mAP50"], abs=1e-6)
             assert f"{key}:MR-2" in r and f"{key}:recall50[0.5-0.7]" in r
     # the sweep post-processes one model pass: each variant scores as a separate evaluation with its settings
-    from detector.engine.val_job import ValConfig, evaluate
+    from detector.eval import ValConfig, evaluate
 
     r0 = rows[0]
     run = root / "runs" / f"{r0['model']}-s{r0['seed']}"

@@ -7,7 +7,7 @@ import pytest
 
 from detector.config import ConfigError
 from detector.data import index_split, load_data_config
-from detector.engine.val_job import ValConfig, evaluate
+from detector.eval import ValConfig, evaluate
 
 
 def _subset_yaml(tiny_data, tmp_path, classes):

@@ -10,7 +10,7 @@ import pytest
 
 from detector.data.coco_index import index_coco
 from detector.data.records import list_images, walk_files
-from detector.engine.sources import resolve
+from detector.predict.sources import resolve
 
 
 def _img(p):

@@ -205,7 +205,7 @@ def test_tree_walk_bounds_beside_an_honest_tree(tmp_path):
 
 
 def test_fraction_trains_on_the_first_share(tiny_data, tmp_path):
-    from detector.engine.trainer import TrainConfig, Trainer
+    from detector.train import TrainConfig, Trainer
 
     t = Trainer(TrainConfig(cfg="cfg/yolo_ca_bifpn.yaml", data=str(tiny_data), epochs=1, batch=4, img=64, workers=0,
                             project=str(tmp_path), name="f", fraction=0.25, scale="n", max_batches=1, plots=False))

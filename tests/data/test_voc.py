@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from detector.data import DetectionDataset, index_split, load_data_config
-from detector.engine.val_job import ValConfig, evaluate
+from detector.eval import ValConfig, evaluate
 
 
 def _xml(fn, w, h, objects, size=True):

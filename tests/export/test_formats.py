@@ -11,8 +11,8 @@ import torch
 
 from detector import Detector
 from detector.data.image_io import read_image
-from detector.engine import predictor as predictor_module
-from detector.engine.val_job import ValConfig, evaluate
+from detector.predict import predictor as predictor_module
+from detector.eval import ValConfig, evaluate
 from detector.export import ExportFormat, format_names, get_format, is_exported, open_exported, register_format
 from detector.export.registry import FORMATS
 
@@ -186,7 +186,7 @@ def test_int8_export_runs_and_keeps_the_tail_in_float(ckpt, tiny_data, tmp_path,
     assert len(d) > 0 and abs(len(d) - len(ref)) <= 0.5 * len(ref)
     # the graph's own output against the float model's on one input: boxes (decoded in float) on the same
     # grid, class scores the same up to 8-bit rounding of the network
-    from detector.engine.checkpoint import load_checkpoint, model_from_checkpoint
+    from detector.checkpoint import load_checkpoint, model_from_checkpoint
     from detector.models import DecodedModel
 
     x = np.random.default_rng(0).random((1, 3, 96, 96), dtype=np.float32)

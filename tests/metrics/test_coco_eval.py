@@ -187,7 +187,7 @@ def test_no_predictions_and_crowd_only_and_empty():
 def test_val_tool_matches_pycocotools_on_its_json(tmp_path):
     """tools/val.py's printed and written metrics equal pycocotools run on its predictions.json."""
     from detector import build_model
-    from detector.engine.checkpoint import save_checkpoint
+    from detector.checkpoint import save_checkpoint
     torch.manual_seed(0)
     model = build_model(CFG_DIR / "yolo_ca_bifpn.yaml", nc=80)
     with torch.no_grad():  # confident, varied boxes so that metrics are not all zero

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from detector.data import index_split, load_data_config
-from detector.engine.val_job import ValConfig, evaluate
+from detector.eval import ValConfig, evaluate
 from detector.metrics.results_file import read_results
 
 

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from detector.engine.detect_sources import image_names
+from detector.predict.detect_sources import image_names
 
 from ..conftest import ROOT
 from ..tools.conftest import tool
@@ -77,7 +77,7 @@ def test_detect_keeps_both_cameras(tmp_path, two_cams):
     import torch
 
     from detector import build_model
-    from detector.engine.checkpoint import save_checkpoint
+    from detector.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     m = build_model(ROOT / "cfg" / "yolo_base.yaml", nc=1)

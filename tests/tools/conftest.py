@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from detector import build_model
-from detector.engine.checkpoint import save_checkpoint
+from detector.checkpoint import save_checkpoint
 
 from ..conftest import CFG_DIR, ROOT
 

@@ -5,7 +5,7 @@ import pickle
 import pytest
 import torch
 
-from detector.engine.checkpoint import FORMAT
+from detector.checkpoint import FORMAT
 
 from .conftest import tool
 
@@ -73,7 +73,7 @@ def test_bad_weights_exit_2_with_a_sentence(tmp_path, capsys, tiny_data, which, 
 
 
 def test_pickled_objects_are_named_as_such(tmp_path, capsys):
-    from detector.engine.checkpoint import CheckpointError, load_checkpoint
+    from detector.checkpoint import CheckpointError, load_checkpoint
 
     d = _bad_files(tmp_path)
     with pytest.raises(CheckpointError, match="raw Python pickle.*nothing in it was run"):

@@ -71,7 +71,7 @@ def test_results_are_readable_by_others(tmp_path):
 
 
 def test_failed_start_leaves_no_run_folder_and_stray_tmp_files_go(tmp_path, tiny_data):
-    from detector.engine.trainer import Trainer, TrainConfig
+    from detector.train import Trainer, TrainConfig
 
     bad = tmp_path / "bad.yaml"
     bad.write_text(f"path: {tmp_path / 'nowhere'}\ntrain: {{images: i, annotations: a.json}}\n")
@@ -116,7 +116,7 @@ def test_unwritable_project_full_disk_and_missing_export_image_are_one_sentence(
     root user), a full disk under a checkpoint write (the previous last.pt kept), export --image missing."""
     import torch
 
-    from detector.engine.checkpoint import CheckpointError, save_checkpoint
+    from detector.checkpoint import CheckpointError, save_checkpoint
 
     blocker = tmp_path / "file.txt"
     blocker.write_text("x")

@@ -2,8 +2,8 @@
 import torch
 
 from detector.data import index_split, load_data_config
-from detector.engine.checkpoint import load_checkpoint, model_from_checkpoint
-from detector.engine.hyp import load_hyp
+from detector.checkpoint import load_checkpoint, model_from_checkpoint
+from detector.train.hyp import load_hyp
 from detector.loss.detection_loss import DetectionLoss
 
 from .conftest import tool

@@ -10,7 +10,7 @@ import pytest
 from ..conftest import ROOT
 from .conftest import tool
 
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 ENTRY = {"detector-train": "train", "detector-val": "val", "detector-detect": "detect", "detector-export": "export",
          "detector-check-data": "check_data", "detector-ablate": "ablate", "detector-convert": "convert"}
 PY = re.compile(r"^(?:\S*python3?|\.venv/bin/python)\s+tools/(\w+)\.py\b(.*)$")

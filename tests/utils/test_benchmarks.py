@@ -1,5 +1,5 @@
 """tools/benchmark.py subcommands run and print their tables (smoke runs with tiny sizes; the figures
-themselves live in docs/BENCHMARKS.md)."""
+themselves live in docs/results/benchmarks.md)."""
 import subprocess
 import sys
 

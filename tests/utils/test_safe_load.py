@@ -6,7 +6,7 @@ import pytest
 
 from detector.config import ConfigError, load_model_config
 from detector.data import load_data_config
-from detector.engine.hyp import load_hyp
+from detector.train.hyp import load_hyp
 from detector.metrics.results_file import read_results
 from detector.utils.safe_load import MAX_VALUES, check_shape, load_json_text, read_json
 

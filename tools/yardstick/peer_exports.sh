@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Peers' exports for the deployment table (docs/BENCHMARKS.md, issue 27), run in the yardstick environment
+# Peers' exports for the deployment table (docs/results/benchmarks.md, issue 27), run in the yardstick environment
 # (a separate venv with ultralytics, openvino, nncf; never a dependency of this package):
 #   tools/yardstick/peer_exports.sh /tmp/yardstick/bin/yolo PEER_RUN_DIR DATA_YAML OUT_DIR [IMG]
 # PEER_RUN_DIR: a peer's run from tools/ablate.py --peers (its train/weights/last.pt); DATA_YAML: the

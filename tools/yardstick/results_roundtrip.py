@@ -12,7 +12,7 @@ from pathlib import Path
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from detector.engine.val_job import ValConfig, evaluate  # noqa: E402
+from detector.eval.val_job import ValConfig, evaluate  # noqa: E402
 
 pred = Path(sys.argv[1])
 data = "cfg/data/synthetic_heldout.yaml"

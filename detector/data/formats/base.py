@@ -17,9 +17,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...config import ConfigError
+from ...registry import Registry
 from ..types import DataConfig, SplitIndex, SplitSpec
 
-FORMATS: dict[str, "DatasetFormat"] = {}
+#: name -> DatasetFormat instance, in registration order (the order formats are tried in)
+FORMATS = Registry("dataset format")
 
 
 class DatasetFormat:
@@ -38,11 +40,9 @@ class DatasetFormat:
 
 def register_format(name: str, explicit: bool = False):
     def deco(cls: type[DatasetFormat]) -> type[DatasetFormat]:
-        if name in FORMATS:
-            raise ValueError(f"dataset format {name!r} is already registered")
         inst = cls()
         inst.name, inst.explicit = name, explicit
-        FORMATS[name] = inst
+        FORMATS.add(name, inst)
         return cls
     return deco
 

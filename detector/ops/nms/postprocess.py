@@ -27,7 +27,7 @@ def non_max_suppression(preds: torch.Tensor, conf_thres: float = PREDICT_CONF, i
     fn = get_nms(method)
     if isinstance(preds, (list, tuple)):
         raise TypeError("non_max_suppression takes decoded predictions: run detector.ops.decode_outputs(raw, "
-                        "model.stride) first (or use detector.engine.predictor.Predictor)")
+                        "model.stride) first (or use detector.predict.predictor.Predictor)")
     extra = 1 if has_density else 0
     nc = preds.shape[-1] - 4 - extra
     if nc < 1:

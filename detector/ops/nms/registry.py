@@ -25,27 +25,22 @@ from typing import Callable, Optional
 
 import torch
 
+from ...registry import Registry
+
 NMSResult = tuple[torch.Tensor, Optional[torch.Tensor]]
 NMSFunction = Callable[..., NMSResult]
-NMS_REGISTRY: dict[str, NMSFunction] = {}
+NMS_REGISTRY = Registry("NMS method")
 
 
 def register_nms(name: str) -> Callable[[NMSFunction], NMSFunction]:
-    def deco(fn: NMSFunction) -> NMSFunction:
-        if name in NMS_REGISTRY and NMS_REGISTRY[name] is not fn:
-            raise ValueError(f"NMS method {name!r} is already registered ({NMS_REGISTRY[name].__module__})")
-        NMS_REGISTRY[name] = fn
-        return fn
-    return deco
+    """Decorator: ``@register_nms("name")`` on a function of the contract above."""
+    return NMS_REGISTRY.register(name)
 
 
 def nms_methods() -> list[str]:
     """Registered method names, for argparse ``choices`` and config checks."""
-    return list(NMS_REGISTRY)
+    return NMS_REGISTRY.names()
 
 
 def get_nms(name: str) -> NMSFunction:
-    try:
-        return NMS_REGISTRY[name]
-    except KeyError:
-        raise ValueError(f"NMS method must be one of {nms_methods()}, got {name!r}") from None
+    return NMS_REGISTRY.get(name)

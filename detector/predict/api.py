@@ -1,0 +1,169 @@
+"""Inference for people who embed the detector, and the engine behind tools/detect.py.
+
+>>> from detector import Detector
+>>> dets = Detector("runs/train/exp/weights/best.pt").predict("image.jpg")
+>>> dets.boxes, dets.scores, dets.classes, dets.labels   # original-image pixels, xyxy
+
+``weights`` may be a checkpoint (.pt) or an exported model (``best.onnx``, run by onnxruntime;
+``best_openvino_model/``, run by OpenVINO) with the same pre-processing and NMS; an export with NMS in its
+graph brings its own.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data.image_io import as_bgr_uint8, read_image
+from ..runtime import is_exported, open_exported
+from ..ops.nms import IOU_THRES, MAX_DET, PREDICT_CONF
+
+from ..checkpoint.file import load_checkpoint, model_from_checkpoint
+from ..utils.dist import select_device
+from .predictor import Predictor
+
+
+@dataclass
+class Detections:
+    boxes: np.ndarray  # [K, 4] xyxy, original-image pixels
+    scores: np.ndarray  # [K]
+    classes: np.ndarray  # [K] int
+    names: dict  # class id -> name
+    densities: np.ndarray | None = None  # [K] predicted crowd density
+    shape: tuple[int, int] = (0, 0)  # (height, width) of the image
+
+    @property
+    def labels(self) -> list[str]:
+        return [self.names.get(int(c), str(int(c))) for c in self.classes]
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+
+def auto_rect(device: torch.device) -> bool:
+    """Rectangular inference unless on CUDA. There every new input shape costs 0.1-0.6 s of cuDNN kernel
+    planning, so a folder of mixed-size images ran 11x slower rectangular than square (104 vs 9 ms per
+    image, H100, docs/results/benchmarks.md), while batch-1 GPU inference is launch-bound and pays nothing for
+    the square's extra pixels. On CPU the smaller rectangle is simply less work."""
+    return device.type != "cuda"
+
+
+@dataclass
+class Timing:
+    pre: float = 0.0
+    inference: float = 0.0
+    nms: float = 0.0
+    images: int = 0
+    per_class: dict = field(default_factory=dict)
+
+
+class Detector:
+    def __init__(self, weights: str | Path, device: str = "", img: int = 640, conf_thres: float = PREDICT_CONF,
+                 iou_thres: float = IOU_THRES, nms: str | None = None, max_det: int = MAX_DET,
+                 classes: list[int] | None = None, half: bool = False, agnostic: bool = False,
+                 rect: bool | None = None):
+        """``rect``: pad each batch only to a multiple of the stride (True) or to ``img`` x ``img`` (False);
+        None picks :func:`auto_rect` for the device."""
+        self.weights = Path(weights)
+        self.timing = Timing()
+        opts = dict(img=img, rect=rect, conf_thres=conf_thres, iou_thres=iou_thres, max_det=max_det, classes=classes,
+                    agnostic=agnostic)
+        if is_exported(self.weights):
+            self._init_exported(opts, nms)
+        else:
+            self.device = select_device(device)
+            opts["rect"] = auto_rect(self.device) if rect is None else rect
+            ck = load_checkpoint(self.weights)
+            # channels-last (NHWC) convolutions: ~1.2x faster on CPU (oneDNN, docs/results/benchmarks.md), tensor-core friendly on CUDA
+            self.model = model_from_checkpoint(ck, str(self.weights)).to(self.device).fuse().eval()
+            self.model = self.model.to(memory_format=torch.channels_last)
+            self.half = half and self.device.type == "cuda"
+            if self.half:
+                self.model.half()
+            self.names = dict(self.model.names)
+            self.cat_ids = ck.get("cat_ids")
+            self.default_nms = ck.get("nms") or self.model.cfg.nms
+            self.predictor = Predictor.from_model(self.model, self.device, self.half, nms=nms or self.default_nms, **opts)
+
+    # the predictor's settings, readable and settable here
+    img = property(lambda self: self.predictor.img, lambda self, v: setattr(self.predictor, "img", v))
+    rect = property(lambda self: self.predictor.rect, lambda self, v: setattr(self.predictor, "rect", v))
+    stride = property(lambda self: self.predictor.stride)
+    nms = property(lambda self: self.predictor.options.nms)
+
+    def _init_exported(self, opts: dict, nms: str | None) -> None:
+        """An exported model (ONNX, OpenVINO: any registered format), its metadata checked on opening."""
+        em = open_exported(self.weights)
+        self.exported = em
+        self.names, self.cat_ids, self.default_nms = em.names, em.cat_ids, em.default_nms
+        if em.graph_nms is not None:  # NMS is in the graph: its method and IoU threshold are fixed at export
+            g = em.graph_nms
+            if nms not in (None, g["method"]):
+                raise ValueError(f"{self.weights}: its NMS ({g['method']}, IoU {g['iou']}) is inside the graph; "
+                                 f"--nms {nms} needs an export without --nms-in-graph")
+            if opts.get("agnostic"):
+                raise ValueError(f"{self.weights}: its in-graph NMS is class-aware; --agnostic-nms needs an export "
+                                 "without --nms-in-graph")
+            if opts["conf_thres"] < g["conf"]:
+                print(f"note: {self.weights}: NMS in the graph was exported with conf {g['conf']}: boxes scored "
+                      f"below it are not in its output (--conf {opts['conf_thres']} cannot bring them back)",
+                      file=sys.stderr)
+        if opts["rect"] is None:
+            opts["rect"] = auto_rect(torch.device("cpu"))
+        if em.static_size:  # static export: its size wins, square input only
+            opts.update(img=em.static_size, rect=False)
+        self.device, self.half = torch.device("cpu"), False
+        self.predictor = Predictor.from_exported(em, nms=nms or self.default_nms, **opts)
+
+    # -------------------------------------------------------------------------
+    def input_shape(self, imgs: list[np.ndarray]) -> tuple[int, int]:
+        return self.predictor.input_shape(imgs)
+
+    def preprocess(self, imgs: list[np.ndarray]) -> tuple[torch.Tensor, list[dict]]:
+        return self.predictor.preprocess(imgs)
+
+    def predict_arrays(self, imgs: list[np.ndarray]) -> list[Detections]:
+        """BGR images (HxWx3 uint8; also gray, BGRA, channels-first, float in [0, 1] or [0, 255]:
+        :func:`~detector.data.image_io.as_bgr_uint8`) -> one Detections each."""
+        if not len(imgs):
+            return []
+        imgs = [as_bgr_uint8(a, f"image {k}") for k, a in enumerate(imgs)]
+        p = self.predictor
+        t0 = time.perf_counter()
+        x, metas = p.preprocess(imgs)
+        t1 = time.perf_counter()
+        if p.needs_warmup:  # one-time CUDA start-up, kept out of the per-image speed
+            p.warmup(x)
+            t1 = time.perf_counter()
+        preds = p.forward(x)
+        p.sync()
+        t2 = time.perf_counter()
+        dets = p.to_original(p.postprocess(preds), metas)
+        t3 = time.perf_counter()
+        self.timing.pre += t1 - t0
+        self.timing.inference += t2 - t1
+        self.timing.nms += t3 - t2
+        self.timing.images += len(imgs)
+        out = []
+        for d, m in zip(dets, metas):
+            b = d[:, :4].numpy() if len(d) else np.zeros((0, 4), np.float32)
+            cls = d[:, 5].long().numpy()
+            for c in cls:
+                self.timing.per_class[int(c)] = self.timing.per_class.get(int(c), 0) + 1
+            out.append(Detections(b, d[:, 4].numpy(), cls, self.names, d[:, 6].numpy() if d.shape[1] > 6 else None,
+                                  tuple(m["orig_shape"])))
+        return out
+
+    def predict(self, source):
+        """An image array (BGR), a path, or a list of them -> Detections (or a list)."""
+        single = not isinstance(source, (list, tuple))
+        items = [source] if single else list(source)
+        if not isinstance(source, (np.ndarray, str, Path, list, tuple)):
+            raise ValueError(f"predict: expected an image array, a path or a list of them, got {type(source).__name__}")
+        imgs = [s if isinstance(s, np.ndarray) else read_image(s) for s in items]
+        res = self.predict_arrays(imgs)
+        return res[0] if single else res

@@ -1,0 +1,102 @@
+"""Weight transfer across YAML edits (``--weights`` from a checkpoint of another graph).
+
+Layers are matched by structure, not by index: target layers are walked in order and each takes the
+next unused source layer (in order) of the same module type whose tensors have the same names and
+shapes. Inserting an attention block (indices shift), swapping the neck or changing the class count
+therefore keeps every layer that still fits, and says exactly what transferred and what starts fresh.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import torch
+
+from ..checkpoint.file import CheckpointError
+
+_LAYER = re.compile(r"layers\.(\d+)\.(.+)")
+
+
+def _by_layer(state: dict) -> dict[int, dict[str, torch.Tensor]]:
+    """{'layers.3.conv.weight': t} -> {3: {'conv.weight': t}} (keys outside ``layers.N.`` are dropped)."""
+    out: dict[int, dict[str, torch.Tensor]] = {}
+    for k, v in state.items():
+        m = _LAYER.match(k)
+        if m and isinstance(v, torch.Tensor):
+            out.setdefault(int(m.group(1)), {})[m.group(2)] = v
+    return out
+
+
+def _source_types(model_cfg) -> dict[int, str]:
+    """Module type of each layer index of the source graph (empty when its config is unreadable)."""
+    from ..config import ConfigError, load_model_config
+
+    try:
+        return {s.index: s.module for s in load_model_config(model_cfg).layers}
+    except (ConfigError, TypeError, ValueError, KeyError, AttributeError):
+        return {}
+
+
+@dataclass
+class TransferReport:
+    loaded: int = 0  # tensors
+    total: int = 0  # tensors of the target model
+    pairs: list[tuple[int, int, str]] = field(default_factory=list)  # (source layer, target layer, type)
+    fresh: list[tuple[int, str]] = field(default_factory=list)  # target layers left as initialised
+
+    def summary(self, source: str) -> str:
+        moved = [f"{s}->{t}" if s != t else str(t) for s, t, _ in self.pairs]
+        fresh = ", ".join(f"{i} ({ty})" for i, ty in self.fresh) or "none"
+        return (f"transferred {self.loaded}/{self.total} tensors from {source}: layers {' '.join(moved) or 'none'}; "
+                f"starting fresh: {fresh}")
+
+
+def _partial(src, candidates, src_types, want, ttype):
+    """The first remaining source layer of the same type and the same tensor names: (index, fitting tensors)."""
+    for s in candidates:
+        if (not src_types or src_types.get(s) == ttype) and set(src[s]) == set(want):
+            fit = {n: v for n, v in src[s].items() if v.shape == want[n].shape}
+            return (s, fit) if fit else None
+    return None
+
+
+def transfer_weights(model: torch.nn.Module, state: dict, source_cfg=None, path: str = "checkpoint") -> TransferReport:
+    """Load into ``model`` every layer of ``state`` that fits structurally; returns what was done.
+
+    Raises :class:`CheckpointError` when nothing fits."""
+    src = _by_layer(state)
+    src_types = _source_types(source_cfg) if source_cfg is not None else {}
+    own = model.state_dict()
+    tgt = _by_layer(own)
+    types = {m.layer_index: m.type for m in model.layers}
+    rep = TransferReport(total=len(own))
+    new_state: dict[str, torch.Tensor] = {}
+    order = sorted(src)
+    pos = 0
+    for t in sorted(tgt):
+        want = tgt[t]
+        for k in range(pos, len(order)):
+            s = order[k]
+            if src_types and src_types.get(s) != types.get(t):
+                continue
+            have = src[s]
+            if set(have) == set(want) and all(have[n].shape == want[n].shape for n in want):
+                new_state.update({f"layers.{t}.{n}": v for n, v in have.items()})
+                rep.pairs.append((s, t, types.get(t, "?")))
+                pos = k + 1
+                break
+        else:
+            part = _partial(src, order[pos:], src_types, want, types.get(t))
+            if part:  # same block, some tensors of another shape (e.g. the head's classes): keep the rest
+                new_state.update({f"layers.{t}.{n}": v for n, v in part[1].items()})
+                rep.pairs.append((part[0], t, f"{types.get(t, '?')}, {len(part[1])}/{len(want)} tensors"))
+                rep.fresh.append((t, f"{types.get(t, '?')}: {len(want) - len(part[1])} tensors of another shape"))
+                pos = order.index(part[0]) + 1
+            else:
+                rep.fresh.append((t, types.get(t, "?")))
+    if not new_state:
+        raise CheckpointError(f"{path}: no layer of it fits this model ({len(src)} layers with weights in the file, "
+                              f"{len(tgt)} in the model)")
+    model.load_state_dict(new_state, strict=False)
+    rep.loaded = len(new_state)
+    return rep
