@@ -28,6 +28,8 @@ from typing import Any
 
 import yaml
 
+from .ops.nms.registry import DEFAULT_NMS
+
 TOP_LEVEL_KEYS = {"nc", "scale", "scales", "nms", "backbone", "head"}
 
 
@@ -59,7 +61,7 @@ class ModelConfig:
     width: float
     max_channels: int
     layers: list[LayerSpec]
-    nms: str = "greedy"
+    nms: str = DEFAULT_NMS
     raw: dict = field(default_factory=dict)  # the YAML dict with nc/scale resolved (goes into checkpoints)
 
     def error(self, spec: LayerSpec | None, msg: str) -> ConfigError:
@@ -150,7 +152,7 @@ def load_model_config(cfg: str | Path | dict, scale: str | None = None, nc: int 
 
     from .ops.nms import nms_methods
 
-    nms = d.get("nms", "greedy")
+    nms = d.get("nms", DEFAULT_NMS)
     if nms not in nms_methods():
         raise ConfigError(f"{source}: nms must be one of {nms_methods()}, got {nms!r}")
 

@@ -14,7 +14,6 @@ from detector.utils.timing import machine_line, median_ms, time_interleaved
 def bench_loader(data: str, img: int, batch: int, workers: int, batches: int, cfg: str) -> str:
     """Training loader img/s (mosaic + affine) vs model train-step img/s at the same size."""
     from detector.data import DetectionDataset, build_dataloader, index_split, load_data_config
-    from detector.loss import DetectionLoss
     from detector.models import build_model
 
     idx = index_split(load_data_config(data), "train")
@@ -34,7 +33,7 @@ def bench_loader(data: str, img: int, batch: int, workers: int, batches: int, cf
         n += len(b["images"])
     loader_ips = n / (time.perf_counter() - t0)
     model = build_model(cfg, nc=len(idx.names)).train()
-    crit = DetectionLoss(model.stride, len(idx.names))
+    crit = model.head.build_loss({})
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
     x = normalize_images(b["images"])
 
@@ -58,7 +57,6 @@ def bench_memory_format(data: str, cfg: str, img: int, batch: int, runs: int, de
     import copy
 
     from detector.data import DetectionDataset, build_dataloader, index_split, load_data_config
-    from detector.loss import DetectionLoss
     from detector.models import build_model
 
     dev = torch.device(device)
@@ -74,7 +72,7 @@ def bench_memory_format(data: str, cfg: str, img: int, batch: int, runs: int, de
     train_fns, eval_fns = {}, {}
     for name, fmt in fmts.items():
         m = copy.deepcopy(base).to(memory_format=fmt).train()
-        crit = DetectionLoss(m.stride, len(idx.names), m.head.reg_max)
+        crit = m.head.build_loss({})
         opt = torch.optim.SGD(m.parameters(), lr=1e-4, momentum=0.9)
         xf = x.contiguous(memory_format=fmt)
         fused = copy.deepcopy(base).eval().fuse().to(memory_format=fmt)

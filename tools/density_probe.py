@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from detector.data import DetectionDataset, build_dataloader, index_split, load_data_config  # noqa: E402
 from detector.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint  # noqa: E402
 from detector.train.hyp import load_hyp  # noqa: E402
-from detector.loss.detection_loss import DetectionLoss, flatten_levels, pad_targets, split_outputs  # noqa: E402
+from detector.loss.detection_loss import DetectionLoss, pad_targets  # noqa: E402
 from detector.loss.density import density_targets  # noqa: E402
 from detector.nn.conv import Conv  # noqa: E402
 from detector.nn.heads import Detect  # noqa: E402
@@ -75,7 +75,7 @@ def positives(model: nn.Module, loss: DetectionLoss, batch: dict) -> tuple[torch
     finally:
         loss.assigner = assign
     _, _, _, fg, gt_idx, _ = captured["r"]
-    _, _, dens = split_outputs(flatten_levels(raw), model.head.reg_max)
+    dens = model.head.split_raw(raw)["density"]
     gt, gt_mask = pad_targets(batch["targets"], x.shape[0], 5)
     d_gt = density_targets(gt[..., 1:], gt_mask, gt[..., 0].long(), loss.density_per_class)
     return dens[..., 0][fg].sigmoid(), d_gt.gather(1, gt_idx)[fg]
@@ -217,7 +217,7 @@ def main(argv=None) -> None:
     if a.readout != "keep":
         fresh_readout(model.head, a.readout, a.width)
     hyp = load_hyp(a.hyp)
-    loss = DetectionLoss.from_hyp(hyp, model.stride, model.nc, model.head.reg_max)
+    loss = model.head.build_loss(hyp)
     cfg = load_data_config(a.data)
     splits = {s: index_split(cfg, s).records[:a.images or None] for s in ("train", "val")}
     if a.fit_epochs:

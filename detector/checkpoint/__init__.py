@@ -6,8 +6,8 @@ config only; training, prediction, evaluation and export read and write weights 
     model = model_from_checkpoint(load_checkpoint("best.pt"))
 """
 from .errors import FORMAT, CheckpointError
-from .file import build_model_of, describe_file, load_checkpoint, load_weights, model_from_checkpoint, save_checkpoint
+from .file import build_model_of, checkpoint_stride, describe_file, load_checkpoint, load_weights, model_from_checkpoint, save_checkpoint
 from .ultralytics import convert_ultralytics, is_ultralytics_file
 
-__all__ = ["FORMAT", "CheckpointError", "build_model_of", "convert_ultralytics", "describe_file", "is_ultralytics_file",
+__all__ = ["FORMAT", "CheckpointError", "build_model_of", "checkpoint_stride", "convert_ultralytics", "describe_file", "is_ultralytics_file",
            "load_checkpoint", "load_weights", "model_from_checkpoint", "save_checkpoint"]

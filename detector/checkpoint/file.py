@@ -118,6 +118,11 @@ def model_from_checkpoint(ckpt: dict, path: str = "checkpoint", use_ema: bool = 
     return model
 
 
+def checkpoint_stride(path: str | Path) -> int:
+    """The largest output stride of the model a checkpoint holds (what ``--img`` is rounded to)."""
+    return model_from_checkpoint(load_checkpoint(path), str(path)).max_stride
+
+
 def load_weights(model: torch.nn.Module, state: dict, path: str = "checkpoint") -> None:
     """Load a state dict that must fit exactly; a mismatch in names or shapes raises a CheckpointError naming
     them. (Weights of another graph go through :func:`detector.train.transfer.transfer_weights`.)"""

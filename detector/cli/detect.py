@@ -18,7 +18,7 @@ from detector.utils.dist import check_device_arg
 from detector.predict import Detector
 from detector.predict.sources import SourceError, resolve
 from detector.ops.nms import IOU_THRES, MAX_DET, PREDICT_CONF, nms_methods
-from detector.utils.cli import positive_int, round_img, unit_float
+from detector.utils.cli import positive_int, unit_float
 from detector.utils.io import describe_os_error, increment_path
 
 
@@ -57,7 +57,6 @@ def main(argv=None) -> int:
     ap.add_argument("--exist-ok", action="store_true", help="write into an existing folder (may overwrite)")
     a = ap.parse_args(argv)
     check_device_arg(ap, a.device)
-    a.img = round_img(a.img)
     try:
         resolve(a.source)  # fail fast on a missing source
         det = Detector(a.weights, a.device, a.img, a.conf_thres, a.iou_thres, a.nms, a.max_det, a.classes, a.half,

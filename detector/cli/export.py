@@ -9,13 +9,14 @@ result against PyTorch on an image.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from detector.data.synthetic import make_image
-from detector.checkpoint import CheckpointError
+from detector.checkpoint import CheckpointError, checkpoint_stride
 from detector.utils.dist import check_device_arg
 from detector.export import ExportJob, export_model, format_names, get_format
 from detector.export.check import compare_export
@@ -62,7 +63,6 @@ def main(argv=None) -> int:
     ap = build_parser()
     a = ap.parse_args(argv)
     check_device_arg(ap, a.device)
-    a.img = round_img(a.img)
     if not 0 <= a.conf < 1 or not 0 < a.iou <= 1:
         ap.error(f"--conf must be in [0, 1) and --iou in (0, 1], got {a.conf} and {a.iou}")
     job = ExportJob(a.weights, a.format, a.img, a.dynamic, a.half, a.device, a.opset, a.output, a.nms_in_graph,
@@ -78,6 +78,8 @@ def main(argv=None) -> int:
     if a.int8 and not a.data:
         ap.error("--int8 needs --data (a data YAML whose images calibrate the quantization)")
     try:
+        a.img = round_img(a.img, checkpoint_stride(a.weights))  # to the model's largest stride, with a warning
+        job = dataclasses.replace(job, img=a.img)
         out = export_model(job)
         if a.image:
             image = a.image

@@ -16,8 +16,9 @@ from detector.train.callbacks import load_callback
 from detector.utils.dist import check_device_arg
 from detector.train.distill import CHOICES as DISTILL_CHOICES
 from detector.train import TrainConfig, Trainer
+from detector.train.trainer import BUILT_IN_DEFAULTS, with_defaults
 from detector.ops.nms import nms_methods
-from detector.utils.cli import fraction, non_negative_int, positive_int, round_img
+from detector.utils.cli import fraction, non_negative_int, positive_int
 
 
 def parse(argv=None) -> TrainConfig:
@@ -27,10 +28,10 @@ def parse(argv=None) -> TrainConfig:
     ap.add_argument("--data", default=d.data, help="dataset YAML")
     ap.add_argument("--hyp", default=None, help="hyperparameter YAML (default: built-in defaults)")
     ap.add_argument("--scale", default=None, help="model scale (n, s, m, l)")
-    ap.add_argument("--epochs", type=positive_int, default=None, help=f"default: the data YAML's defaults, else {d.epochs}")
-    ap.add_argument("--batch", type=positive_int, default=None, help=f"total batch size, all GPUs (default {d.batch})")
+    ap.add_argument("--epochs", type=positive_int, default=None, help=f"default: the data YAML's defaults, else {BUILT_IN_DEFAULTS['epochs']}")
+    ap.add_argument("--batch", type=positive_int, default=None, help=f"total batch size, all GPUs (default: the data YAML's defaults, else {BUILT_IN_DEFAULTS['batch']})")
     ap.add_argument("--img", "--imgsz", type=positive_int, default=None, dest="img",
-                    help=f"train/val image size in pixels (default: the data YAML's defaults, else {d.img})")
+                    help=f"train/val image size in pixels (default: the data YAML's defaults, else {BUILT_IN_DEFAULTS['img']}; rounded up to the model's stride)")
     ap.add_argument("--device", default=d.device, help="cpu, 0, 0,1,2,3 (default: GPU 0 if available)")
     ap.add_argument("--workers", type=non_negative_int, default=d.workers, help="dataloader workers per process")
     ap.add_argument("--weights", default=None, help="initialise from a local checkpoint (fine-tuning)")
@@ -75,28 +76,20 @@ def parse(argv=None) -> TrainConfig:
     ap.add_argument("--max-batches", type=int, default=None, help=argparse.SUPPRESS)
     args = vars(ap.parse_args(argv))
     check_device_arg(ap, args["device"])
-    args["img"] = round_img(args["img"])
     for spec in args["callbacks"]:  # a typo is a usage error now, not a failure after the data is indexed
         try:
             load_callback(spec)
         except ValueError as e:
             ap.error(str(e))
-    if not args["resume"]:  # unset epochs/img/batch: the data YAML's defaults, then the built-in ones
-        from detector.data import load_data_config
-
-        dd = load_data_config(args["data"]).defaults
-        for k in ("epochs", "img", "batch"):
-            if args[k] is None:
-                args[k] = dd.get(k, getattr(d, k))
-    else:
+    if args["resume"]:
         ignored = [f"--{k.replace('_', '-')}" for k, v in args.items()
                    if k not in ("resume", "device", "workers", "callbacks") and v is not None and v != ap.get_default(k)]
         if ignored:
             print(f"note: --resume continues the run with its saved settings; ignoring {' '.join(ignored)}",
                   file=sys.stderr)
-        for k in ("epochs", "img", "batch"):
-            args[k] = args[k] if args[k] is not None else getattr(d, k)
-    return TrainConfig(**args)
+        return TrainConfig(**args)
+    # unset epochs/img/batch: the data YAML's defaults, then the built-in ones (as Trainer does for Python users)
+    return with_defaults(TrainConfig(**args))
 
 
 def main(argv=None) -> int:

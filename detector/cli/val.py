@@ -16,7 +16,7 @@ from detector.utils.dist import check_device_arg
 from detector.eval.val_job import ValConfig, evaluate, format_table
 from detector.metrics.coco_eval import BACKENDS
 from detector.ops.nms import nms_methods
-from detector.utils.cli import non_negative_int, positive_int, round_img, unit_float
+from detector.utils.cli import non_negative_int, positive_int, unit_float
 from detector.utils.io import describe_os_error, increment_path
 
 
@@ -53,7 +53,6 @@ def main(argv=None) -> int:
     args = vars(ap.parse_args(argv))
     if not args["pred"]:
         check_device_arg(ap, args["device"])
-    args["img"] = round_img(args["img"])
     save_dir = increment_path(Path(args.pop("project")) / args.pop("name"), args.pop("exist_ok"))
     try:
         m = evaluate(ValConfig(**args), save_dir)

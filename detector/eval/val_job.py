@@ -16,10 +16,11 @@ from ..metrics.coco_eval import STAT_KEYS, COCOEvaluator, evaluate_arrays
 from ..metrics.confusion import ConfusionMatrix
 from ..metrics.plots import plot_confusion, plot_pr_curve
 from ..metrics.results_file import read_results
-from ..ops.nms import IOU_THRES, MAX_DET, VAL_CONF
+from ..ops.nms import IOU_THRES, MAX_DET, VAL_CONF, resolve_nms
 from ..utils.io import write_json, write_text
 from ..runtime import is_exported, open_exported
 from ..checkpoint.file import load_checkpoint, model_from_checkpoint
+from ..utils.cli import round_img
 from ..utils.dist import select_device
 from ..predict.predictor import Predictor
 from .val_loop import run_validation
@@ -73,8 +74,9 @@ def evaluate(cfg: ValConfig, save_dir: Path) -> dict:
     half = cfg.half and device.type == "cuda"
     if half:
         model.half()
-    nms = cfg.nms or ckpt.get("nms") or model.cfg.nms
-    ds = DetectionDataset(idx.records, cfg.img, augment=False, rect=cfg.rect, batch_size=cfg.batch)
+    nms = resolve_nms(cfg.nms, ckpt.get("nms"), model.cfg.nms)
+    ds = DetectionDataset(idx.records, round_img(cfg.img, model.max_stride), augment=False, rect=cfg.rect,
+                          batch_size=cfg.batch)
     loader, _ = build_dataloader(ds, cfg.batch, cfg.workers, shuffle=False)
     ev = COCOEvaluator.from_split(idx)
     ev.backend = cfg.coco_backend
@@ -106,7 +108,7 @@ def _evaluate_exported(cfg: ValConfig, data_cfg, idx, save_dir: Path) -> dict:
     if len(em.names) != len(idx.names) or problem:
         raise ValueError(problem or f"{cfg.weights} predicts {len(em.names)} classes but {cfg.data} has "
                                     f"{len(idx.names)}")
-    nms = cfg.nms or em.default_nms
+    nms = resolve_nms(cfg.nms, em.default_nms)
     if em.graph_nms is not None:
         g = em.graph_nms
         if nms != g["method"]:
@@ -116,7 +118,7 @@ def _evaluate_exported(cfg: ValConfig, data_cfg, idx, save_dir: Path) -> dict:
             print(f"note: {cfg.weights}: NMS in the graph keeps boxes above conf {g['conf']} (not {cfg.conf_thres}) "
                   "and one class per box, so mAP is lower than the checkpoint's; export with --conf 0.001 to "
                   "validate it", file=sys.stderr)
-    img = em.static_size or cfg.img
+    img = em.static_size or round_img(cfg.img, em.stride)
     predictor = Predictor.from_exported(em, img=img, rect=False, conf_thres=cfg.conf_thres, iou_thres=cfg.iou_thres,
                                         nms=nms, max_det=cfg.max_det, multi_label=True)
     rect = cfg.rect and em.static_size is None and em.static_batch is None

@@ -13,7 +13,7 @@ from ..predict.predictor import Predictor
 
 @torch.no_grad()
 def run_validation(model, loader, evaluator: COCOEvaluator, device: torch.device, conf_thres: float = VAL_CONF,
-                   iou_thres: float = IOU_THRES, nms: str = "greedy", max_det: int = MAX_DET, half: bool = False,
+                   iou_thres: float = IOU_THRES, nms: str | None = None, max_det: int = MAX_DET, half: bool = False,
                    progress: bool = True, desc: str = "val", confusion=None, variants: dict | None = None,
                    predictor: Predictor | None = None) -> dict:
     """Returns the evaluator's metrics plus ``speed`` (ms per image: preprocess, inference, nms) and

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +26,8 @@ from torch import nn
 
 from ..checkpoint.file import load_checkpoint, model_from_checkpoint
 from ..models import DecodedModel
-from ..ops.nms import IOU_THRES, MAX_DET, PREDICT_CONF
+from ..ops.nms import IOU_THRES, MAX_DET, PREDICT_CONF, resolve_nms
+from ..utils.cli import round_img
 from .graph_nms import GRAPH_NMS
 from .registry import FORMATS, get_format
 
@@ -90,7 +91,7 @@ def build_graph(model: nn.Module, job: ExportJob) -> ExportGraph:
 
 
 def export_metadata(model: nn.Module, ck: dict, job: ExportJob) -> dict[str, str]:
-    meta = {"names": json.dumps({str(k): v for k, v in model.names.items()}), "nms": ck.get("nms") or model.cfg.nms,
+    meta = {"names": json.dumps({str(k): v for k, v in model.names.items()}), "nms": resolve_nms(ck.get("nms"), model.cfg.nms),
             "stride": json.dumps([int(s) for s in model.stride.tolist()]), "imgsz": str(job.img),
             "cat_ids": json.dumps(ck.get("cat_ids") or list(range(model.nc))), "format": FORMAT_TAG,
             "layout": json.dumps(model.head.decoded_layout), "outputs": "detections" if job.nms_in_graph else "decoded"}
@@ -107,6 +108,7 @@ def write_onnx(job: ExportJob, path: Path, model: nn.Module | None = None, ck: d
 
     if model is None:
         ck, model = load_model(job.weights)
+    job = replace(job, img=round_img(job.img, model.max_stride))
     dev = torch.device(job.device)
     if job.half and dev.type != "cuda":
         raise ValueError("--half export needs a CUDA device (--device 0)")

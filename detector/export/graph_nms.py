@@ -30,6 +30,7 @@ from torch import nn
 from torchvision.ops import batched_nms
 
 from ..ops.boxes import batched_box_iou
+from ..ops.decode import split_columns
 from ..registry import Registry
 
 
@@ -106,8 +107,9 @@ class _GraphNMS(nn.Module):
     def split(self, preds: torch.Tensor):
         """Tensor[B, N, 4 + nc (+1)] -> boxes [B, N, 4], class probs [B, N, nc], score [B, N], label [B, N],
         density [B, N]."""
-        boxes, cls = preds[..., :4], preds[..., 4:4 + self.nc]
-        dens = preds[..., 4 + self.nc] if self.has_density else torch.zeros_like(preds[..., 0])
+        col = split_columns(preds, {"xyxy": 4, "cls": self.nc, **({"density": 1} if self.has_density else {})})
+        boxes, cls = col["xyxy"], col["cls"]
+        dens = col["density"][..., 0] if self.has_density else torch.zeros_like(preds[..., 0])
         score, label = cls.max(-1)
         return boxes, cls, score, label, dens
 

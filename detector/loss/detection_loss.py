@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import complete_box_iou_loss
 
-from ..ops.decode import dfl_to_distance, distance_to_xyxy, flatten_levels, make_anchors, split_outputs, \
+from ..ops.decode import dfl_to_distance, distance_to_xyxy, flatten_levels, make_anchors, split_columns, split_outputs, \
     xyxy_to_distance
 from ..hyp import AssignerHyp, LossHyp, group_of
 from .assigner import TaskAlignedAssigner
@@ -84,6 +84,11 @@ class DetectionLoss:
         self.density_per_class = density_per_class
         self.density_bce = density_bce
 
+    @property
+    def raw_layout(self) -> dict[str, int]:
+        """The raw channels this loss reads, by name (the ``Detect`` head's ``raw_layout``)."""
+        return {"box": 4 * self.reg_max, "cls": self.nc, "density": 1}
+
     @classmethod
     def from_hyp(cls, hyp: dict, strides: torch.Tensor, nc: int, reg_max: int = 16) -> "DetectionLoss":
         """Built from a flat hyperparameter dict (``load_hyp``); missing keys take the defaults."""
@@ -106,7 +111,8 @@ class DetectionLoss:
         R = self.reg_max
         B = raw[0].shape[0]
         flat = flatten_levels(raw)
-        box_logits, cls_logits, dens_logits = split_outputs(flat, R)
+        parts = split_columns(flat, self.raw_layout)
+        box_logits, cls_logits, dens_logits = parts["box"], parts["cls"], parts["density"]
         points, stride = make_anchors([r.shape[-2:] for r in raw], self.strides, device=flat.device, dtype=flat.dtype)
         pd_dist = dfl_to_distance(box_logits, R)
         pd_boxes = distance_to_xyxy(pd_dist, points) * stride  # [B, N, 4] pixels

@@ -8,7 +8,7 @@ from torch import nn
 
 from ..config import ConfigError, ModelConfig, load_model_config
 from ..nn.fusion import SpatialFusion, WeightedFusion
-from ..nn.heads import Detect
+from ..nn.heads import Detect, missing_head_members
 from .builder import build_layers
 
 
@@ -31,12 +31,15 @@ class DetectionModel(nn.Module):
         self.kept_outputs = sorted(j for j in used if j >= 0)
         head = self.layers[-1]
         for m in self.layers[:-1]:
-            if isinstance(m, Detect):
+            if not missing_head_members(m):
                 raise ConfigError(f"{cfg.source}: layer {m.layer_index} ({m.type}): the detection head must be the last layer")
-        if not isinstance(head, Detect):
-            raise ConfigError(f"{cfg.source}: the last layer must be a detection head (Detect), got {head.type}")
+        missing = missing_head_members(head)
+        if missing:
+            raise ConfigError(f"{cfg.source}: the last layer must be a detection head (such as Detect), got {head.type}, "
+                              f"which lacks the head protocol's {', '.join(missing)} (detector/nn/heads.py)")
         self._init_strides(in_channels)
-        head.initialize_biases()
+        if hasattr(head, "initialize_biases"):  # optional: priors that need the strides
+            head.initialize_biases()
 
     @property
     def head(self) -> Detect:
@@ -45,6 +48,11 @@ class DetectionModel(nn.Module):
     @property
     def stride(self) -> torch.Tensor:
         return self.head.stride
+
+    @property
+    def max_stride(self) -> int:
+        """The largest output stride: input sizes are multiples of it (``--img`` is rounded up to one)."""
+        return int(self.head.stride.max())
 
     def _init_strides(self, in_channels: int, s: int = 256) -> None:
         training = self.training

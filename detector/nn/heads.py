@@ -20,11 +20,13 @@ Where the density is read (``density=``):
   5x5 readout (reach 5 cells). A neighbour's predicted box is in the input, so "how much does another
   object overlap mine" can be read rather than inferred; its loss, too, trains only the branch.
 
-The head returns raw outputs. It is also the one place that knows what they mean (the head protocol):
-``decode(raw)`` turns them into boxes, scores and densities (``detector.ops.decode``), ``decoded_layout``
-names the decoded columns, and ``build_loss(hyp)`` gives the loss that trains it (``detector.loss``), whose
-named terms the trainer sums. The predictor, ``DecodedModel``, export and the Detector API ask the head,
-so a new head is one class with these three members.
+The head returns raw outputs. It is also the one place that knows what they mean (the head protocol,
+:data:`HEAD_PROTOCOL`): ``raw_layout`` names the raw channels and ``split_raw(raw)`` cuts them by those names
+(what the loss and distillation read); ``decode(raw)`` turns them into boxes, scores and densities
+(``detector.ops.decode``) and ``decoded_layout`` names the decoded columns (what NMS, graph NMS, export and
+the predictor read); ``build_loss(hyp)`` gives the loss that trains it (``detector.loss``), whose named terms
+the trainer sums. ``DetectionModel`` checks the protocol, not the class, so a new head is one class with
+these members, registered like any block.
 """
 from __future__ import annotations
 
@@ -34,10 +36,19 @@ import torch
 from torch import nn
 
 from ..loss.detection_loss import DetectionLoss
-from ..ops.decode import decode_outputs
+from ..ops.decode import decode_outputs, flatten_levels, split_columns
 from ..registry import MODULES
 from .base import LayerContext
 from .conv import Conv
+
+
+#: What every head provides (checked by ``DetectionModel`` when it is built): see the module docstring.
+HEAD_PROTOCOL = ("raw_layout", "split_raw", "decode", "decoded_layout", "build_loss", "stride", "nc")
+
+
+def missing_head_members(m: nn.Module) -> list[str]:
+    """The members of :data:`HEAD_PROTOCOL` that ``m`` lacks (empty: ``m`` is a head)."""
+    return [a for a in HEAD_PROTOCOL if not hasattr(type(m), a) and not hasattr(m, a)]
 
 
 @MODULES.register()
@@ -96,6 +107,16 @@ class Detect(nn.Module):
         return out
 
     # ------------------------------------------------------------------ head protocol
+    @property
+    def raw_layout(self) -> dict[str, int]:
+        """Channels of each level's raw output, in order: {name: width}."""
+        return {"box": 4 * self.reg_max, "cls": self.nc, "density": 1}
+
+    def split_raw(self, raw: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Raw outputs (this head's forward) -> {name: Tensor[B, N, width]} over all levels (``raw_layout``):
+        what the loss and distillation read."""
+        return split_columns(flatten_levels(raw), self.raw_layout)
+
     @property
     def decoded_layout(self) -> dict[str, int]:
         """Columns of :meth:`decode`'s output, in order: {name: width}."""

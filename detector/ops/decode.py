@@ -30,6 +30,15 @@ def flatten_levels(raw: list[torch.Tensor]) -> torch.Tensor:
     return torch.cat([r.flatten(2) for r in raw], 2).transpose(1, 2)
 
 
+def split_columns(t: torch.Tensor, layout: dict[str, int]) -> dict[str, torch.Tensor]:
+    """Tensor[..., C] -> {name: Tensor[..., width]} by an ordered layout {name: width} whose widths sum to C
+    (a head's ``raw_layout`` or ``decoded_layout``)."""
+    widths = [int(w) for w in layout.values()]
+    if sum(widths) != t.shape[-1]:
+        raise ValueError(f"the layout {dict(layout)} has {sum(widths)} columns, the tensor {t.shape[-1]}")
+    return dict(zip(layout, t.split(widths, dim=-1)))
+
+
 def split_outputs(flat: torch.Tensor, reg_max: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Tensor[B, N, 4R + nc + 1] -> (box logits [B, N, 4R], class logits [B, N, nc], density logits [B, N, 1])."""
     nc = flat.shape[-1] - 4 * reg_max - 1

@@ -20,9 +20,10 @@ import torch
 
 from ..data.image_io import as_bgr_uint8, read_image
 from ..runtime import is_exported, open_exported
-from ..ops.nms import IOU_THRES, MAX_DET, PREDICT_CONF
+from ..ops.nms import IOU_THRES, MAX_DET, PREDICT_CONF, resolve_nms
 
 from ..checkpoint.file import load_checkpoint, model_from_checkpoint
+from ..utils.cli import round_img
 from ..utils.dist import select_device
 from .predictor import Predictor
 
@@ -86,7 +87,8 @@ class Detector:
                 self.model.half()
             self.names = dict(self.model.names)
             self.cat_ids = ck.get("cat_ids")
-            self.default_nms = ck.get("nms") or self.model.cfg.nms
+            self.default_nms = resolve_nms(ck.get("nms"), self.model.cfg.nms)
+            opts["img"] = round_img(opts["img"], self.model.max_stride)
             self.predictor = Predictor.from_model(self.model, self.device, self.half, nms=nms or self.default_nms, **opts)
 
     # the predictor's settings, readable and settable here
@@ -116,6 +118,8 @@ class Detector:
             opts["rect"] = auto_rect(torch.device("cpu"))
         if em.static_size:  # static export: its size wins, square input only
             opts.update(img=em.static_size, rect=False)
+        else:
+            opts["img"] = round_img(opts["img"], em.stride)
         self.device, self.half = torch.device("cpu"), False
         self.predictor = Predictor.from_exported(em, nms=nms or self.default_nms, **opts)
 

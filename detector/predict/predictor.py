@@ -18,14 +18,14 @@ import numpy as np
 import torch
 
 from ..data.transforms import image_to_tensor, letterbox, normalize_images, scale_to_original
-from ..ops.nms import IOU_THRES, MAX_DET, PREDICT_CONF, non_max_suppression
+from ..ops.nms import DEFAULT_NMS, IOU_THRES, MAX_DET, PREDICT_CONF, non_max_suppression
 
 
 @dataclass
 class PostprocessOptions:
     conf_thres: float = PREDICT_CONF
     iou_thres: float = IOU_THRES
-    nms: str = "greedy"
+    nms: str = DEFAULT_NMS
     max_det: int = MAX_DET
     classes: list[int] | None = None
     agnostic: bool = False
@@ -134,7 +134,7 @@ class Predictor:
             return out
         return non_max_suppression(preds, o.conf_thres, o.iou_thres, method=o.nms, max_det=o.max_det,
                                    classes=o.classes, agnostic=o.agnostic, multi_label=o.multi_label,
-                                   has_density=self.has_density)
+                                   has_density=self.has_density, layout=self.layout)
 
     @staticmethod
     def to_original(dets: list[torch.Tensor], metas: list[dict]) -> list[torch.Tensor]:

@@ -12,6 +12,7 @@ from typing import Callable
 import numpy as np
 
 from ..checkpoint.errors import CheckpointError
+from ..ops.nms import resolve_nms
 
 
 class ExportedModel:
@@ -56,7 +57,7 @@ class ExportedModel:
                        f"and the columns {self.layout} (expected {width})")
         if in_graph and isinstance(last, int) and last != 7:
             self._fail(f"its detections output has {last} values per row, expected 7")
-        self.default_nms = self.graph_nms["method"] if self.graph_nms else meta.get("nms", "greedy")
+        self.default_nms = self.graph_nms["method"] if self.graph_nms else resolve_nms(meta.get("nms"))
 
     @property
     def static_size(self) -> int | None:

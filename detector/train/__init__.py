@@ -6,8 +6,8 @@ optimizer and schedule, EMA, the non-finite guard, hyperparameter files, weight 
 """
 from .callbacks import Callback, default_callbacks
 from .hyp import load_hyp
-from .trainer import Trainer, TrainConfig, find_last_checkpoint
+from .trainer import BUILT_IN_DEFAULTS, Trainer, TrainConfig, find_last_checkpoint, with_defaults
 from .transfer import TransferReport, transfer_weights
 
-__all__ = ["Callback", "TrainConfig", "Trainer", "TransferReport", "default_callbacks", "find_last_checkpoint",
-           "load_hyp", "transfer_weights"]
+__all__ = ["BUILT_IN_DEFAULTS", "Callback", "TrainConfig", "Trainer", "TransferReport", "default_callbacks", "find_last_checkpoint",
+           "load_hyp", "transfer_weights", "with_defaults"]

@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..hyp import DistillHyp, group_of
-from ..ops.decode import flatten_levels, split_outputs
+from ..ops.decode import flatten_levels, split_columns
 from .callbacks.base import Callback
 from ..checkpoint.file import CheckpointError, load_checkpoint, model_from_checkpoint
 from .ema import unwrap
@@ -110,6 +110,7 @@ class Distiller(nn.Module):
         if len(s_channels) != len(t_channels):
             raise ValueError(f"the teacher's head reads {len(t_channels)} levels, the student's {len(s_channels)}")
         self.mode, self.feature_loss, self.reg_max, self.tau = mode, feature_loss, reg_max, tau
+        self.split = None  # the student head's split_raw (set by Distillation); None: Detect's layout from reg_max
         self.use_features = mode in ("feature", "both")
         self.use_logits = mode in ("logit", "both") and logits
         self.projectors = nn.ModuleList()
@@ -134,8 +135,10 @@ class Distiller(nn.Module):
 
     def logit_terms(self, s_raw: list[torch.Tensor], t_raw: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         R = self.reg_max
-        s_box, s_cls, _ = split_outputs(flatten_levels([r.float() for r in s_raw]), R)
-        t_box, t_cls, _ = split_outputs(flatten_levels([r.float() for r in t_raw]), R)
+        layout = {"box": 4 * R, "cls": s_raw[0].shape[1] - 4 * R - 1, "density": 1} if self.split is None else None
+        s, t = ([r.float() for r in x] for x in (s_raw, t_raw))
+        s, t = (self.split(x) if self.split is not None else split_columns(flatten_levels(x), layout) for x in (s, t))
+        s_box, s_cls, t_box, t_cls = s["box"], s["cls"], t["box"], t["cls"]
         w = t_cls.sigmoid().amax(-1)  # [B, N] the teacher's confidence at each location
         norm = w.sum().clamp(min=1.0)
         cls = binary_kl_with_logits(s_cls, t_cls).sum() / norm
@@ -208,6 +211,7 @@ class Distillation(Callback):
         hyp = group_of(trainer.hyp, DistillHyp)
         self.distiller = Distiller(s_ch, t_ch, mode, feature_loss, logits=why_not is None,
                                    reg_max=student.head.reg_max, tau=hyp["distill_tau"]).to(trainer.device)
+        self.distiller.split = student.head.split_raw  # teacher and student heads match when logit terms are on
         self.gains = {k: hyp[k] * gain for k in TERMS}
         self.fraction, self.final = float(hyp["distill_fraction"]), float(hyp["distill_final"])
         if not 0 < self.fraction <= 1:

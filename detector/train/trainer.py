@@ -8,7 +8,7 @@ import os
 import random
 import shutil
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,9 @@ from ..data.transforms import normalize_images
 from ..loss.detection_loss import weighted_total
 from ..metrics.coco_eval import COCOEvaluator
 from ..models import build_model
+from ..ops.nms import resolve_nms
 from ..utils import stop
+from ..utils.cli import round_img
 from ..utils.io import increment_path, write_json
 from .callbacks import Callback, CallbackList, default_callbacks, load_callback
 from ..checkpoint.file import CheckpointError, build_model_of, load_checkpoint, load_weights
@@ -42,9 +44,9 @@ class TrainConfig:
     data: str = "cfg/data/synthetic.yaml"
     hyp: str | None = None
     scale: str | None = None
-    epochs: int = 100
-    batch: int = 16
-    img: int = 640
+    epochs: int | None = None  # None: the data YAML's defaults: (e.g. synthetic.yaml: 30), else BUILT_IN_DEFAULTS
+    batch: int | None = None  # the total over all processes
+    img: int | None = None  # rounded up to the model's largest stride
     device: str = ""
     workers: int = 2
     weights: str | None = None
@@ -74,6 +76,22 @@ class TrainConfig:
     distill: str = "auto"  # auto (logit when the heads match, else feature) | feature | logit | both
     distill_loss: str = "pkd"  # neck-feature term: pkd | cwd
     distill_gain: float = 1.0  # multiplies every distillation gain (hyp distill_*)
+
+
+#: epochs / img / batch when neither the caller nor the data YAML's ``defaults:`` give them
+BUILT_IN_DEFAULTS = {"epochs": 100, "img": 640, "batch": 16}
+
+
+def with_defaults(cfg: TrainConfig) -> TrainConfig:
+    """``cfg`` with its unset epochs / img / batch taken from the data YAML's ``defaults:``, then from
+    :data:`BUILT_IN_DEFAULTS`: the same rule for ``tools/train.py`` and ``Trainer(TrainConfig(...))``."""
+    unset = [k for k in BUILT_IN_DEFAULTS if getattr(cfg, k) is None]
+    if not unset:
+        return cfg
+    from ..data import load_data_config
+
+    data_defaults = load_data_config(cfg.data).defaults
+    return replace(cfg, **{k: data_defaults.get(k, BUILT_IN_DEFAULTS[k]) for k in unset})
 
 
 CACHE_MODES = ("auto", "ram", "none")
@@ -123,6 +141,7 @@ class Trainer:
             cfg = TrainConfig(**{**{k: v for k, v in saved.items() if k in {f.name for f in fields(TrainConfig)}}, **keep,
                                  "resume": str(path), "exist_ok": True})
             self.save_dir = path.parent.parent
+        cfg = with_defaults(cfg)
         cfg.cache = cache_mode(cfg.cache)
         self.cfg = cfg
         self.callbacks = CallbackList(default_callbacks() + [load_callback(s) for s in cfg.callbacks]
@@ -198,7 +217,7 @@ class Trainer:
 
     def build_model(self) -> nn.Module:
         """The model on its device and memory format (from the checkpoint on resume; ``--weights``
-        transferred); sets ``nms`` and ``memory_format``."""
+        transferred); sets ``nms`` and ``memory_format``, and rounds ``cfg.img`` up to the model's stride."""
         cfg = self.cfg
         model = (build_model_of(self.resume_ckpt, cfg.resume) if self.resume_ckpt
                  else build_model(cfg.cfg, scale=cfg.scale, nc=len(self.names)))
@@ -209,7 +228,11 @@ class Trainer:
             self.log(rep.summary(cfg.weights))
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         model = model.to(self.device).to(memory_format=self.memory_format)
-        self.nms = cfg.nms or model.cfg.nms
+        self.nms = resolve_nms(cfg.nms, model.cfg.nms)
+        if self.main or cfg.img % model.max_stride == 0:
+            cfg.img = round_img(cfg.img, model.max_stride)  # says so once (rank 0)
+        else:
+            cfg.img = (cfg.img + model.max_stride - 1) // model.max_stride * model.max_stride
         if self.world > 1 and cfg.sync_bn:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         return model

@@ -153,3 +153,67 @@ def test_head_protocol_decode_layout_and_loss():
     loss = head.build_loss({"box": 3.0})
     assert isinstance(loss, DetectionLoss) and loss.gains["box"] == 3.0 and loss.nc == 3
     assert torch.equal(loss.strides, m.stride)
+
+
+def test_split_raw_names_the_raw_channels_level_by_level():
+    m = build_model(CFG_DIR / "yolo_ca_bifpn.yaml", nc=3).eval()
+    head = m.head
+    assert head.raw_layout == {"box": 4 * head.reg_max, "cls": 3, "density": 1}
+    with torch.no_grad():
+        raw = m(torch.rand(2, 3, 64, 64))
+    parts = head.split_raw(raw)
+    assert list(parts) == ["box", "cls", "density"]
+    # location 5 of level 1 is row n0 + 5 of every part; its channels in the raw map are in layout order
+    n0 = raw[0].shape[-2] * raw[0].shape[-1]
+    v = raw[1][1].flatten(1)[:, 5]
+    R4 = 4 * head.reg_max
+    assert torch.equal(parts["box"][1, n0 + 5], v[:R4]) and torch.equal(parts["cls"][1, n0 + 5], v[R4:R4 + 3])
+    assert torch.equal(parts["density"][1, n0 + 5], v[-1:])
+    assert parts["box"].shape == (2, sum(r.shape[-2] * r.shape[-1] for r in raw), R4)
+
+
+class _HeadLike(torch.nn.Module):
+    """Not a Detect subclass: a head by protocol only (it wraps one)."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+        self.raw_layout, self.split_raw, self.decode = inner.raw_layout, inner.split_raw, inner.decode
+        self.decoded_layout, self.build_loss, self.nc = inner.decoded_layout, inner.build_loss, inner.nc
+        self.stride = inner.stride
+
+    def forward(self, xs):
+        return self.inner(xs)
+
+
+def test_the_model_checks_the_head_protocol_not_the_class(tmp_path):
+    from detector.nn.heads import HEAD_PROTOCOL, missing_head_members
+    from detector.registry import MODULES
+
+    class NotAHead(torch.nn.Module):
+        def forward(self, xs):
+            return xs
+
+    assert missing_head_members(Detect(2, [8, 16])) == []
+    assert missing_head_members(NotAHead()) == list(HEAD_PROTOCOL)
+
+    @MODULES.register("HeadLikeTest")
+    class HeadLikeTest(_HeadLike):
+        @classmethod
+        def from_yaml(cls, ctx, nc):
+            inner, c = Detect.from_yaml(ctx, nc)
+            return cls(inner), c
+
+    try:
+        y = tmp_path / "h.yaml"
+        y.write_text("nc: 2\nbackbone:\n  - [-1, 1, Conv, [16, 3, 2]]\n  - [-1, 1, Conv, [32, 3, 2]]\n"
+                     "  - [-1, 1, Conv, [64, 3, 2]]\n  - [-1, 1, Conv, [64, 3, 2]]\nhead:\n"
+                     "  - [[2, 3], 1, HeadLikeTest, [nc]]\n")
+        m = build_model(y)
+        assert m.stride.tolist() == [8.0, 16.0] and not isinstance(m.head, Detect)
+        y.write_text(y.read_text().replace("HeadLikeTest, [nc]", "Concat, []"))
+        with pytest.raises(ConfigError, match=r"h\.yaml: the last layer must be a detection head .*lacks the head "
+                                              r"protocol's raw_layout, split_raw, decode"):
+            build_model(y)
+    finally:
+        MODULES.pop("HeadLikeTest")

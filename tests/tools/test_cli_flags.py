@@ -1,5 +1,5 @@
 """Flag values that cannot work stop at parse time with argparse's message and exit 2; --img is
-rounded up to the stride; --resume says which flags it ignores; run hygiene (file modes, stray temp
+rounded up to the model's stride; the data YAML's defaults; --resume says which flags it ignores; run hygiene (file modes, stray temp
 files, no empty run folder after a failed start, --strict-labels)."""
 import os
 import stat
@@ -30,9 +30,66 @@ def test_bad_flag_values_exit_2_at_parse_time(name, argv, flag, capsys):
     assert flag in err and "Traceback" not in err
 
 
-def test_img_is_rounded_up_to_the_stride(capsys):
-    cfg = tool("train").parse(["--img", "100", "--epochs", "1"])
-    assert cfg.img == 128 and "--img 100 is not a multiple of the stride 32; using 128" in capsys.readouterr().err
+STRIDE16 = """nc: 4
+backbone:
+  - [-1, 1, Conv, [16, 3, 2]]
+  - [-1, 1, Conv, [32, 3, 2]]
+  - [-1, 1, Conv, [64, 3, 2]]
+  - [-1, 1, Conv, [64, 3, 2]]
+head:
+  - [[2, 3], 1, Detect, [nc]]
+"""
+
+
+@pytest.fixture(scope="module")
+def stride16(tmp_path_factory):
+    """A model YAML whose largest stride is 16, and a checkpoint of it."""
+    from detector import build_model
+    from detector.checkpoint import save_checkpoint
+
+    d = tmp_path_factory.mktemp("s16")
+    (d / "s16.yaml").write_text(STRIDE16)
+    m = build_model(d / "s16.yaml")
+    assert m.max_stride == 16
+    save_checkpoint(d / "s16.pt", {"model": m.state_dict(), "model_cfg": m.yaml, "names": list("abcd")})
+    return d / "s16.yaml", d / "s16.pt"
+
+
+def test_img_is_rounded_up_to_the_models_stride(stride16, small_ckpt, capsys):
+    """--img goes up to a multiple of the model's largest stride (16 or 32 here), with a warning, in the
+    Detector API (detect.py), and as it parses, train.py leaves the rounding to the Trainer, which knows the model."""
+    from detector import Detector
+
+    assert Detector(stride16[1], "cpu", img=100).img == 112
+    assert "--img 100 is not a multiple of the stride 16; using 112" in capsys.readouterr().err
+    assert Detector(small_ckpt, "cpu", img=100).img == 128
+    assert "--img 100 is not a multiple of the stride 32; using 128" in capsys.readouterr().err
+    assert Detector(small_ckpt, "cpu", img=96).img == 96 and "multiple" not in capsys.readouterr().err
+    assert tool("train").parse(["--img", "100", "--epochs", "1"]).img == 100
+
+
+def test_trainer_rounds_img_to_the_models_stride(stride16, tiny_data, tmp_path, capsys):
+    from detector.train import TrainConfig, Trainer
+
+    tr = Trainer(TrainConfig(cfg=str(stride16[0]), data=str(tiny_data), img=100, epochs=1, device="cpu",
+                             project=str(tmp_path), workers=0))
+    tr.save_dir.mkdir(parents=True, exist_ok=True)
+    tr.build_data()
+    tr.build_model()
+    assert tr.cfg.img == 112 and "stride 16; using 112" in capsys.readouterr().err
+
+
+def test_trainer_takes_the_data_yamls_defaults(tiny_data, tmp_path):
+    """Trainer(TrainConfig(...)) applies the data YAML's defaults: as tools/train.py does."""
+    from detector.train import BUILT_IN_DEFAULTS, TrainConfig, Trainer
+
+    y = tmp_path / "d.yaml"
+    y.write_text(tiny_data.read_text() + "defaults: {epochs: 7, img: 96}\n")
+    tr = Trainer(TrainConfig(data=str(y), device="cpu", project=str(tmp_path)))
+    assert (tr.cfg.epochs, tr.cfg.img, tr.cfg.batch) == (7, 96, BUILT_IN_DEFAULTS["batch"])
+    assert tool("train").parse(["--data", str(y)]).epochs == 7
+    tr = Trainer(TrainConfig(data=str(y), device="cpu", project=str(tmp_path), epochs=3))
+    assert tr.cfg.epochs == 3
 
 
 def test_resume_names_the_flags_it_ignores(capsys):

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import torch
 
-from .registry import get_nms
+from ..decode import split_columns
+from .registry import get_nms, resolve_nms
 
 # The post-processing defaults, one place for every tool (val, detect, the Detector API, peers' scoring):
 IOU_THRES = 0.7  # NMS IoU threshold
@@ -13,32 +14,36 @@ VAL_CONF = 0.001  # scoring: keep low-confidence boxes, COCO mAP integrates over
 
 
 def non_max_suppression(preds: torch.Tensor, conf_thres: float = PREDICT_CONF, iou_thres: float = IOU_THRES,
-                        method: str = "greedy", max_det: int = MAX_DET, agnostic: bool = False,
+                        method: str | None = None, max_det: int = MAX_DET, agnostic: bool = False,
                         classes: list[int] | None = None, multi_label: bool = False, max_nms: int = 30000,
-                        has_density: bool = True,
+                        has_density: bool = True, layout: dict[str, int] | None = None,
                         **options) -> list[torch.Tensor]:
-    """preds: decoded Tensor[B, N, 4 + nc (+ 1 density when ``has_density``)] (``decode_outputs``).
+    """preds: decoded Tensor[B, N, C] whose columns ``layout`` names (a head's ``decoded_layout``: ``xyxy``,
+    ``cls`` and optionally ``density``; None: 4 + nc (+ 1 density when ``has_density``), ``decode_outputs``).
 
     Returns per image a Tensor[K, 7]: x1, y1, x2, y2, score, class, density (0 when the
     predictions carry none), in decreasing score order (equal scores in anchor order); boxes
     scored ``conf_thres`` or below are never returned (for Soft-NMS: after the decay).
     ``options`` go to the method (``sigma``, ``soft_method``, ``beta``, ...). The method runs
     once for the whole batch, its groups numbered image x class."""
-    fn = get_nms(method)
+    fn = get_nms(resolve_nms(method))
     if isinstance(preds, (list, tuple)):
         raise TypeError("non_max_suppression takes decoded predictions: run detector.ops.decode_outputs(raw, "
                         "model.stride) first (or use detector.predict.predictor.Predictor)")
-    extra = 1 if has_density else 0
-    nc = preds.shape[-1] - 4 - extra
-    if nc < 1:
-        raise ValueError(f"predictions have {preds.shape[-1]} columns: too few for boxes + classes"
-                         f"{' + density' if has_density else ''}")
+    if layout is None:
+        nc = preds.shape[-1] - 4 - (1 if has_density else 0)
+        if nc < 1:
+            raise ValueError(f"predictions have {preds.shape[-1]} columns: too few for boxes + classes"
+                             f"{' + density' if has_density else ''}")
+        layout = {"xyxy": 4, "cls": nc, **({"density": 1} if has_density else {})}
+    nc = int(layout["cls"])
     # candidates of every image, then one call of the method for the whole batch: groups are
     # image x class (image alone when agnostic), so images never suppress each other
     cand = []
     for n, p in enumerate(preds):
-        boxes, cls = p[:, :4], p[:, 4:4 + nc]
-        dens = p[:, 4 + nc] if has_density else p.new_zeros(len(p))
+        col = split_columns(p, layout)
+        boxes, cls = col["xyxy"], col["cls"]
+        dens = col["density"][:, 0] if "density" in col else p.new_zeros(len(p))
         if multi_label:
             i, j = (cls > conf_thres).nonzero(as_tuple=True)
             score = cls[i, j]

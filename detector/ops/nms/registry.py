@@ -31,6 +31,18 @@ NMSResult = tuple[torch.Tensor, Optional[torch.Tensor]]
 NMSFunction = Callable[..., NMSResult]
 NMS_REGISTRY = Registry("NMS method")
 
+#: The NMS method when neither the user, the checkpoint nor the model YAML names one: the one place of it.
+DEFAULT_NMS = "adaptive_soft"
+
+
+def resolve_nms(*choices: str | None) -> str:
+    """The first method named in ``choices`` (in the order: the user's flag or argument, the checkpoint's,
+    the model YAML's / an export's metadata), else :data:`DEFAULT_NMS`; an unknown name raises
+    :class:`~detector.registry.RegistryError` with close matches."""
+    name = next((c for c in choices if c), DEFAULT_NMS)
+    NMS_REGISTRY.get(name)
+    return name
+
 
 def register_nms(name: str) -> Callable[[NMSFunction], NMSFunction]:
     """Decorator: ``@register_nms("name")`` on a function of the contract above."""
