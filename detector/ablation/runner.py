@@ -216,25 +216,15 @@ def _row(model: str, source: str, seed: int, recipe: Recipe, metrics: dict[str, 
 def run_ablation(cfg: AblationConfig, log=print) -> dict:
     """Run (or resume) the whole ablation; returns {'rows': [...], 'costs': {...}, 'paths': {...}}."""
     from ..data import index_split, load_data_config
-    from .peers import PeerRunner, find_yolo_cli, peer_costs
+    from .peers import PeerRunner, find_yolo_cli
     from .report import write_reports
 
-    if not cfg.cfgs:
-        raise ValueError("give at least one --cfgs model YAML")
-    if not cfg.seeds:
-        raise ValueError("give at least one --seeds value")
-    for c in cfg.cfgs:
-        if not Path(c).is_file():
-            raise ValueError(f"{c}: model YAML not found")
-    if len({model_key(c) for c in cfg.cfgs}) != len(cfg.cfgs):
-        raise ValueError(f"--cfgs names repeat: {[model_key(c) for c in cfg.cfgs]}")
+    _check_config(cfg)
     data_cfg = load_data_config(cfg.recipe.data)
     val_idx = index_split(data_cfg, "val")
-    nc = len(val_idx.names)
     root = Path(cfg.project) / cfg.name
     root.mkdir(parents=True, exist_ok=True)
     _check_recipe(root, cfg)
-    runs_dir = root / "runs"
     peer_runner = None
     if cfg.peers and not cfg.report_only:
         cli = find_yolo_cli(cfg.yolo)
@@ -268,26 +258,56 @@ def run_ablation(cfg: AblationConfig, log=print) -> dict:
         if cfg.report_only:
             continue
         t0 = time.time()
-        try:
-            if source == "ours":
-                run_dir = train_run(model, seed, cfg, runs_dir)
-                t_train = time.time() - t0
-                metrics = evaluate_run(run_dir / "weights" / "last.pt", cfg.recipe, cfg.nms, run_dir / "eval",
-                                       cfg.nms_iou)
-                row = _row(key, "ours", seed, cfg.recipe, metrics, t_train)
-            else:
-                metrics, t_train = peer_runner.run(model, seed, val_idx)
-                if cfg.nms_iou:  # their own (greedy) NMS at each threshold: compared as greedy@t
-                    metrics = {eval_key("greedy", t): m for t, m in metrics.items()}
-                else:
-                    metrics = {main_key(cfg): metrics}
-                row = _row(key, "ultralytics", seed, cfg.recipe, metrics, t_train)
-        except (RuntimeError, ValueError, FloatingPointError, OSError) as e:
-            log(f"[ablate] {key} seed {seed} failed: {e} (left out of the tables; rerun to retry)")
+        row = _one_run(cfg, source, model, key, seed, root, peer_runner, val_idx, log)
+        if row is None:
             continue
         write_json(done_file, row)
         rows.append(row)
         durations.append(time.time() - t0)
+    costs = _costs(cfg, root, len(val_idx.names), log)
+    paths = write_reports(root, rows, costs, cfg, [model_key(c) for c in cfg.cfgs] + list(cfg.peers))
+    log(f"[ablate] {len(rows)}/{len(plan)} runs in the tables; {paths['md']}")
+    return {"rows": rows, "costs": costs, "paths": paths}
+
+
+def _check_config(cfg: AblationConfig) -> None:
+    if not cfg.cfgs:
+        raise ValueError("give at least one --cfgs model YAML")
+    if not cfg.seeds:
+        raise ValueError("give at least one --seeds value")
+    for c in cfg.cfgs:
+        if not Path(c).is_file():
+            raise ValueError(f"{c}: model YAML not found")
+    if len({model_key(c) for c in cfg.cfgs}) != len(cfg.cfgs):
+        raise ValueError(f"--cfgs names repeat: {[model_key(c) for c in cfg.cfgs]}")
+
+
+def _one_run(cfg: AblationConfig, source: str, model: str, key: str, seed: int, root: Path, peer_runner, val_idx,
+             log) -> dict | None:
+    """Train and evaluate one (model, seed): its row, or None when it failed (said in the log)."""
+    t0 = time.time()
+    try:
+        if source == "ours":
+            run_dir = train_run(model, seed, cfg, root / "runs")
+            t_train = time.time() - t0
+            metrics = evaluate_run(run_dir / "weights" / "last.pt", cfg.recipe, cfg.nms, run_dir / "eval",
+                                   cfg.nms_iou)
+            return _row(key, "ours", seed, cfg.recipe, metrics, t_train)
+        metrics, t_train = peer_runner.run(model, seed, val_idx)
+        if cfg.nms_iou:  # their own (greedy) NMS at each threshold: compared as greedy@t
+            metrics = {eval_key("greedy", t): m for t, m in metrics.items()}
+        else:
+            metrics = {main_key(cfg): metrics}
+        return _row(key, "ultralytics", seed, cfg.recipe, metrics, t_train)
+    except (RuntimeError, ValueError, FloatingPointError, OSError) as e:
+        log(f"[ablate] {key} seed {seed} failed: {e} (left out of the tables; rerun to retry)")
+        return None
+
+
+def _costs(cfg: AblationConfig, root: Path, nc: int, log) -> dict:
+    """Params, GFLOPs and latency of every cfg (measured once, kept in costs.json) and of every peer."""
+    from .peers import peer_costs
+
     costs_file = root / "costs.json"
     costs = json.loads(costs_file.read_text(encoding="utf-8")) if costs_file.is_file() else {}
     missing = [c for c in cfg.cfgs if model_key(c) not in costs]
@@ -299,9 +319,7 @@ def run_ablation(cfg: AblationConfig, log=print) -> dict:
         costs = {k: v for k, v in costs.items() if k in {model_key(c) for c in cfg.cfgs}}
     for p in cfg.peers:
         costs.setdefault(p, peer_costs(root / "peers", p))
-    paths = write_reports(root, rows, costs, cfg, [model_key(c) for c in cfg.cfgs] + list(cfg.peers))
-    log(f"[ablate] {len(rows)}/{len(plan)} runs in the tables; {paths['md']}")
-    return {"rows": rows, "costs": costs, "paths": paths}
+    return costs
 
 
 def _run_dir(root: Path, source: str, model: str, seed: int) -> Path:

@@ -48,55 +48,15 @@ SPLITS = ("train", "val", "test")
 
 def load_data_config(path: str | Path) -> DataConfig:
     p, shipped = find_config(path)
-    if not p.is_file():
-        raise ConfigError(f"{p}: data config file not found")
-    try:
-        d = load_yaml_text(p.read_text(encoding="utf-8"), p)
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{p}: cannot read data YAML: {e}") from None
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
-    if not isinstance(d, dict):
-        raise ConfigError(f"{p}: expected a mapping at top level")
-    ignored = sorted(set(d) & IGNORED_KEYS)
-    if ignored:
-        print(f"{p}: note: {', '.join(ignored)} ignored (this tool never downloads data; the dataset must be at "
-              "'path')", flush=True)
-    unknown = sorted(set(d) - DATA_KEYS - IGNORED_KEYS)
-    if unknown:
-        raise ConfigError(f"{p}: unknown key(s) {unknown}; allowed: {sorted(DATA_KEYS)}")
-    if "path" not in d:
-        raise ConfigError(f"{p}: missing 'path' (the dataset root)")
-    root = Path(str(d["path"])).expanduser()
-    if not root.is_absolute():
-        if shipped and not (Path.cwd() / "cfg" / "data" / p.name).is_file():
-            # a shipped data YAML used outside the repository: its data lives under the working directory
-            # (../../datasets/synthetic -> ./datasets/synthetic), never inside the installed package
-            root = (Path.cwd() / Path(*[x for x in root.parts if x != ".."])).resolve()
-        else:
-            root = (p.parent / root).resolve()
+    d = _read_mapping(p)
+    root = _data_root(p, d, shipped)
     fmt = d.get("format")
     if fmt is not None and fmt not in FORMATS:
         raise ConfigError(f"{p}: format must be one of {', '.join(FORMATS)} (or left out), got {fmt!r}")
     splits = {s: parse_split(p, root, s, d[s], fmt) for s in SPLITS if d.get(s) is not None}
     if "train" not in splits and "val" not in splits:
         raise ConfigError(f"{p}: needs at least a 'train' or 'val' split")
-    names = d.get("names")
-    if names is not None:
-        if isinstance(names, dict):
-            if all(isinstance(k, str) and k.strip().isdigit() for k in names):  # '0': person (quoted keys)
-                names = {int(k): v for k, v in names.items()}
-            if not all(isinstance(k, int) and not isinstance(k, bool) for k in names):
-                raise ConfigError(f"{p}: names keys must be class indices 0..{len(names) - 1}, got "
-                                  f"{[k for k in names][:10]!r}")
-            keys = sorted(names)
-            if keys != list(range(len(keys))):
-                raise ConfigError(f"{p}: names keys must be 0..{len(keys) - 1}, got {keys}")
-            names = [str(names[k]) for k in keys]
-        elif isinstance(names, list):
-            names = [str(n) for n in names]
-        else:
-            raise ConfigError(f"{p}: names must be a list or a mapping id: name")
+    names = _names(p, d.get("names"))
     if any(sp.kind == "yolo" for sp in splits.values()) and not names:
         raise ConfigError(f"{p}: YOLO-txt datasets need 'names'")
     if "nc" in d and names and d["nc"] != len(names):
@@ -120,3 +80,58 @@ def load_data_config(path: str | Path) -> DataConfig:
         raise ConfigError(f"{p}: defaults must be a mapping with keys among {sorted(TRAIN_DEFAULT_KEYS)}")
     return DataConfig(str(p), root, splits, names, [str(c) for c in classes] if classes else None, syn,
                       crowds=crowds, defaults=defaults, raw=d)
+
+
+def _read_mapping(p: Path) -> dict:
+    """The data YAML's top-level mapping, its keys checked (download keys noted as ignored)."""
+    if not p.is_file():
+        raise ConfigError(f"{p}: data config file not found")
+    try:
+        d = load_yaml_text(p.read_text(encoding="utf-8"), p)
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{p}: cannot read data YAML: {e}") from None
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    if not isinstance(d, dict):
+        raise ConfigError(f"{p}: expected a mapping at top level")
+    ignored = sorted(set(d) & IGNORED_KEYS)
+    if ignored:
+        print(f"{p}: note: {', '.join(ignored)} ignored (this tool never downloads data; the dataset must be at "
+              "'path')", flush=True)
+    unknown = sorted(set(d) - DATA_KEYS - IGNORED_KEYS)
+    if unknown:
+        raise ConfigError(f"{p}: unknown key(s) {unknown}; allowed: {sorted(DATA_KEYS)}")
+    if "path" not in d:
+        raise ConfigError(f"{p}: missing 'path' (the dataset root)")
+    return d
+
+
+def _data_root(p: Path, d: dict, shipped: bool) -> Path:
+    """``path:`` resolved: relative to the YAML's folder, or, for a shipped data YAML used outside the
+    repository, under the working directory (never inside the installed package)."""
+    root = Path(str(d["path"])).expanduser()
+    if root.is_absolute():
+        return root
+    if shipped and not (Path.cwd() / "cfg" / "data" / p.name).is_file():
+        # ../../datasets/synthetic -> ./datasets/synthetic
+        return (Path.cwd() / Path(*[x for x in root.parts if x != ".."])).resolve()
+    return (p.parent / root).resolve()
+
+
+def _names(p: Path, names) -> list[str] | None:
+    """``names:`` as a list (a list, or a mapping whose keys are 0..n-1, quoted or not)."""
+    if names is None:
+        return None
+    if isinstance(names, list):
+        return [str(n) for n in names]
+    if not isinstance(names, dict):
+        raise ConfigError(f"{p}: names must be a list or a mapping id: name")
+    if all(isinstance(k, str) and k.strip().isdigit() for k in names):  # '0': person (quoted keys)
+        names = {int(k): v for k, v in names.items()}
+    if not all(isinstance(k, int) and not isinstance(k, bool) for k in names):
+        raise ConfigError(f"{p}: names keys must be class indices 0..{len(names) - 1}, got "
+                          f"{[k for k in names][:10]!r}")
+    keys = sorted(names)
+    if keys != list(range(len(keys))):
+        raise ConfigError(f"{p}: names keys must be 0..{len(keys) - 1}, got {keys}")
+    return [str(names[k]) for k in keys]

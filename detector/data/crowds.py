@@ -109,8 +109,34 @@ def compose_scene(rng: np.random.Generator, bg: np.ndarray, cutouts: list[Cutout
                   people: tuple[int, int] = (4, 20), near: float = 0.5, min_visible: float = 0.25
                   ) -> tuple[np.ndarray, list[dict]]:
     """One crowded image: (BGR image, annotations with 'bbox' xyxy amodal, 'mask' visible HxW uint8,
-    'visible', 'source', 'license')."""
-    # background: random crop, flip, long side -> size
+    'visible', 'source', 'license'). The random draws come in a fixed order (background, people, depth
+    order), so a seed gives the same scene."""
+    canvas = _background(rng, bg, size)
+    H, W = canvas.shape[:2]
+    boxes, picks = _place_people(rng, cutouts, W, H, people, near)
+    order = rng.permutation(len(boxes))  # back to front
+    placed = {i: _rasterise(boxes[i], *picks[i], W, H) for i in range(len(boxes))}
+    front, vis = _drop_hidden(placed, order, W, H, min_visible)
+    out = canvas.copy()
+    for i in order:
+        if i not in placed:
+            continue
+        px, py, im, mk = placed[i]
+        alpha = cv2.GaussianBlur(mk.astype(np.float32), (3, 3), 0)[:, :, None]
+        roi = out[py:py + mk.shape[0], px:px + mk.shape[1]].astype(np.float32)
+        out[py:py + mk.shape[0], px:px + mk.shape[1]] = (alpha * im + (1 - alpha) * roi).astype(np.uint8)
+    anns = []
+    for i in sorted(placed):
+        px, py, im, mk = placed[i]
+        ys, xs = np.nonzero(mk)
+        amodal = [px + xs.min(), py + ys.min(), px + xs.max() + 1, py + ys.max() + 1]
+        anns.append(dict(bbox=[float(v) for v in amodal], mask=(front == i).astype(np.uint8), visible=vis[i],
+                         source=picks[i][0].source, license=picks[i][0].license))
+    return out, anns
+
+
+def _background(rng: np.random.Generator, bg: np.ndarray, size: int) -> np.ndarray:
+    """A random crop (60-100 % of each side), flipped half the time, long side -> ``size``."""
     bh, bw = bg.shape[:2]
     ch, cw = int(bh * rng.uniform(0.6, 1.0)), int(bw * rng.uniform(0.6, 1.0))
     y0, x0 = int(rng.integers(0, bh - ch + 1)), int(rng.integers(0, bw - cw + 1))
@@ -119,7 +145,13 @@ def compose_scene(rng: np.random.Generator, bg: np.ndarray, cutouts: list[Cutout
         canvas = canvas[:, ::-1]
     r = size / max(ch, cw)
     W, H = max(32, round(cw * r)), max(32, round(ch * r))
-    canvas = cv2.resize(np.ascontiguousarray(canvas), (W, H), interpolation=cv2.INTER_AREA if r < 1 else cv2.INTER_LINEAR)
+    return cv2.resize(np.ascontiguousarray(canvas), (W, H), interpolation=cv2.INTER_AREA if r < 1 else cv2.INTER_LINEAR)
+
+
+def _place_people(rng: np.random.Generator, cutouts: list[Cutout], W: int, H: int, people: tuple[int, int],
+                  near: float) -> tuple[list[np.ndarray], list[tuple[Cutout, bool]]]:
+    """The people's boxes (xyxy) and (cutout, flipped): a scene scale with per-person jitter; each person
+    after the first, with probability ``near``, beside a placed one at IoU 0.5-0.8, else apart."""
     n = int(rng.integers(people[0], people[1] + 1))
     scene_h = H * rng.uniform(0.22, 0.55)
     boxes: list[np.ndarray] = []
@@ -145,20 +177,25 @@ def compose_scene(rng: np.random.Generator, bg: np.ndarray, cutouts: list[Cutout
             box = place_apart(rng, w, h, W, H, boxes, tries=20)
         boxes.append(box)
         picks.append((c, bool(rng.random() < 0.5)))
-    order = rng.permutation(len(boxes))  # back to front
-    # rasterise each person's mask at its place; drop the least visible until all are visible enough
-    placed = {}
-    for i in range(len(boxes)):
-        x1, y1, x2, y2 = boxes[i]
-        c, flip = picks[i]
-        pw, ph = max(1, round(x2 - x1)), max(1, round(y2 - y1))
-        im = cv2.resize(c.img, (pw, ph), interpolation=cv2.INTER_LINEAR)
-        mk = cv2.resize(c.mask, (pw, ph), interpolation=cv2.INTER_NEAREST)
-        if flip:
-            im, mk = im[:, ::-1], mk[:, ::-1]
-        px, py = int(round(x1)), int(round(y1))
-        pw, ph = min(pw, W - px), min(ph, H - py)
-        placed[i] = (px, py, np.ascontiguousarray(im[:ph, :pw]), np.ascontiguousarray(mk[:ph, :pw]))
+    return boxes, picks
+
+
+def _rasterise(box: np.ndarray, c: Cutout, flip: bool, W: int, H: int):
+    """(x, y, image, mask) of one person resized to its box, cut at the image border."""
+    x1, y1, x2, y2 = box
+    pw, ph = max(1, round(x2 - x1)), max(1, round(y2 - y1))
+    im = cv2.resize(c.img, (pw, ph), interpolation=cv2.INTER_LINEAR)
+    mk = cv2.resize(c.mask, (pw, ph), interpolation=cv2.INTER_NEAREST)
+    if flip:
+        im, mk = im[:, ::-1], mk[:, ::-1]
+    px, py = int(round(x1)), int(round(y1))
+    pw, ph = min(pw, W - px), min(ph, H - py)
+    return px, py, np.ascontiguousarray(im[:ph, :pw]), np.ascontiguousarray(mk[:ph, :pw])
+
+
+def _drop_hidden(placed: dict, order, W: int, H: int, min_visible: float) -> tuple[np.ndarray, dict]:
+    """Drop the least visible person until every one left shows at least ``min_visible`` of its mask;
+    returns the map of the front person at each pixel (-1: background) and each one's visible share."""
     while True:
         front = np.full((H, W), -1, np.int32)
         for i in order:
@@ -170,24 +207,8 @@ def compose_scene(rng: np.random.Generator, bg: np.ndarray, cutouts: list[Cutout
         vis = {i: float((front == i).sum()) / max(1.0, float(placed[i][3].sum())) for i in placed}
         worst = min(vis, key=vis.get) if vis else None
         if worst is None or vis[worst] >= min_visible:
-            break
+            return front, vis
         del placed[worst]
-    out = canvas.copy()
-    for i in order:
-        if i not in placed:
-            continue
-        px, py, im, mk = placed[i]
-        alpha = cv2.GaussianBlur(mk.astype(np.float32), (3, 3), 0)[:, :, None]
-        roi = out[py:py + mk.shape[0], px:px + mk.shape[1]].astype(np.float32)
-        out[py:py + mk.shape[0], px:px + mk.shape[1]] = (alpha * im + (1 - alpha) * roi).astype(np.uint8)
-    anns = []
-    for i in sorted(placed):
-        px, py, im, mk = placed[i]
-        ys, xs = np.nonzero(mk)
-        amodal = [px + xs.min(), py + ys.min(), px + xs.max() + 1, py + ys.max() + 1]
-        anns.append(dict(bbox=[float(v) for v in amodal], mask=(front == i).astype(np.uint8), visible=vis[i],
-                         source=picks[i][0].source, license=picks[i][0].license))
-    return out, anns
 
 
 def overlap_stats(boxes_per_image: list[np.ndarray]) -> dict:

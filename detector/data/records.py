@@ -326,68 +326,85 @@ def index_yolo(images: Path | list[Path], nc: int, split: str, decode: bool = Fa
         size = _check_image(path, decode, split, issues)
         if size is None:
             continue
-        boxes, classes, seen, segs = [], [], {}, []
-        try:
-            with open(lbl, encoding="utf-8-sig") as f:  # -sig: a BOM some editors write
-                text = f.read()
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            text = None  # no label file: a background image
-        except (OSError, UnicodeDecodeError) as e:
-            issues.append(Issue(str(lbl), f"unreadable label file: {e}", "rejected", split=split))
+        text = _read_label(lbl, split, issues)
+        if text is False:
             continue
-        if text is not None:
-            for n, line in enumerate(text.splitlines(), 1):
-                if not line.strip():
-                    continue
-                parts = line.split()
-                if len(parts) != 5 and (len(parts) < 7 or len(parts) % 2 == 0):
-                    issues.append(Issue(str(lbl), f"expected 5 columns 'class cx cy w h' or a YOLO-seg polygon 'class x1 "
-                                        f"y1 x2 y2 x3 y3 ...', got {len(parts)}", "rejected", line=n, split=split))
-                    continue
-                try:
-                    vals = [float(v) for v in parts]
-                except ValueError:
-                    issues.append(Issue(str(lbl), f"non-numeric field in {line.strip()!r}", "rejected", line=n, split=split))
-                    continue
-                c = vals[0]
-                if not c.is_integer() or not 0 <= c < nc:
-                    issues.append(Issue(str(lbl), f"unknown class id {parts[0]} (dataset has {nc} classes)", "rejected",
-                                        line=n, split=split))
-                    continue
-                if class_map is not None:
-                    if int(c) not in class_map:
-                        left_out += 1
-                        continue
-                    c = float(class_map[int(c)])
-                poly = None
-                if len(vals) == 5:
-                    cx, cy, bw, bh = vals[1:]
-                    raw = [cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2]
-                else:  # YOLO-seg: the polygon's extent is the box, the polygon the instance mask
-                    poly = vals[1:]
-                    raw = [min(poly[0::2]), min(poly[1::2]), max(poly[0::2]), max(poly[1::2])]
-                box, problem = _clip_box(raw, 1.0, 1.0, tol=1e-3)
-                if problem:
-                    issues.append(Issue(str(lbl), problem.replace("1x1 image", "image (normalized)"),
-                                        "warning" if box else "rejected", line=n, split=split))
-                if box is None:
-                    continue
-                key = (int(c), *box)
-                if key in seen:
-                    issues.append(Issue(str(lbl), f"duplicate of line {seen[key]}, removed", "warning", line=n, split=split))
-                    continue
-                seen[key] = n
-                boxes.append(box)
-                classes.append(int(c))
-                segs.append([poly] if poly is not None else None)
+        labels = _YoloLabels(str(lbl), nc, class_map, split, issues)
+        for n, line in enumerate((text or "").splitlines(), 1):
+            labels.add_line(n, line)
+        left_out += labels.left_out
         hw = size if isinstance(size, tuple) else (None, None)
-        records.append(ImageRecord(str(path), image_id, hw[0], hw[1], _arr(boxes), np.array(classes, np.int64),
-                                   normalized=True, stem_ids=True, name=names.get(path),
-                                   segments=segs if any(x is not None for x in segs) else None))
+        records.append(ImageRecord(str(path), image_id, hw[0], hw[1], _arr(labels.boxes),
+                                   np.array(labels.classes, np.int64), normalized=True, stem_ids=True,
+                                   name=names.get(path),
+                                   segments=labels.segs if any(x is not None for x in labels.segs) else None))
     if left_out:
         issues.append(Issue(str(images), f"{left_out} boxes of other classes left out (data YAML classes)",
                             "info", split=split))
     return records, issues
+
+
+def _read_label(lbl: Path, split: str, issues: list[Issue]):
+    """The label file's text; None when there is none (a background image); False when unreadable (listed)."""
+    try:
+        with open(lbl, encoding="utf-8-sig") as f:  # -sig: a BOM some editors write
+            return f.read()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
+    except (OSError, UnicodeDecodeError) as e:
+        issues.append(Issue(str(lbl), f"unreadable label file: {e}", "rejected", split=split))
+        return False
+
+
+class _YoloLabels:
+    """One label file's boxes (normalized xyxy), classes and polygons, line by line; every rejected or
+    repaired line becomes an :class:`Issue` naming the file and line."""
+
+    def __init__(self, lbl: str, nc: int, class_map: dict[int, int] | None, split: str, issues: list[Issue]):
+        self.lbl, self.nc, self.class_map, self.split, self.issues = lbl, nc, class_map, split, issues
+        self.boxes, self.classes, self.segs, self.seen, self.left_out = [], [], [], {}, 0
+
+    def _issue(self, msg: str, level: str, n: int) -> None:
+        self.issues.append(Issue(self.lbl, msg, level, line=n, split=self.split))
+
+    def add_line(self, n: int, line: str) -> None:
+        if not line.strip():
+            return
+        parts = line.split()
+        if len(parts) != 5 and (len(parts) < 7 or len(parts) % 2 == 0):
+            return self._issue(f"expected 5 columns 'class cx cy w h' or a YOLO-seg polygon 'class x1 "
+                               f"y1 x2 y2 x3 y3 ...', got {len(parts)}", "rejected", n)
+        try:
+            vals = [float(v) for v in parts]
+        except ValueError:
+            return self._issue(f"non-numeric field in {line.strip()!r}", "rejected", n)
+        c = vals[0]
+        if not c.is_integer() or not 0 <= c < self.nc:
+            return self._issue(f"unknown class id {parts[0]} (dataset has {self.nc} classes)", "rejected", n)
+        if self.class_map is not None:
+            if int(c) not in self.class_map:
+                self.left_out += 1
+                return
+            c = float(self.class_map[int(c)])
+        poly = None
+        if len(vals) == 5:
+            cx, cy, bw, bh = vals[1:]
+            raw = [cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2]
+        else:  # YOLO-seg: the polygon's extent is the box, the polygon the instance mask
+            poly = vals[1:]
+            raw = [min(poly[0::2]), min(poly[1::2]), max(poly[0::2]), max(poly[1::2])]
+        box, problem = _clip_box(raw, 1.0, 1.0, tol=1e-3)
+        if problem:
+            self._issue(problem.replace("1x1 image", "image (normalized)"), "warning" if box else "rejected", n)
+        if box is None:
+            return
+        key = (int(c), *box)
+        if key in self.seen:
+            return self._issue(f"duplicate of line {self.seen[key]}, removed", "warning", n)
+        self.seen[key] = n
+        self.boxes.append(box)
+        self.classes.append(int(c))
+        self.segs.append([poly] if poly is not None else None)
 
 
 def issues_to_json(issues: list[Issue]) -> list[dict]:

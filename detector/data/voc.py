@@ -79,54 +79,79 @@ def index_voc(root: Path, list_file: Path, names: list[str], split: str, decode:
             issues.append(Issue(str(xml_file), problem if xml_file.is_file() else "annotation file not found",
                                 "rejected", split=split))
             continue
-        try:
-            w = float(node.findtext("size/width"))
-            h = float(node.findtext("size/height"))
-            if w <= 0 or h <= 0:
-                raise ValueError
-        except (TypeError, ValueError):
-            issues.append(Issue(str(xml_file), "missing or invalid <size> (width and height must be positive numbers)",
-                                "rejected", split=split))
+        hw = _size(xml_file, node, split, issues)
+        if hw is None:
             continue
         path = _image_path(root, image_id, node)
         size = _check_image(path, decode, split, issues)
         if size is None:
             continue
+        h, w = hw
         if isinstance(size, tuple) and (size[0], size[1]) != (h, w):
             issues.append(Issue(str(xml_file), f"decoded size {size[1]}x{size[0]} differs from <size> {w:g}x{h:g}; "
                                 "using the decoded size", "warning", split=split))
             h, w = float(size[0]), float(size[1])
-        boxes, classes, crowd, crowd_cls = [], [], [], []
+        objs = _Objects(str(xml_file), cls_index, names, other, split, issues)
         for j, obj in enumerate(node.iter("object")):
-            name = (obj.findtext("name") or "").strip()
-            where = f"object {j} ({name or 'no name'})"
-            if name in other:
-                left_out += 1
-                continue
-            if name not in cls_index:
-                issues.append(Issue(str(xml_file), f"{where}: unknown class {name!r} (the data has {len(names)}: "
-                                    f"{names[:6]}{' ...' if len(names) > 6 else ''})", "rejected", split=split))
-                continue
-            try:
-                x1, y1, x2, y2 = (float(obj.findtext(f"bndbox/{t}")) for t in ("xmin", "ymin", "xmax", "ymax"))
-            except (TypeError, ValueError):
-                issues.append(Issue(str(xml_file), f"{where}: <bndbox> needs numeric xmin, ymin, xmax, ymax",
-                                    "rejected", split=split))
-                continue
-            box, prob = _clip_box([x1 - 1, y1 - 1, x2, y2], w, h, tol=1.0)
-            if prob:
-                issues.append(Issue(str(xml_file), f"{where}: {prob}", "warning" if box else "rejected", split=split))
-            if box is None:
-                continue
-            if (obj.findtext("difficult") or "0").strip() in ("1", "true"):
-                crowd.append(box)
-                crowd_cls.append(cls_index[name])
-            else:
-                boxes.append(box)
-                classes.append(cls_index[name])
-        records.append(ImageRecord(str(path), k, int(h), int(w), _arr(boxes), np.array(classes, np.int64), _arr(crowd),
-                                   crowd_classes=np.array(crowd_cls, np.int64), stem_ids=True))
+            objs.add(j, obj, w, h)
+        left_out += objs.left_out
+        records.append(ImageRecord(str(path), k, int(h), int(w), _arr(objs.boxes), np.array(objs.classes, np.int64),
+                                   _arr(objs.crowd), crowd_classes=np.array(objs.crowd_cls, np.int64), stem_ids=True))
     if left_out:
         issues.append(Issue(str(list_file), f"{left_out} objects of other classes left out (data YAML classes)",
                             "info", split=split))
     return records, issues
+
+
+def _size(xml_file: Path, node, split: str, issues: list[Issue]) -> tuple[float, float] | None:
+    """(height, width) from <size>; None (listed) when missing or not positive."""
+    try:
+        w = float(node.findtext("size/width"))
+        h = float(node.findtext("size/height"))
+        if w <= 0 or h <= 0:
+            raise ValueError
+    except (TypeError, ValueError):
+        issues.append(Issue(str(xml_file), "missing or invalid <size> (width and height must be positive numbers)",
+                            "rejected", split=split))
+        return None
+    return h, w
+
+
+class _Objects:
+    """One XML file's objects: boxes and classes, ``difficult`` ones as ignore regions of their class
+    (detectron2's reading: 1-based inclusive pixels -> ``xmin - 1, ymin - 1, xmax, ymax``)."""
+
+    def __init__(self, xml_file: str, cls_index: dict, names: list[str], other: set, split: str,
+                 issues: list[Issue]):
+        self.xml_file, self.cls_index, self.names, self.other = xml_file, cls_index, names, other
+        self.split, self.issues = split, issues
+        self.boxes, self.classes, self.crowd, self.crowd_cls, self.left_out = [], [], [], [], 0
+
+    def _issue(self, msg: str, level: str = "rejected") -> None:
+        self.issues.append(Issue(self.xml_file, msg, level, split=self.split))
+
+    def add(self, j: int, obj, w: float, h: float) -> None:
+        name = (obj.findtext("name") or "").strip()
+        where = f"object {j} ({name or 'no name'})"
+        if name in self.other:
+            self.left_out += 1
+            return
+        if name not in self.cls_index:
+            names = self.names
+            return self._issue(f"{where}: unknown class {name!r} (the data has {len(names)}: "
+                               f"{names[:6]}{' ...' if len(names) > 6 else ''})")
+        try:
+            x1, y1, x2, y2 = (float(obj.findtext(f"bndbox/{t}")) for t in ("xmin", "ymin", "xmax", "ymax"))
+        except (TypeError, ValueError):
+            return self._issue(f"{where}: <bndbox> needs numeric xmin, ymin, xmax, ymax")
+        box, prob = _clip_box([x1 - 1, y1 - 1, x2, y2], w, h, tol=1.0)
+        if prob:
+            self._issue(f"{where}: {prob}", "warning" if box else "rejected")
+        if box is None:
+            return
+        if (obj.findtext("difficult") or "0").strip() in ("1", "true"):
+            self.crowd.append(box)
+            self.crowd_cls.append(self.cls_index[name])
+        else:
+            self.boxes.append(box)
+            self.classes.append(self.cls_index[name])

@@ -131,23 +131,8 @@ def read_results(path: str | Path, idx, cat_offset: int = 0, cat_map: str | None
     when the file is unusable: unreadable, not a results list, no valid row, no row for any image of the
     split, or category ids the split does not have."""
     path = Path(path)
-    from ..utils.safe_load import read_json
-
-    try:
-        preds = read_json(path)
-    except ValueError as e:
-        raise ValueError(f"{path}: cannot read predictions json: {str(e).split(': ', 1)[-1]}") from None
-    if isinstance(preds, dict) and "annotations" in preds:
-        raise ValueError(f"{path}: this is a COCO annotations file (ground truth), not a results list")
-    if not isinstance(preds, list):
-        raise ValueError(f"{path}: expected a COCO results list [{{image_id, category_id, bbox, score}}, ...], "
-                         f"got a {type(preds).__name__}")
-    ext = external_ids(idx.records)
-    by_name = {name: iid for iid, (_, name) in ext.items()}  # relative paths: unique per image
-    bare = _unique_keys([(Path(r.path).name, r.image_id) for r in idx.records])  # bare names, where unambiguous
-    by_ext = {e: iid for iid, (e, _) in ext.items()}
-    own_ids = {r.image_id for r in idx.records}
-    by_stem = _unique_keys([(_stem_key(Path(r.path).stem), r.image_id) for r in idx.records])  # Ultralytics on COCO json
+    preds = _load_results_list(path)
+    match = _ImageMatcher(idx)
     out = ResultsFile(np.zeros((0, 7)))
     reasons: dict[str, int] = {}
     unknown: set = set()
@@ -159,47 +144,101 @@ def read_results(path: str | Path, idx, cat_offset: int = 0, cat_map: str | None
             key = problem.split(" [")[0].split(" {")[0] if "NaN" not in problem else "bbox has NaN/inf"
             reasons[key] = reasons.get(key, 0) + 1
             continue
-        fname = p.get("file_name")
-        if isinstance(fname, str) and fname:
-            iid = by_name.get(Path(fname).as_posix())
-            if iid is None:  # a bare name (other tools write those) where only one image has it
-                iid = bare.get(Path(fname).name)
-            key = fname
-        else:
-            key = p["image_id"]
-            iid = by_ext.get(key)
-            if iid is None and isinstance(key, int) and key in own_ids:
-                iid = key
-            if iid is None and isinstance(key, str) and key.isdigit():
-                iid = by_ext.get(int(key))
-            if iid is None and isinstance(key, (str, int)):
-                iid = by_stem.get(_stem_key(str(key)))
+        iid, key = match(p)
         if iid is None:
             unknown.add(key)
             out.unknown_images += 1
             continue
-        x, y, w, h = (float(v) for v in p["bbox"])
-        cid = int(p["category_id"]) + cat_offset
-        if cat_map is not None:
-            k = cid - CAT_MAPS[cat_map]
-            cid = COCO91_IDS[k] if 0 <= k < len(COCO91_IDS) else -1_000_000 - cid  # unknown: named below
-        rows.append([iid, x, y, w, h, float(p["score"]), cid])
+        rows.append([iid, *(float(v) for v in p["bbox"]), float(p["score"]), _category(p, cat_offset, cat_map)])
         dn = p.get("density")
         dens.append(float(dn) if isinstance(dn, (int, float)) and not isinstance(dn, bool) else math.nan)
+    _note_rejected_and_unknown(path, out, reasons, unknown, len(preds), bool(rows), match, idx.split)
+    arr, dens = _check_categories(path, out, np.array(rows, np.float64).reshape(-1, 7), np.array(dens, np.float64),
+                                  idx, cat_offset)
+    if cat_offset:
+        out.notes.append(f"category ids shifted by {cat_offset:+d} (--cat-offset)")
+    if cat_map:
+        out.notes.append(f"category ids read as COCO class indices ({cat_map}) and mapped to COCO's ids (--cat-map)")
+    out.rows, out.densities = _scores_in_unit_range(arr, out), dens
+    return out
+
+
+def _load_results_list(path: Path) -> list:
+    """The file's rows, or a ValueError saying why it is not a COCO results list."""
+    from ..utils.safe_load import read_json
+
+    try:
+        preds = read_json(path)
+    except ValueError as e:
+        raise ValueError(f"{path}: cannot read predictions json: {str(e).split(': ', 1)[-1]}") from None
+    if isinstance(preds, dict) and "annotations" in preds:
+        raise ValueError(f"{path}: this is a COCO annotations file (ground truth), not a results list")
+    if not isinstance(preds, list):
+        raise ValueError(f"{path}: expected a COCO results list [{{image_id, category_id, bbox, score}}, ...], "
+                         f"got a {type(preds).__name__}")
+    return preds
+
+
+class _ImageMatcher:
+    """A row -> (the split's image id or None, the key it was looked up by): by ``file_name`` (the relative
+    path, else a bare name that only one image has), else by ``image_id`` (the external id, our own id, a
+    numeric string, or a file stem as Ultralytics writes on COCO json)."""
+
+    def __init__(self, idx):
+        ext = external_ids(idx.records)
+        self.by_name = {name: iid for iid, (_, name) in ext.items()}  # relative paths: unique per image
+        self.bare = _unique_keys([(Path(r.path).name, r.image_id) for r in idx.records])  # where unambiguous
+        self.by_ext = {e: iid for iid, (e, _) in ext.items()}
+        self.own_ids = {r.image_id for r in idx.records}
+        self.by_stem = _unique_keys([(_stem_key(Path(r.path).stem), r.image_id) for r in idx.records])
+
+    def __call__(self, p: dict):
+        fname = p.get("file_name")
+        if isinstance(fname, str) and fname:
+            iid = self.by_name.get(Path(fname).as_posix())
+            return (self.bare.get(Path(fname).name) if iid is None else iid), fname
+        key = p["image_id"]
+        iid = self.by_ext.get(key)
+        if iid is None and isinstance(key, int) and key in self.own_ids:
+            iid = key
+        if iid is None and isinstance(key, str) and key.isdigit():
+            iid = self.by_ext.get(int(key))
+        if iid is None and isinstance(key, (str, int)):
+            iid = self.by_stem.get(_stem_key(str(key)))
+        return iid, key
+
+
+def _category(p: dict, cat_offset: int, cat_map: str | None) -> int:
+    """The row's category id after ``--cat-offset`` / ``--cat-map`` (an unknown mapped index: a value
+    below -1e6 that the category check names)."""
+    cid = int(p["category_id"]) + cat_offset
+    if cat_map is not None:
+        k = cid - CAT_MAPS[cat_map]
+        cid = COCO91_IDS[k] if 0 <= k < len(COCO91_IDS) else -1_000_000 - cid
+    return cid
+
+
+def _note_rejected_and_unknown(path: Path, out: ResultsFile, reasons: dict, unknown: set, n_rows: int,
+                               any_row: bool, match: _ImageMatcher, split: str) -> None:
+    """Notes on rejected rows and rows of images not in the split; a ValueError when nothing is left."""
     if out.rejected:
         detail = "; ".join(f"{n} x {r}" for r, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:5])
-        out.notes.append(f"{out.rejected} of {len(preds)} rows rejected ({detail})")
-    if preds and not rows and not unknown:
+        out.notes.append(f"{out.rejected} of {n_rows} rows rejected ({detail})")
+    if n_rows and not any_row and not unknown:
         raise ValueError(f"{path}: no usable row: {out.notes[0]}")
     if unknown:
-        msg = (f"{out.unknown_images} rows name {len(unknown)} image(s) not in the {idx.split} split: {_fmt(unknown)}; "
-               f"the split's ids look like {_fmt(list(by_ext)[:3], 3)} (file names like "
-               f"{_fmt(list(by_name)[:2], 2)})")
-        if not rows:
+        msg = (f"{out.unknown_images} rows name {len(unknown)} image(s) not in the {split} split: {_fmt(unknown)}; "
+               f"the split's ids look like {_fmt(list(match.by_ext)[:3], 3)} (file names like "
+               f"{_fmt(list(match.by_name)[:2], 2)})")
+        if not any_row:
             raise ValueError(f"{path}: no row matches an image of the split: {msg}")
         out.notes.append(msg + "; scored without them")
-    arr = np.array(rows, np.float64).reshape(-1, 7)
-    dens = np.array(dens, np.float64)
+
+
+def _check_categories(path: Path, out: ResultsFile, arr: np.ndarray, dens: np.ndarray, idx,
+                      cat_offset: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows whose category the split has; a ValueError naming the others (and the offset that would fit),
+    except for classes a data YAML's ``classes:`` left out, whose rows are dropped with a note."""
     cats = set(int(c) for c in arr[:, 6])
     known = set(idx.cat_ids)
     bad = cats - known
@@ -207,20 +246,19 @@ def read_results(path: str | Path, idx, cat_offset: int = 0, cat_map: str | None
         keep = np.isin(arr[:, 6], sorted(known))
         out.notes.append(f"{int((~keep).sum())} rows of categories {_fmt(bad)} outside the data YAML's 'classes' "
                          "left out")
-        arr, dens, bad = arr[keep], dens[keep], set()
+        return arr[keep], dens[keep]
     if bad:
         raise ValueError(f"{path}: category ids {_fmt(sorted(c if c > -1_000_000 else -1_000_000 - c for c in bad))} "
                          f"are not in the split ({len(known)} categories, ids {_fmt(known)}){_id_hint(cats, idx, cat_offset)}")
-    if cat_offset:
-        out.notes.append(f"category ids shifted by {cat_offset:+d} (--cat-offset)")
-    if cat_map:
-        out.notes.append(f"category ids read as COCO class indices ({cat_map}) and mapped to COCO's ids (--cat-map)")
+    return arr, dens
+
+
+def _scores_in_unit_range(arr: np.ndarray, out: ResultsFile) -> np.ndarray:
+    """Scores outside [0, 1] replaced by their ranks in [0, 1], with a note (mAP uses only their order)."""
     lo, hi = (float(arr[:, 5].min()), float(arr[:, 5].max())) if len(arr) else (0.0, 1.0)
     if lo < 0 or hi > 1:  # the ranking (mAP) is unaffected; P/R/F1 at a confidence would mean nothing
         arr = arr.copy()
         arr[:, 5] = _ranks(arr[:, 5])
         out.notes.append(f"scores lie in [{lo:g}, {hi:g}], not [0, 1]: mAP uses only their order; P/R/F1 are "
                          "computed on the scores' ranks mapped to [0, 1] (a 'conf' of 0.5 is the median score)")
-    out.rows = arr
-    out.densities = dens
-    return out
+    return arr
