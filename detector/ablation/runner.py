@@ -38,7 +38,7 @@ class Recipe:
     val_period: int | None = None  # validate every N epochs while training (default: after the last only)
     device: str = "cpu"
     weights: str | None = None  # pretrained start for every cfg (layers matched by structure), else scratch
-    teacher: str | None = None  # knowledge distillation for every cfg from this checkpoint (engine/distill.py)
+    teacher: str | None = None  # knowledge distillation for every cfg from this checkpoint (train/distill.py)
     distill: str = TrainConfig.distill
     distill_loss: str = TrainConfig.distill_loss
     distill_gain: float = TrainConfig.distill_gain

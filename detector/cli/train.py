@@ -57,22 +57,12 @@ def parse(argv=None) -> TrainConfig:
                     help="NHWC memory format for the model and batches (faster convolutions on CPU and CUDA)")
     ap.add_argument("--val-period", type=positive_int, default=d.val_period, help="validate every N epochs")
     ap.add_argument("--nms", choices=nms_methods(), default=None,
-                    help="NMS for validation (default: the model YAML's)")
+                    help="NMS for validation (default: the model YAML's, else adaptive_soft)")
     ap.add_argument("--strict-labels", action="store_true", help="refuse to train when any label is rejected")
     ap.add_argument("--no-plots", dest="plots", action="store_false")
     ap.add_argument("--callbacks", nargs="+", default=[], metavar="MODULE:CLASS",
-                    help="extra training callbacks, e.g. my_logs:JsonLines (importable module; see README 'Callbacks')")
-    kd = ap.add_argument_group("knowledge distillation (detector/train/distill.py)")
-    kd.add_argument("--teacher", default=None, metavar="T.pt",
-                    help="distil from this frozen model: a checkpoint of ours (any scale or YAML) or a YOLOv8 .pt")
-    kd.add_argument("--distill", choices=DISTILL_CHOICES, default=d.distill,
-                    help="what to match: neck features (1x1 projectors), logit (the head's class scores and box "
-                         "distributions; same classes, reg_max and strides needed), or both; auto (default): logit "
-                         "when the heads match, else feature")
-    kd.add_argument("--distill-loss", choices=["pkd", "cwd"], default=d.distill_loss,
-                    help="feature term: Pearson-normalised MSE (pkd, default) or channel-wise KL (cwd)")
-    kd.add_argument("--distill-gain", type=float, default=d.distill_gain,
-                    help="multiplies every distillation gain (hyp distill_feature / distill_cls / distill_box)")
+                    help="extra training callbacks, e.g. my_logs:JsonLines (importable module; see docs/extending.md, Callbacks)")
+    _add_distill_flags(ap, d)
     ap.add_argument("--max-batches", type=int, default=None, help=argparse.SUPPRESS)
     args = vars(ap.parse_args(argv))
     check_device_arg(ap, args["device"])
@@ -90,6 +80,20 @@ def parse(argv=None) -> TrainConfig:
         return TrainConfig(**args)
     # unset epochs/img/batch: the data YAML's defaults, then the built-in ones (as Trainer does for Python users)
     return with_defaults(TrainConfig(**args))
+
+
+def _add_distill_flags(ap: argparse.ArgumentParser, d: TrainConfig) -> None:
+    kd = ap.add_argument_group("knowledge distillation (detector/train/distill.py)")
+    kd.add_argument("--teacher", default=None, metavar="T.pt",
+                    help="distil from this frozen model: a checkpoint of ours (any scale or YAML) or a YOLOv8 .pt")
+    kd.add_argument("--distill", choices=DISTILL_CHOICES, default=d.distill,
+                    help="what to match: neck features (1x1 projectors), logit (the head's class scores and box "
+                         "distributions; same classes, reg_max and strides needed), or both; auto (default): logit "
+                         "when the heads match, else feature")
+    kd.add_argument("--distill-loss", choices=["pkd", "cwd"], default=d.distill_loss,
+                    help="feature term: Pearson-normalised MSE (pkd, default) or channel-wise KL (cwd)")
+    kd.add_argument("--distill-gain", type=float, default=d.distill_gain,
+                    help="multiplies every distillation gain (hyp distill_feature / distill_cls / distill_box)")
 
 
 def main(argv=None) -> int:

@@ -55,6 +55,16 @@ def _donors(records) -> np.ndarray:
 
 
 class DetectionDataset(Dataset):
+    """A split's records as training or validation samples (uint8 CHW letterboxed image, targets in
+    pixels, crowd regions, meta to map boxes back).
+
+    Contents: reading (``load_image``: decode or the RAM cache, resized so the long side is ``img_size``;
+    ``load``: the image with its boxes, classes, crowd regions and masks; ``cache_bytes`` / ``fill_cache``);
+    sampling (``__getitem__`` takes an (index, epoch) key from :class:`EpochSampler`, ``_sample`` draws
+    mosaic (``_mosaic``) or a single image (``_load_aug``) then the affine, colour and flip augmentation, or
+    letterboxes for validation); rectangular validation batches (``_init_rect``: each batch padded only to a
+    multiple of ``stride``). One bad image is skipped and listed (``unreadable``), never fatal."""
+
     def __init__(self, records: list[ImageRecord], img_size: int = 640, augment: bool = False, hyp: dict | None = None,
                  rect: bool = False, batch_size: int = 16, stride: int = 32, seed: int = 0,
                  close_mosaic_epoch: int | None = None):

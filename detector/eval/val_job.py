@@ -76,7 +76,7 @@ def evaluate(cfg: ValConfig, save_dir: Path) -> dict:
         model.half()
     nms = resolve_nms(cfg.nms, ckpt.get("nms"), model.cfg.nms)
     ds = DetectionDataset(idx.records, round_img(cfg.img, model.max_stride), augment=False, rect=cfg.rect,
-                          batch_size=cfg.batch)
+                          batch_size=cfg.batch, stride=model.max_stride)
     loader, _ = build_dataloader(ds, cfg.batch, cfg.workers, shuffle=False)
     ev = COCOEvaluator.from_split(idx)
     ev.backend = cfg.coco_backend

@@ -35,10 +35,7 @@ def run_validation(model, loader, evaluator: COCOEvaluator, device: torch.device
                                          max_det=max_det, multi_label=True)
     if variants and predictor.graph_nms is not None:
         raise ValueError("NMS variants need decoded predictions; this model has its NMS inside the graph")
-    others = {}
-    for name, (ev, opts) in (variants or {}).items():
-        ev.reset()
-        others[name] = (ev, Predictor(None, predictor.stride, device, **{**vars(predictor.options), **opts}))
+    others = _variant_predictors(variants or {}, predictor, device)
     t_start = tl = time.perf_counter()
     for batch in tqdm(loader, desc=desc, disable=not progress, leave=False):
         t0 = time.perf_counter()
@@ -59,10 +56,7 @@ def run_validation(model, loader, evaluator: COCOEvaluator, device: torch.device
         for ev, p in others.values():
             ev.update(p.postprocess(preds), batch["meta"])
         if confusion is not None:
-            t = batch["targets"]
-            for b, d in enumerate(dets):
-                tb = t[t[:, 0] == b]
-                confusion.update(d.cpu(), tb[:, 2:6], tb[:, 1])
+            _update_confusion(confusion, dets, batch["targets"])
         t_pre, t_inf, t_nms = t_pre + t1 - t0, t_inf + t2 - t1, t_nms + t3 - t2
         n_img += len(imgs)
         for m in batch["meta"]:
@@ -81,3 +75,19 @@ def run_validation(model, loader, evaluator: COCOEvaluator, device: torch.device
     if model is not None:
         model.train(was_training)
     return metrics
+
+
+def _variant_predictors(variants: dict, predictor: Predictor, device: torch.device) -> dict:
+    """{name: (its evaluator, reset; a post-processing-only Predictor with the variant's options)}."""
+    out = {}
+    for name, (ev, opts) in variants.items():
+        ev.reset()
+        out[name] = (ev, Predictor(None, predictor.stride, device, **{**vars(predictor.options), **opts}))
+    return out
+
+
+def _update_confusion(confusion, dets: list[torch.Tensor], targets: torch.Tensor) -> None:
+    """targets Tensor[T, 6] (batch index, class, x1, y1, x2, y2): each image's boxes against its detections."""
+    for b, d in enumerate(dets):
+        tb = targets[targets[:, 0] == b]
+        confusion.update(d.cpu(), tb[:, 2:6], tb[:, 1])

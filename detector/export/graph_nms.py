@@ -30,7 +30,7 @@ from torch import nn
 from torchvision.ops import batched_nms
 
 from ..ops.boxes import batched_box_iou
-from ..ops.decode import split_columns
+from ..ops.decode import column_slices
 from ..registry import Registry
 
 
@@ -107,9 +107,9 @@ class _GraphNMS(nn.Module):
     def split(self, preds: torch.Tensor):
         """Tensor[B, N, 4 + nc (+1)] -> boxes [B, N, 4], class probs [B, N, nc], score [B, N], label [B, N],
         density [B, N]."""
-        col = split_columns(preds, {"xyxy": 4, "cls": self.nc, **({"density": 1} if self.has_density else {})})
-        boxes, cls = col["xyxy"], col["cls"]
-        dens = col["density"][..., 0] if self.has_density else torch.zeros_like(preds[..., 0])
+        col = column_slices({"xyxy": 4, "cls": self.nc, **({"density": 1} if self.has_density else {})})
+        boxes, cls = preds[..., col["xyxy"]], preds[..., col["cls"]]
+        dens = preds[..., col["density"].start] if self.has_density else torch.zeros_like(preds[..., 0])
         score, label = cls.max(-1)
         return boxes, cls, score, label, dens
 

@@ -39,6 +39,16 @@ def split_columns(t: torch.Tensor, layout: dict[str, int]) -> dict[str, torch.Te
     return dict(zip(layout, t.split(widths, dim=-1)))
 
 
+def column_slices(layout: dict[str, int]) -> dict[str, slice]:
+    """An ordered layout {name: width} -> {name: slice of its columns} (for indexing inside exported graphs,
+    where a plain slice stays a plain ONNX Slice)."""
+    out, o = {}, 0
+    for name, w in layout.items():
+        out[name] = slice(o or None, o + int(w))
+        o += int(w)
+    return out
+
+
 def split_outputs(flat: torch.Tensor, reg_max: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Tensor[B, N, 4R + nc + 1] -> (box logits [B, N, 4R], class logits [B, N, nc], density logits [B, N, 1])."""
     nc = flat.shape[-1] - 4 * reg_max - 1

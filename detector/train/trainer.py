@@ -72,7 +72,7 @@ class TrainConfig:
     max_batches: int | None = None  # stop each epoch after this many batches (tests, smoke runs)
     strict_labels: bool = False  # refuse to train when any label is rejected
     callbacks: list[str] = field(default_factory=list)  # extra callbacks, 'module:Class' (after the defaults)
-    teacher: str | None = None  # knowledge distillation from this checkpoint (ours or a YOLOv8 .pt; engine/distill.py)
+    teacher: str | None = None  # knowledge distillation from this checkpoint (ours or a YOLOv8 .pt; train/distill.py)
     distill: str = "auto"  # auto (logit when the heads match, else feature) | feature | logit | both
     distill_loss: str = "pkd"  # neck-feature term: pkd | cwd
     distill_gain: float = 1.0  # multiplies every distillation gain (hyp distill_*)
@@ -129,7 +129,13 @@ def find_last_checkpoint(project: str = "runs/train") -> Path:
 
 class Trainer:
     """``Trainer(cfg, callbacks=[...]).train()``: extra callbacks run after the defaults (and after
-    those named in ``cfg.callbacks``)."""
+    those named in ``cfg.callbacks``).
+
+    Contents: ``__init__`` (the config, resume, device, seeds, hyperparameters, loop state); ``setup``, the
+    ``build_*`` steps in their order (data, model, distiller, EMA, optimizer, AMP, loss, DDP, loaders; a
+    subclass replaces one); ``train`` (epochs, with the callbacks' hooks around each), ``train_one_epoch``
+    (forward, loss terms, backward) and ``optimizer_step`` (unscale, clip, step, EMA); ``_restore`` (a
+    resumed run's state) and ``where_stopped`` (what an interrupted run says)."""
 
     def __init__(self, cfg: TrainConfig, callbacks: list[Callback] | None = None):
         self.resume_ckpt = None
@@ -292,14 +298,15 @@ class Trainer:
             records = records[:max(1, round(len(records) * cfg.fraction))]
             self.log(f"--fraction {cfg.fraction:g}: training on the first {len(records)} of the {len(self.train_idx.records)} "
                      "train images")
+        stride = unwrap(self.model).max_stride
         self.train_ds = DetectionDataset(records, cfg.img, augment=True, hyp=hyp, seed=cfg.seed,
-                                         close_mosaic_epoch=close_epoch)
+                                         close_mosaic_epoch=close_epoch, stride=stride)
         self._cache(self.train_ds, "train")
         self.train_loader, self.sampler = build_dataloader(self.train_ds, self.per_rank, cfg.workers, True, cfg.seed,
                                                            self.rank, self.world)
         if self.main and self.val_idx is not None:
             self.val_ds = DetectionDataset(self.val_idx.records, cfg.img, augment=False, rect=True,
-                                           batch_size=cfg.batch * 2)
+                                           batch_size=cfg.batch * 2, stride=stride)
             self._cache(self.val_ds, "val")
             self.val_loader, _ = build_dataloader(self.val_ds, cfg.batch * 2, cfg.workers, False, cfg.seed)
             self.evaluator = COCOEvaluator.from_split(self.val_idx)

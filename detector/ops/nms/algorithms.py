@@ -157,6 +157,27 @@ def diou_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, iou_
     return _grouped_suppression(boxes, scores, idxs, thr, lambda a, b: batched_diou(a, b, beta))
 
 
+def _soft_nms_table(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, densities: torch.Tensor | None,
+                    iou_threshold: float, score_threshold: float):
+    """Soft-NMS's working table, one row per class group, boxes in decreasing score order:
+    (perm, group, pos: where each sorted box sits; boxes [G, M, 4]; the threshold each box suppresses
+    with [G, M]; work [G, M]: the scores still in play, -inf elsewhere (padding, or at the threshold or below)).
+    Each round then works on fixed [rows, M] tensors; rows whose group has run out are dropped once they are
+    half of them (many small class groups beside one large one)."""
+    _, perm, group, pos, counts = _groups(scores, idxs)
+    G, M = len(counts), int(counts.max())
+    bp = boxes.new_zeros(G, M, 4)
+    sp = scores.new_zeros(G, M)
+    bp[group, pos], sp[group, pos] = boxes[perm], scores[perm]
+    tp = sp.new_full((G, M), float(iou_threshold))
+    if densities is not None:
+        tp[group, pos] = torch.clamp(densities[perm].to(sp.dtype), min=float(iou_threshold))
+    neg_inf = float("-inf")
+    work = sp.new_full((G, M), neg_inf)
+    work[group, pos] = torch.where(scores[perm] > score_threshold, scores[perm], neg_inf)
+    return perm, group, pos, bp, tp, work
+
+
 def soft_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, sigma: float = 0.5,
              iou_threshold: float = 0.3, score_threshold: float = 0.001, method: str = "gaussian",
              densities: torch.Tensor | None = None,
@@ -183,20 +204,9 @@ def soft_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor, sigm
         raise ValueError("soft_nms: per-box (adaptive) thresholds need method='linear'")
     if boxes.numel() == 0:
         return torch.empty(0, dtype=torch.int64, device=boxes.device), scores.new_empty(0)
-    _, perm, group, pos, counts = _groups(scores, idxs)
-    G, M = len(counts), int(counts.max())
-    bp = boxes.new_zeros(G, M, 4)
-    sp = scores.new_zeros(G, M)
-    bp[group, pos], sp[group, pos] = boxes[perm], scores[perm]
-    tp = sp.new_full((G, M), float(iou_threshold))  # the threshold each box suppresses with
-    if densities is not None:
-        tp[group, pos] = torch.clamp(densities[perm].to(sp.dtype), min=float(iou_threshold))
-    # work: the scores of the boxes still in play, -inf elsewhere (padding, picked, fallen to the
-    # threshold). Each round works on fixed [rows, M] tensors; rows whose group has run out are
-    # dropped once they are half of them (many small class groups beside one large one).
+    perm, group, pos, bp, tp, work = _soft_nms_table(boxes, scores, idxs, densities, iou_threshold, score_threshold)
+    G, M = work.shape
     neg_inf = float("-inf")
-    work = sp.new_full((G, M), neg_inf)
-    work[group, pos] = torch.where(scores[perm] > score_threshold, scores[perm], neg_inf)
     x1, y1, x2, y2 = bp.unbind(-1)  # [G, M] each
     area = (x2 - x1) * (y2 - y1)  # as torchvision.ops.box_iou, so IoUs are bit-identical
     rows = torch.arange(G, device=boxes.device)  # the group of each row
