@@ -203,6 +203,15 @@ def _cocoeval(a) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="what", required=True)
+    _add_model_and_nms(sub)
+    _add_training(sub)
+    _add_inference(sub)
+    args = ap.parse_args(argv)
+    args.func(args)
+    return 0
+
+
+def _add_model_and_nms(sub) -> None:
     pm = sub.add_parser("model", help="params, GFLOPs, CPU latency per cfg")
     pm.add_argument("--cfg", nargs="*", help="model YAMLs (default: all shipped cfgs, yolo_bifpn first)")
     pm.add_argument("--scale", default="n")
@@ -222,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     pn.add_argument("--soft-max", type=int, default=10000, help="skip Soft-NMS above this many boxes")
     pn.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     pn.set_defaults(func=bench_nms)
+
+
+def _add_training(sub) -> None:
     pl = sub.add_parser("loader", help="training loader img/s vs model train-step img/s")
     pl.add_argument("--data", default="cfg/data/coco128.yaml")
     pl.add_argument("--cfg", default="cfg/yolo_ca_bifpn.yaml")
@@ -247,6 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     pk.add_argument("--runs", type=int, default=10)
     pk.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     pk.set_defaults(func=_distill)
+
+
+def _add_inference(sub) -> None:
     pc = sub.add_parser("crowd", help="greedy vs adaptive NMS on an annotated image set")
     pc.add_argument("--weights", required=True)
     pc.add_argument("--images", required=True)
@@ -288,10 +303,6 @@ def main(argv: list[str] | None = None) -> int:
     pv.add_argument("--big", type=int, default=5000)
     pv.add_argument("--out", default="runs/bench_cocoeval")
     pv.set_defaults(func=_cocoeval)
-    args = ap.parse_args(argv)
-    args.func(args)
-    return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
