@@ -125,7 +125,12 @@ def checkpoint_stride(path: str | Path) -> int:
 
 def load_weights(model: torch.nn.Module, state: dict, path: str = "checkpoint") -> None:
     """Load a state dict that must fit exactly; a mismatch in names or shapes raises a CheckpointError naming
-    them. (Weights of another graph go through :func:`detector.train.transfer.transfer_weights`.)"""
+    them. (Weights of another graph go through :func:`detector.train.transfer.transfer_weights`.) Attention
+    blocks whose identity gate is in ``state`` (fine-tuned from a graph without them) are re-armed first."""
+    from ..nn.attention import arm_identity_gates
+
+    if hasattr(model, "layers"):
+        arm_identity_gates(model, state)
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]

@@ -46,6 +46,8 @@ def parse(argv=None) -> TrainConfig:
     ap.add_argument("--cache", nargs="?", const="ram", default=d.cache, choices=["auto", "ram", "none"],
                     help="decoded images in RAM: auto (default: when they take < 2 GiB and < 10%% of free RAM), "
                          "ram (--cache alone: whenever they fit in half the free RAM), none")
+    ap.add_argument("--freeze", type=non_negative_int, default=d.freeze, metavar="N",
+                    help="freeze the first N layers (fine-tuning from --weights; Ultralytics' freeze)")
     ap.add_argument("--fraction", type=fraction, default=d.fraction,
                     help="train on this share of the train split's images, the first ones (Ultralytics' fraction)")
     ap.add_argument("--optimizer", choices=["SGD", "AdamW"], default=d.optimizer)

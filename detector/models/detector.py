@@ -139,7 +139,7 @@ class DetectionModel(nn.Module):
         for mn, m in self.named_modules():
             for pn, p in m.named_parameters(recurse=False):
                 full = f"{mn}.{pn}" if mn else pn
-                if isinstance(m, (nn.BatchNorm2d, nn.SyncBatchNorm, WeightedFusion)) or pn == "bias":
+                if isinstance(m, (nn.BatchNorm2d, nn.SyncBatchNorm, WeightedFusion)) or pn in ("bias", "identity_gate"):
                     names.add(full)
         return names
 

@@ -24,11 +24,41 @@ from .base import LayerContext, check_positive
 
 
 class _SameChannels:
-    """YAML contract shared by the attention blocks: ``[from, 1, Name, [hyper-params...]]``."""
+    """YAML contract shared by the attention blocks: ``[from, 1, Name, [hyper-params...]]``; and the way an
+    inserted block starts when the weights around it come from a graph without it (:meth:`start_as_identity`)."""
 
     @classmethod
     def from_yaml(cls, ctx: LayerContext, *args):
         return cls(ctx.c1, *args), ctx.c1
+
+    def start_as_identity(self) -> None:
+        """From now on ``out = x + g * (block(x) - x)`` with a learned scalar gate ``g`` (``identity_gate``)
+        starting at 0 (as ReZero): the block is an exact identity at step 0, so pretrained features pass through
+        it bit for bit, and it learns its share from there (``d out / d g = block(x) - x``). The gate is saved
+        in the state dict; loading a state with it re-arms the block (:func:`arm_identity_gates`)."""
+        if "identity_gate" in self._parameters:
+            return
+        self.register_parameter("identity_gate", nn.Parameter(torch.zeros(1)))
+        self.register_forward_hook(_gated)
+
+
+def _gated(module: nn.Module, inputs: tuple, out: torch.Tensor) -> torch.Tensor:
+    x = inputs[0]
+    return x + module.identity_gate.to(out.dtype) * (out - x)
+
+
+def arm_identity_gates(model: nn.Module, state: dict) -> list[int]:
+    """Re-arm the gate of every layer whose ``layers.N.identity_gate`` is in ``state`` (a checkpoint of a
+    model fine-tuned with gated blocks), before the state is loaded; returns those layer indices."""
+    armed = []
+    for k in state:
+        parts = k.split(".")
+        if len(parts) == 3 and parts[0] == "layers" and parts[2] == "identity_gate" and parts[1].isdigit():
+            layer = model.layers[int(parts[1])]
+            if hasattr(layer, "start_as_identity"):
+                layer.start_as_identity()
+                armed.append(int(parts[1]))
+    return armed
 
 
 @MODULES.register()

@@ -21,6 +21,7 @@ from ..data.transforms import normalize_images
 from ..loss.detection_loss import weighted_total
 from ..metrics.coco_eval import COCOEvaluator
 from ..models import build_model
+from ..nn.attention import arm_identity_gates
 from ..ops.nms import resolve_nms
 from ..utils import stop
 from ..utils.cli import round_img
@@ -33,7 +34,7 @@ from .ema import ModelEMA, unwrap
 from .hyp import load_hyp
 from .nonfinite import NonFiniteGuard
 from .optim import batch_plan, build_optimizer, lr_lambda
-from .transfer import transfer_weights
+from .transfer import freeze_layers, transfer_weights
 
 __all__ = ["LabelError", "TrainConfig", "Trainer", "cache_mode", "find_last_checkpoint", "seed_everything"]
 
@@ -58,6 +59,7 @@ class TrainConfig:
     deterministic: bool = False
     patience: int = 50
     save_period: int = -1
+    freeze: int = 0  # freeze the first N layers (Ultralytics' freeze): no gradients, no optimizer updates
     fraction: float = 1.0  # train on this share of the train split (its first images), as Ultralytics' fraction
     cache: str = "auto"  # 'auto': decoded images in RAM when small (CACHE_AUTO), 'ram': always (guarded), 'none'
     optimizer: str = "SGD"
@@ -228,10 +230,14 @@ class Trainer:
         model = (build_model_of(self.resume_ckpt, cfg.resume) if self.resume_ckpt
                  else build_model(cfg.cfg, scale=cfg.scale, nc=len(self.names)))
         model.names = dict(enumerate(self.names))
+        if self.resume_ckpt:  # gated attention blocks (a fine-tuning run) get their gates before EMA and optimizer
+            arm_identity_gates(model, self.resume_ckpt["model"])
         if cfg.weights and not self.resume_ckpt:
             ck = load_checkpoint(cfg.weights)
             rep = transfer_weights(model, ck.get("ema") or ck["model"], ck.get("model_cfg"), cfg.weights)
             self.log(rep.summary(cfg.weights))
+        if cfg.freeze:
+            self.log(freeze_layers(model, cfg.freeze))
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         model = model.to(self.device).to(memory_format=self.memory_format)
         self.nms = resolve_nms(cfg.nms, model.cfg.nms)

@@ -18,11 +18,13 @@ _LAYER = re.compile(r"layers\.(\d+)\.(.+)")
 
 
 def _by_layer(state: dict) -> dict[int, dict[str, torch.Tensor]]:
-    """{'layers.3.conv.weight': t} -> {3: {'conv.weight': t}} (keys outside ``layers.N.`` are dropped)."""
+    """{'layers.3.conv.weight': t} -> {3: {'conv.weight': t}} (keys outside ``layers.N.`` are dropped, and
+    so are the identity gates of inserted attention blocks, which :func:`transfer_weights` moves with their
+    block)."""
     out: dict[int, dict[str, torch.Tensor]] = {}
     for k, v in state.items():
         m = _LAYER.match(k)
-        if m and isinstance(v, torch.Tensor):
+        if m and isinstance(v, torch.Tensor) and m.group(2) != "identity_gate":
             out.setdefault(int(m.group(1)), {})[m.group(2)] = v
     return out
 
@@ -97,6 +99,31 @@ def transfer_weights(model: torch.nn.Module, state: dict, source_cfg=None, path:
     if not new_state:
         raise CheckpointError(f"{path}: no layer of it fits this model ({len(src)} layers with weights in the file, "
                               f"{len(tgt)} in the model)")
+    for s, t, _ in rep.pairs:  # a block that was gated in the source keeps its gate (and so its function)
+        gate = state.get(f"layers.{s}.identity_gate")
+        if isinstance(gate, torch.Tensor) and hasattr(model.layers[t], "start_as_identity"):
+            model.layers[t].start_as_identity()
+            new_state[f"layers.{t}.identity_gate"] = gate
+    for t, (i, ty) in enumerate(list(rep.fresh)):
+        layer = model.layers[i]
+        if ty == types.get(i) and hasattr(layer, "start_as_identity"):  # a whole attention block new to the graph
+            layer.start_as_identity()
+            rep.fresh[t] = (i, f"{ty}, as identity")
     model.load_state_dict(new_state, strict=False)
-    rep.loaded = len(new_state)
+    rep.loaded, rep.total = len(new_state), len(model.state_dict())  # the total counts the new gates
     return rep
+
+
+def freeze_layers(model: torch.nn.Module, n: int) -> str:
+    """Freeze the first ``n`` layers (Ultralytics' ``freeze``): their parameters get no gradient and the
+    optimizer leaves them out; BatchNorm statistics still follow the data, as Ultralytics does. Returns the
+    log line."""
+    layers = list(model.layers)
+    if not 0 <= n <= len(layers):
+        raise ValueError(f"--freeze {n}: the model has {len(layers)} layers (0..{len(layers)})")
+    count = 0
+    for m in layers[:n]:
+        for p in m.parameters():
+            p.requires_grad_(False)
+            count += p.numel()
+    return f"--freeze {n}: layers 0-{n - 1} frozen ({count:,} parameters; {layers[n - 1].type} is the last)" if n else ""

@@ -98,7 +98,7 @@ def test_convert_tool_into_the_product(tmp_path, capsys):
     out = tmp_path / "v8_cab.pt"
     assert convert.main(["--weights", str(FIX / "yolov8t.pt"), "--cfg", "yolo_ca_bifpn.yaml", "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "layers 0 1 2 3 4 6 7 9 10 11" in text and "starting fresh: 5 (CoordAtt)" in text
+    assert "layers 0 1 2 3 4 6 7 9 10 11" in text and "starting fresh: 5 (CoordAtt, as identity)" in text
     ck = load_checkpoint(out)
     assert ck["model_cfg"]["scale"] == "t" and len(ck["names"]) == 3
     assert convert.main(["--weights", str(FIX / "yolov8t.pt"), "--cfg", "yolo_ca_bifpn.yaml", "--out", str(out)]) == 2

@@ -1,4 +1,5 @@
 """--weights across YAML edits: layers matched by type, order and shapes, not by index."""
+import pytest
 import torch
 
 from detector import build_model
@@ -38,7 +39,7 @@ def test_inserted_layer_shifts_indices(tmp_path):
     src = build_model(CFG_DIR / "yolo_base.yaml", nc=4)
     dst = build_model(tmp_path / "shifted.yaml", nc=4)
     rep = transfer_weights(dst, src.state_dict(), src.yaml)
-    assert rep.fresh == [(3, "CoordAtt")]
+    assert rep.fresh == [(3, "CoordAtt, as identity")]
     assert rep.loaded == len(dst.state_dict()) - len(_tensors(dst, 3))
     assert (3, 4, "Conv") in rep.pairs and (13, 14, "PAN") in rep.pairs and (14, 15, "Detect") in rep.pairs
     x = torch.rand(1, 3, 64, 64)
@@ -74,4 +75,86 @@ def test_train_weights_flag_prints_the_transfer(tmp_path, tiny_data, capsys):
     Trainer(TrainConfig(cfg=str(CFG_DIR / "yolo_ca_bifpn.yaml"), weights=str(ck), data=str(tiny_data), epochs=1,
                         img=64, batch=4, workers=0, max_batches=1, plots=False, project=str(tmp_path), name="ft")).train()
     out = capsys.readouterr().out
-    assert f"from {ck}: layers 0 1 2 3 4 6 7 9 10 11" in out and "starting fresh: 5 (CoordAtt)" in out
+    assert f"from {ck}: layers 0 1 2 3 4 6 7 9 10 11" in out and "starting fresh: 5 (CoordAtt, as identity)" in out
+
+
+def test_inserted_attention_starts_as_an_exact_identity(tmp_path):
+    """yolo_base -> yolo_ca (CoordAtt where yolo_base has Identity): at step 0 the target computes the source's
+    outputs bit for bit; the gates learn (a gradient reaches them); a checkpoint keeps and re-arms them."""
+    from detector.checkpoint import load_checkpoint, model_from_checkpoint
+
+    torch.manual_seed(1)
+    src = build_model(CFG_DIR / "yolo_base.yaml", nc=3)
+    torch.manual_seed(2)
+    dst = build_model(CFG_DIR / "yolo_ca.yaml", nc=3)
+    rep = transfer_weights(dst, src.state_dict(), src.yaml)
+    ca = [i for i, ty in rep.fresh if ty == "CoordAtt, as identity"]
+    assert len(ca) == 3 and all(float(dst.layers[i].identity_gate) == 0.0 for i in ca)
+    x = torch.rand(2, 3, 96, 64)
+    with torch.no_grad():
+        assert all(torch.equal(a, b) for a, b in zip(src.eval()(x), dst.eval()(x)))
+    dst.train()
+    sum(o.float().pow(2).mean() for o in dst(x)).backward()
+    assert all(dst.layers[i].identity_gate.grad.abs().item() > 0 for i in ca)
+    assert "layers.5.identity_gate" in dst.no_weight_decay_parameters()
+    with torch.no_grad():  # a gate that has moved: the block now acts, and the checkpoint must say so
+        dst.layers[ca[0]].identity_gate.fill_(0.5)
+    save_checkpoint(tmp_path / "ft.pt", {"model": dst.state_dict(), "model_cfg": dst.yaml, "names": ["a", "b", "c"]})
+    back = model_from_checkpoint(load_checkpoint(tmp_path / "ft.pt")).eval()
+    with torch.no_grad():
+        assert all(torch.equal(a, b) for a, b in zip(dst.eval()(x), back(x)))
+    again = build_model(CFG_DIR / "yolo_ca.yaml", nc=3)  # a gated block transferred keeps its gate (its function)
+    transfer_weights(again, dst.state_dict(), dst.yaml)
+    with torch.no_grad():
+        assert all(torch.equal(a, b) for a, b in zip(dst(x), again.eval()(x)))
+
+
+def test_a_fresh_bifpn_fuses_with_equal_weights():
+    torch.manual_seed(1)
+    src = build_model(CFG_DIR / "yolo_base.yaml", nc=3)
+    dst = build_model(CFG_DIR / "yolo_ca_bifpn.yaml", nc=3)
+    rep = transfer_weights(dst, src.state_dict(), src.yaml)
+    assert any(ty == "BiFPN" for _, ty in rep.fresh)
+    for w in dst.fusion_weights().values():
+        assert torch.equal(w, w[:1].expand_as(w)) and abs(float(w.sum()) - 1) < 1e-3  # equal (eps in the sum)
+
+
+def test_freeze_leaves_the_first_layers_out_of_training():
+    from detector.train.optim import build_optimizer
+    from detector.train.transfer import freeze_layers
+
+    m = build_model(CFG_DIR / "yolo_ca_bifpn.yaml", nc=3)
+    n_all = sum(len(g["params"]) for g in build_optimizer(m).param_groups)
+    line = freeze_layers(m, 10)
+    frozen = [p for layer in list(m.layers)[:10] for p in layer.parameters()]
+    assert line.startswith("--freeze 10: layers 0-9 frozen") and all(not p.requires_grad for p in frozen)
+    assert all(p.requires_grad for layer in list(m.layers)[10:] for p in layer.parameters())
+    assert sum(len(g["params"]) for g in build_optimizer(m).param_groups) == n_all - len(frozen)
+    with pytest.raises(ValueError, match="--freeze 99: the model has"):
+        freeze_layers(m, 99)
+
+
+def test_a_fine_tuning_run_with_gates_resumes_and_freezes(tiny_data, tmp_path, capsys):
+    """--weights from a graph without CoordAtt, --freeze 3: last.pt holds the gates; --resume re-arms them
+    before the EMA and the optimizer are built (their state loads), and the frozen layers never move."""
+    from detector.checkpoint import load_checkpoint
+    from detector.train import Trainer, TrainConfig
+
+    torch.manual_seed(1)
+    src = build_model(CFG_DIR / "yolo_base.yaml", nc=4)
+    ck = tmp_path / "base.pt"
+    save_checkpoint(ck, {"model": src.state_dict(), "model_cfg": src.yaml})
+    kw = dict(data=str(tiny_data), img=64, batch=4, workers=0, max_batches=3, plots=False, project=str(tmp_path),
+              device="cpu")  # 3 steps: the first one's weight LR is 0 (warmup)
+    Trainer(TrainConfig(cfg=str(CFG_DIR / "yolo_ca.yaml"), weights=str(ck), epochs=1, freeze=3, name="ft", **kw)).train()
+    assert "--freeze 3: layers 0-2 frozen" in capsys.readouterr().out
+    last = tmp_path / "ft" / "weights" / "last.pt"
+    state = load_checkpoint(last)
+    assert {"layers.5.identity_gate", "layers.8.identity_gate", "layers.12.identity_gate"} <= set(state["model"])
+    frozen = {k: v for k, v in src.named_parameters() if k.split(".")[1] in ("0", "1", "2")}  # not BN statistics
+    assert len(frozen) > 5 and all(torch.equal(state["model"][k], v) for k, v in frozen.items())
+    assert not torch.equal(state["model"]["layers.3.conv.weight"], src.state_dict()["layers.3.conv.weight"])
+    state["train_cfg"]["epochs"] = 2  # as if stopped after the first of 2 epochs
+    save_checkpoint(last, state)
+    Trainer(TrainConfig(resume=str(last), **kw)).train()
+    assert load_checkpoint(last)["epoch"] == 1
