@@ -22,7 +22,7 @@ from detector.utils.cli import positive_int, unit_float
 from detector.utils.io import describe_os_error, increment_path
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weights", required=True, help="checkpoint .pt or exported .onnx")
     ap.add_argument("--source", required=True, help="image, folder, glob, .txt list, video, or webcam index")
@@ -52,15 +52,25 @@ def main(argv=None) -> int:
     ap.add_argument("--show-density", action="store_true",
                     help="colour boxes by predicted crowd density (blue isolated -> red crowded; what adaptive NMS "
                          "reads) and print it in the label")
+    ap.add_argument("--slice", type=positive_int, default=None, metavar="PX",
+                    help="sliced inference for small objects: tiles of PX pixels (e.g. 640), merged by the NMS")
+    ap.add_argument("--slice-overlap", type=unit_float, default=0.2, help="share of a tile its neighbour shares")
+    ap.add_argument("--slice-full", action=argparse.BooleanOptionalAction, default=True,
+                    help="with --slice, also run the whole image (large objects; default on)")
     ap.add_argument("--project", default="runs/detect")
     ap.add_argument("--name", default="exp")
     ap.add_argument("--exist-ok", action="store_true", help="write into an existing folder (may overwrite)")
+    return ap
+
+
+def main(argv=None) -> int:
+    ap = build_parser()
     a = ap.parse_args(argv)
     check_device_arg(ap, a.device)
     try:
         resolve(a.source)  # fail fast on a missing source
         det = Detector(a.weights, a.device, a.img, a.conf_thres, a.iou_thres, a.nms, a.max_det, a.classes, a.half,
-                       a.agnostic_nms, a.rect)
+                       a.agnostic_nms, a.rect, a.slice, a.slice_overlap, a.slice_full)
         bad = sorted({c for c in a.classes or [] if not 0 <= c < len(det.names)})
         if bad:
             raise ValueError(f"--classes {bad}: {a.weights} has classes 0..{len(det.names) - 1} ({len(det.names)} names)")

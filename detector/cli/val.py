@@ -47,6 +47,11 @@ def main(argv=None) -> int:
     ap.add_argument("--coco-backend", choices=list(BACKENDS), default=d.coco_backend,
                     help="auto (default: faster-coco-eval when installed, else pycocotools), pycocotools, or "
                          "faster: the same numbers, faster on large sets")
+    ap.add_argument("--slice", type=positive_int, default=None, metavar="PX",
+                    help="sliced inference: tiles of PX pixels, merged by the NMS (small objects in large images)")
+    ap.add_argument("--slice-overlap", type=unit_float, default=d.slice_overlap)
+    ap.add_argument("--slice-full", action=argparse.BooleanOptionalAction, default=d.slice_full,
+                    help="with --slice, also run the whole image (default on)")
     ap.add_argument("--project", default="runs/val")
     ap.add_argument("--name", default="exp")
     ap.add_argument("--exist-ok", action="store_true")

@@ -23,6 +23,8 @@ from ..checkpoint.file import load_checkpoint, model_from_checkpoint
 from ..utils.cli import round_img
 from ..utils.dist import select_device
 from ..predict.predictor import Predictor
+from ..predict.slicing import SliceOptions
+from .sliced import validate_sliced
 from .val_loop import run_validation
 
 
@@ -47,6 +49,9 @@ class ValConfig:
     cat_offset: int = 0  # --pred: added to every category id of the file
     cat_map: str | None = None  # --pred: 'coco80' / 'coco80-1': the file's ids are COCO class indices
     coco_backend: str = "auto"  # faster-coco-eval when installed, else pycocotools (metrics/faster_backend.py)
+    slice: int | None = None  # sliced inference in tiles of this many pixels (detector/predict/slicing.py)
+    slice_overlap: float = 0.2
+    slice_full: bool = True  # with slice: also the whole image
     variants: dict | None = None  # {name: {"nms": m, "iou_thres": t}}: more post-processings of the same pass,
     # each scored and returned under m["variants"][name] (the ablation's NMS sweep)
 
@@ -75,6 +80,11 @@ def evaluate(cfg: ValConfig, save_dir: Path) -> dict:
     if half:
         model.half()
     nms = resolve_nms(cfg.nms, ckpt.get("nms"), model.cfg.nms)
+    if cfg.slice:
+        predictor = Predictor.from_model(model, device, half, img=round_img(cfg.img, model.max_stride), rect=False,
+                                         conf_thres=cfg.conf_thres, iou_thres=cfg.iou_thres, nms=nms,
+                                         max_det=cfg.max_det, multi_label=True)
+        return _sliced(cfg, idx, save_dir, predictor, nms)
     ds = DetectionDataset(idx.records, round_img(cfg.img, model.max_stride), augment=False, rect=cfg.rect,
                           batch_size=cfg.batch, stride=model.max_stride)
     loader, _ = build_dataloader(ds, cfg.batch, cfg.workers, shuffle=False)
@@ -121,6 +131,10 @@ def _evaluate_exported(cfg: ValConfig, data_cfg, idx, save_dir: Path) -> dict:
     img = em.static_size or round_img(cfg.img, em.stride)
     predictor = Predictor.from_exported(em, img=img, rect=False, conf_thres=cfg.conf_thres, iou_thres=cfg.iou_thres,
                                         nms=nms, max_det=cfg.max_det, multi_label=True)
+    if cfg.slice:
+        if em.graph_nms is not None:
+            raise ValueError(f"{cfg.weights}: --slice merges tiles with our NMS; export without --nms-in-graph")
+        return _sliced(cfg, idx, save_dir, predictor, nms, tile_img=em.static_size)
     rect = cfg.rect and em.static_size is None and em.static_batch is None
     ds = DetectionDataset(idx.records, img, augment=False, rect=rect, batch_size=cfg.batch)
     loader, _ = build_dataloader(ds, cfg.batch, cfg.workers, shuffle=False)
@@ -131,6 +145,17 @@ def _evaluate_exported(cfg: ValConfig, data_cfg, idx, save_dir: Path) -> dict:
                        confusion=cm, predictor=predictor)
     m["nms"] = nms
     m["runtime"] = em.runtime
+    _write_outputs(cfg, idx, save_dir, m, ev, cm)
+    return m
+
+
+def _sliced(cfg: ValConfig, idx, save_dir: Path, predictor: Predictor, nms: str, tile_img: int | None = None) -> dict:
+    ev = COCOEvaluator.from_split(idx)
+    ev.backend = cfg.coco_backend
+    cm = ConfusionMatrix(len(idx.names))
+    opts = SliceOptions(cfg.slice, cfg.slice_overlap, cfg.slice_full, max(1, cfg.batch), img=tile_img)
+    m = validate_sliced(predictor, idx.records, ev, opts, confusion=cm)
+    m["nms"] = nms
     _write_outputs(cfg, idx, save_dir, m, ev, cm)
     return m
 
@@ -161,7 +186,7 @@ def write_metrics(save_dir: Path, m: dict) -> None:
     out = {k: m[k] for k in STAT_KEYS}
     out.update({k: m[k] for k in ("precision", "recall", "f1", "conf", "note") if k in m})
     out["per_class"] = m.get("per_class", {})
-    for k in ("speed", "images", "nms", "coco_backend", "runtime", "recall50", "crowded_gt", "crowded_recall50", "density_crowded",
+    for k in ("speed", "images", "nms", "slice", "coco_backend", "runtime", "recall50", "crowded_gt", "crowded_recall50", "density_crowded",
               "density_other", "crowded_AP50", "MR-2", "rows_rejected", "rows_unknown_image"):
         if k in m:
             out[k] = m[k]

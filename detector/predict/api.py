@@ -26,6 +26,7 @@ from ..checkpoint.file import load_checkpoint, model_from_checkpoint
 from ..utils.cli import round_img
 from ..utils.dist import select_device
 from .predictor import Predictor
+from .slicing import SliceOptions, predict_sliced
 
 
 @dataclass
@@ -66,11 +67,15 @@ class Detector:
     def __init__(self, weights: str | Path, device: str = "", img: int = 640, conf_thres: float = PREDICT_CONF,
                  iou_thres: float = IOU_THRES, nms: str | None = None, max_det: int = MAX_DET,
                  classes: list[int] | None = None, half: bool = False, agnostic: bool = False,
-                 rect: bool | None = None):
+                 rect: bool | None = None, slice: int | None = None, slice_overlap: float = 0.2,
+                 slice_full: bool = True):
         """``rect``: pad each batch only to a multiple of the stride (True) or to ``img`` x ``img`` (False);
-        None picks :func:`auto_rect` for the device."""
+        None picks :func:`auto_rect` for the device. ``slice``: sliced inference in tiles of that many pixels
+        overlapping by ``slice_overlap``, plus the whole image unless ``slice_full`` is False
+        (:mod:`detector.predict.slicing`)."""
         self.weights = Path(weights)
         self.timing = Timing()
+        self.slicing = SliceOptions(slice, slice_overlap, slice_full) if slice else None
         opts = dict(img=img, rect=rect, conf_thres=conf_thres, iou_thres=iou_thres, max_det=max_det, classes=classes,
                     agnostic=agnostic)
         if is_exported(self.weights):
@@ -118,6 +123,8 @@ class Detector:
             opts["rect"] = auto_rect(torch.device("cpu"))
         if em.static_size:  # static export: its size wins, square input only
             opts.update(img=em.static_size, rect=False)
+            if self.slicing is not None:
+                self.slicing.img = em.static_size
         else:
             opts["img"] = round_img(opts["img"], em.stride)
         self.device, self.half = torch.device("cpu"), False
@@ -137,17 +144,23 @@ class Detector:
             return []
         imgs = [as_bgr_uint8(a, f"image {k}") for k, a in enumerate(imgs)]
         p = self.predictor
-        t0 = time.perf_counter()
-        x, metas = p.preprocess(imgs)
-        t1 = time.perf_counter()
-        if p.needs_warmup:  # one-time CUDA start-up, kept out of the per-image speed
-            p.warmup(x)
+        if self.slicing is not None:  # tiles (+ the whole image) through the same predictor, merged by its NMS
+            t0 = t1 = time.perf_counter()
+            dets = [predict_sliced(p, im, self.slicing) for im in imgs]
+            metas = [{"orig_shape": im.shape[:2]} for im in imgs]
+            t2 = t3 = time.perf_counter()
+        else:
+            t0 = time.perf_counter()
+            x, metas = p.preprocess(imgs)
             t1 = time.perf_counter()
-        preds = p.forward(x)
-        p.sync()
-        t2 = time.perf_counter()
-        dets = p.to_original(p.postprocess(preds), metas)
-        t3 = time.perf_counter()
+            if p.needs_warmup:  # one-time CUDA start-up, kept out of the per-image speed
+                p.warmup(x)
+                t1 = time.perf_counter()
+            preds = p.forward(x)
+            p.sync()
+            t2 = time.perf_counter()
+            dets = p.to_original(p.postprocess(preds), metas)
+            t3 = time.perf_counter()
         self.timing.pre += t1 - t0
         self.timing.inference += t2 - t1
         self.timing.nms += t3 - t2
