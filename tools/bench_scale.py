@@ -48,74 +48,83 @@ def _rss_gb() -> float:
 
 def _child(args) -> None:
     """The measured side, in a fresh process: ``_child index DATA SPLIT`` etc."""
-    kind = args[0]
-    if kind == "index":
-        data, split = args[1], args[2]
-        from detector.data import index_split, load_data_config
-        base = _rss_gb()
-        t = time.perf_counter()
-        idx = index_split(load_data_config(data), "train" if split.startswith("train") else "val")
-        dt = time.perf_counter() - t
-        recs = idx.records
-        boxes = int(recs.box_counts().sum()) if hasattr(recs, "box_counts") else sum(len(r.boxes) for r in recs)
-        print(json.dumps({"images": len(recs), "boxes": boxes, "index_s": round(dt, 1),
-                          "peak_rss_gb": round(_rss_gb(), 2), "rss_before_gb": round(base, 2)}))
-    elif kind == "loader":
-        data, img, n = args[1], int(args[2]), int(args[3])
-        from detector.data import DetectionDataset, index_split, load_data_config
-        idx = index_split(load_data_config(data), "train")
-        ds = DetectionDataset(idx.records, img, augment=True)
-        import numpy as np
-        rng = np.random.default_rng(0)
-        keys = [(int(i), 0) for i in rng.integers(0, len(ds), n + 10)]
-        for k in keys[:10]:
-            ds[k]
-        t = time.perf_counter()
-        for k in keys[10:]:
-            ds[k]
-        print(json.dumps({"samples_per_s": round(n / (time.perf_counter() - t), 1)}))
-    elif kind == "workers":
-        data, workers, n, as_list = args[1], int(args[2]), int(args[3]), args[4] == "list"
-        import psutil
-        import torch
+    {"index": _child_index, "loader": _child_loader, "workers": _child_workers,
+     "pycocotools": _child_pycocotools}[args[0]](args)
 
-        from detector.data import DetectionDataset, build_dataloader, index_split, load_data_config
-        idx = index_split(load_data_config(data), "train")
-        recs = list(idx.records) if as_list else idx.records
-        del idx
-        ds = DetectionDataset(recs, 320, augment=True)
-        loader, sampler = build_dataloader(ds, 16, workers, True, 0)
-        sampler.set_epoch(0)
-        seen = 0
-        for batch in loader:
-            seen += len(batch[0]) if isinstance(batch, (list, tuple)) else 16
-            if seen >= n:
-                break
-        me = psutil.Process()
-        kids = me.children(recursive=True)
-        uss = [round(k.memory_full_info().uss / 2**20) for k in kids]
-        print(json.dumps({"main_uss_mib": round(me.memory_full_info().uss / 2**20), "worker_uss_mib": uss,
-                          "main_rss_mib": round(me.memory_info().rss / 2**20), "samples": seen,
-                          "records": "list" if as_list else "table"}))
-        del loader
-        torch.cuda.empty_cache()
-    elif kind == "pycocotools":
-        ann, pred = args[1], args[2]
-        import contextlib
-        import io
 
-        from pycocotools.coco import COCO
-        from pycocotools.cocoeval import COCOeval
-        t = time.perf_counter()
-        with contextlib.redirect_stdout(io.StringIO()):
-            gt = COCO(ann)
-            dt = gt.loadRes(pred)
-            ev = COCOeval(gt, dt, "bbox")
-            ev.evaluate()
-            ev.accumulate()
-            ev.summarize()
-        print(json.dumps({"time_s": round(time.perf_counter() - t, 1), "mAP": round(ev.stats[0], 4),
-                          "peak_rss_gb": round(_rss_gb(), 2)}))
+def _child_index(args) -> None:
+    data, split = args[1], args[2]
+    from detector.data import index_split, load_data_config
+    base = _rss_gb()
+    t = time.perf_counter()
+    idx = index_split(load_data_config(data), "train" if split.startswith("train") else "val")
+    dt = time.perf_counter() - t
+    recs = idx.records
+    boxes = int(recs.box_counts().sum()) if hasattr(recs, "box_counts") else sum(len(r.boxes) for r in recs)
+    print(json.dumps({"images": len(recs), "boxes": boxes, "index_s": round(dt, 1),
+                      "peak_rss_gb": round(_rss_gb(), 2), "rss_before_gb": round(base, 2)}))
+
+
+def _child_loader(args) -> None:
+    data, img, n = args[1], int(args[2]), int(args[3])
+    from detector.data import DetectionDataset, index_split, load_data_config
+    idx = index_split(load_data_config(data), "train")
+    ds = DetectionDataset(idx.records, img, augment=True)
+    import numpy as np
+    rng = np.random.default_rng(0)
+    keys = [(int(i), 0) for i in rng.integers(0, len(ds), n + 10)]
+    for k in keys[:10]:
+        ds[k]
+    t = time.perf_counter()
+    for k in keys[10:]:
+        ds[k]
+    print(json.dumps({"samples_per_s": round(n / (time.perf_counter() - t), 1)}))
+
+
+def _child_workers(args) -> None:
+    data, workers, n, as_list = args[1], int(args[2]), int(args[3]), args[4] == "list"
+    import psutil
+    import torch
+
+    from detector.data import DetectionDataset, build_dataloader, index_split, load_data_config
+    idx = index_split(load_data_config(data), "train")
+    recs = list(idx.records) if as_list else idx.records
+    del idx
+    ds = DetectionDataset(recs, 320, augment=True)
+    loader, sampler = build_dataloader(ds, 16, workers, True, 0)
+    sampler.set_epoch(0)
+    seen = 0
+    for batch in loader:
+        seen += len(batch[0]) if isinstance(batch, (list, tuple)) else 16
+        if seen >= n:
+            break
+    me = psutil.Process()
+    kids = me.children(recursive=True)
+    uss = [round(k.memory_full_info().uss / 2**20) for k in kids]
+    print(json.dumps({"main_uss_mib": round(me.memory_full_info().uss / 2**20), "worker_uss_mib": uss,
+                      "main_rss_mib": round(me.memory_info().rss / 2**20), "samples": seen,
+                      "records": "list" if as_list else "table"}))
+    del loader
+    torch.cuda.empty_cache()
+
+
+def _child_pycocotools(args) -> None:
+    ann, pred = args[1], args[2]
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+    t = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(ann)
+        dt = gt.loadRes(pred)
+        ev = COCOeval(gt, dt, "bbox")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    print(json.dumps({"time_s": round(time.perf_counter() - t, 1), "mAP": round(ev.stats[0], 4),
+                      "peak_rss_gb": round(_rss_gb(), 2)}))
 
 
 def _yolo_child(py: str, kind: str, *args) -> dict:

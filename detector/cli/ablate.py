@@ -42,15 +42,7 @@ def parse(argv=None) -> AblationConfig | argparse.Namespace:
     ap.add_argument("--nms-iou", nargs="+", type=float, default=[],
                     help="evaluate each NMS method at each of these IoU thresholds (a sweep, e.g. 0.5 0.6 0.7 0.8: "
                          "columns greedy@0.6:...; the crowd table compares each method at its best threshold)")
-    ap.add_argument("--hyp", default=None, help="our hyperparameter YAML for every cfg")
-    ap.add_argument("--weights", default=None,
-                    help="pretrained start for every cfg (ours or a converted/raw YOLOv8 .pt; layers matched by "
-                         "structure, the rest starts fresh); default: from scratch")
-    ap.add_argument("--teacher", default=None, metavar="T.pt",
-                    help="distil every cfg from this frozen checkpoint (ours or a YOLOv8 .pt; see tools/train.py)")
-    ap.add_argument("--distill", choices=DISTILL_CHOICES, default=Recipe.distill)
-    ap.add_argument("--distill-loss", choices=["pkd", "cwd"], default=Recipe.distill_loss)
-    ap.add_argument("--distill-gain", type=float, default=Recipe.distill_gain)
+    _add_start_flags(ap)
     ap.add_argument("--val-period", type=positive_int, default=None,
                     help="validate every N epochs while training (default: only after the last epoch)")
     ap.add_argument("--device", default="cpu")
@@ -85,6 +77,19 @@ def parse(argv=None) -> AblationConfig | argparse.Namespace:
         ap.error(f"--nms-iou values must be in (0, 1), got {bad}")
     return AblationConfig(a.cfgs, a.seeds, recipe, nms, list(dict.fromkeys(a.nms_iou)), a.project, a.name, a.peers,
                           a.yolo, a.latency_runs, a.max_batches, a.report_only or a.rescore, a.rescore)
+
+
+def _add_start_flags(ap: argparse.ArgumentParser) -> None:
+    """How every cfg starts and learns: hyperparameters, pretrained weights, a teacher."""
+    ap.add_argument("--hyp", default=None, help="our hyperparameter YAML for every cfg")
+    ap.add_argument("--weights", default=None,
+                    help="pretrained start for every cfg (ours or a converted/raw YOLOv8 .pt; layers matched by "
+                         "structure, the rest starts fresh); default: from scratch")
+    ap.add_argument("--teacher", default=None, metavar="T.pt",
+                    help="distil every cfg from this frozen checkpoint (ours or a YOLOv8 .pt; see tools/train.py)")
+    ap.add_argument("--distill", choices=DISTILL_CHOICES, default=Recipe.distill)
+    ap.add_argument("--distill-loss", choices=["pkd", "cwd"], default=Recipe.distill_loss)
+    ap.add_argument("--distill-gain", type=float, default=Recipe.distill_gain)
 
 
 def main(argv=None) -> int:
