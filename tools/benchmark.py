@@ -187,6 +187,11 @@ def _detect(a):
     print(bench_detect(a.weights, a.onnx, a.img, a.frames))
 
 
+def _slicing(a):
+    from bench_cases import bench_slicing
+    print(bench_slicing(a.weights, a.images, a.img, a.sizes, a.n, a.runs))
+
+
 def _deploy(a) -> None:
     from bench_deploy import bench_deploy
 
@@ -285,6 +290,14 @@ def _add_inference(sub) -> None:
     pd.add_argument("--img", type=int, default=640)
     pd.add_argument("--frames", type=int, default=60)
     pd.set_defaults(func=_detect)
+    pz = sub.add_parser("slicing", help="Detector latency without and with sliced inference (--slice)")
+    pz.add_argument("--weights", required=True)
+    pz.add_argument("--images", required=True, help="a folder of images")
+    pz.add_argument("--img", type=int, default=640)
+    pz.add_argument("--sizes", type=int, nargs="+", default=[320, 256])
+    pz.add_argument("--n", type=int, default=20, help="images")
+    pz.add_argument("--runs", type=int, default=3)
+    pz.set_defaults(func=_slicing)
     pe = sub.add_parser("deploy", help="latency and mAP: PyTorch, ONNX Runtime, OpenVINO fp32 / INT8")
     pe.add_argument("--weights", required=True)
     pe.add_argument("--data", required=True)
