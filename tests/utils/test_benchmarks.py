@@ -32,8 +32,9 @@ def test_memory_format_benchmark_table():
     cells = {k: [float(c) for c in v.split("|")[2:-1]] for k, v in rows.items()}  # img/s train, eval; speed-ups
     base, cl = cells["contiguous"], cells["channels_last"]
     assert base[2:] == [1.0, 1.0] and min(base[:2] + cl[:2]) > 0
-    assert cl[2] == pytest.approx(cl[0] / base[0], abs=0.011)  # each speed-up is the ratio of its own img/s
-    assert cl[3] == pytest.approx(cl[1] / base[1], abs=0.011)
+    for k in (0, 1):  # each speed-up is the ratio of its own img/s, up to the table's rounding (0.05 img/s, 0.005)
+        ratio = cl[k] / base[k]
+        assert cl[k + 2] == pytest.approx(ratio, abs=0.006 + ratio * (0.05 / cl[k] + 0.05 / base[k]))
 
 
 def test_model_benchmark_side_by_side_with_peers(tmp_path):
