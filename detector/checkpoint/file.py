@@ -56,7 +56,8 @@ def describe_file(p: Path) -> str:
 
 
 def _from_ultralytics(p: Path) -> dict:
-    """An Ultralytics YOLOv8 checkpoint, read without running its code and mapped onto cfg/yolo_base.yaml."""
+    """An Ultralytics YOLOv8 / YOLO11 / YOLO26 checkpoint, read without running its code and mapped onto its
+    graph (cfg/yolo_base.yaml, yolo11_base.yaml, yolo26_base.yaml)."""
     import sys
 
     ck = convert_ultralytics(p)

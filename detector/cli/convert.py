@@ -1,12 +1,13 @@
-"""Convert an Ultralytics YOLOv8 detection checkpoint into one of ours, without ultralytics installed and
-without running code from the file (a restricted unpickler rebuilds tensors only).
+"""Convert an Ultralytics YOLOv8, YOLO11 or YOLO26 detection checkpoint into one of ours, without
+ultralytics installed and without running code from the file (a restricted unpickler rebuilds tensors only).
 
-  detector-convert --weights yolov8n.pt --cfg cfg/yolo_base.yaml --out weights/yolov8n_base.pt
+  detector-convert --weights yolov8n.pt --out weights/yolov8n_base.pt     # YOLOv8's graph, cfg/yolo_base.yaml
+  detector-convert --weights yolo11n.pt --out weights/yolo11n_base.pt     # cfg/yolo11_base.yaml
+  detector-convert --weights yolo26n.pt --out weights/yolo26n_base.pt     # cfg/yolo26_base.yaml (NMS-free)
   detector-convert --weights yolov8n.pt --cfg yolo_ca_bifpn.yaml --out weights/yolov8n_ca_bifpn.pt
-With cfg/yolo_base.yaml (YOLOv8's graph) the converted model's box and class outputs equal Ultralytics'
-(the density branch starts fresh). With another cfg, the YOLOv8 weights go in layer by layer where they
-fit (backbone, and what else matches) and the rest starts fresh: a pretrained start for fine-tuning.
-YOLO11 checkpoints are not supported yet (refused with a sentence).
+Without --cfg (or with the file's own graph) the converted model's box and class outputs equal Ultralytics'
+(the density branch starts fresh). With another cfg, the weights go in layer by layer where they fit
+(backbone, and what else matches) and the rest starts fresh: a pretrained start for fine-tuning.
 """
 from __future__ import annotations
 
@@ -25,8 +26,9 @@ def _convert(a) -> None:
     from detector.models import build_model
 
     ck = convert_ultralytics(a.weights)
-    cfg, _ = find_config(a.cfg)
-    if cfg.resolve() != find_config("yolo_base.yaml")[0].resolve():
+    own = ck.pop("graph")
+    cfg, _ = find_config(a.cfg or own)
+    if cfg.resolve() != find_config(own)[0].resolve():
         import yaml
 
         src_cfg = ck["model_cfg"]
@@ -40,7 +42,7 @@ def _convert(a) -> None:
         print(rep.summary(a.weights))
         ck.update(model=model.state_dict(), model_cfg=model.yaml,
                   note=f"{a.cfg} initialised from the Ultralytics checkpoint {a.weights} where layers fit")
-    out = Path(a.out) if a.out else Path(a.weights).with_name(Path(a.weights).stem + f"_{Path(a.cfg).stem}.pt")
+    out = Path(a.out) if a.out else Path(a.weights).with_name(Path(a.weights).stem + f"_{Path(a.cfg or own).stem}.pt")
     if out.exists() and not a.exist_ok:
         raise ValueError(f"{out} exists; pass --exist-ok to overwrite it")
     save_checkpoint(out, ck)
@@ -49,8 +51,9 @@ def _convert(a) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--weights", required=True, help="an Ultralytics YOLOv8 .pt")
-    ap.add_argument("--cfg", default="yolo_base.yaml", help="our model YAML to fill (default: YOLOv8's graph)")
+    ap.add_argument("--weights", required=True, help="an Ultralytics YOLOv8 / YOLO11 / YOLO26 detection .pt")
+    ap.add_argument("--cfg", default=None, help="our model YAML to fill (default: the file's own graph: "
+                    "yolo_base.yaml, yolo11_base.yaml or yolo26_base.yaml)")
     ap.add_argument("--scale", default=None, help="scale of --cfg (default: the checkpoint's)")
     ap.add_argument("--out", default=None, help="output checkpoint (default: beside --weights)")
     ap.add_argument("--exist-ok", action="store_true")

@@ -76,26 +76,35 @@ class DetectionLoss:
     def __init__(self, strides: torch.Tensor, nc: int, reg_max: int = 16, gains: dict | None = None,
                  topk: int = AssignerHyp.tal_topk, alpha: float = AssignerHyp.tal_alpha,
                  beta: float = AssignerHyp.tal_beta, density_per_class: bool = LossHyp.density_per_class,
-                 density_bce: bool = LossHyp.density_bce, ciou_assign: bool = AssignerHyp.tal_ciou):
+                 density_bce: bool = LossHyp.density_bce, ciou_assign: bool = AssignerHyp.tal_ciou,
+                 layout: dict[str, int] | None = None, branch: str = ""):
         self.strides = strides
+        self.layout = dict(layout) if layout else None
+        self.branch = branch  # "" reads box/cls/density; "_o2o" reads box_o2o/cls_o2o (no density) and names
+        # its terms box_o2o, cls_o2o, dfl_o2o
         self.nc, self.reg_max = nc, reg_max
-        self.gains = {**DEFAULT_GAINS, **(gains or {})}
+        self.gains = {k + branch: v for k, v in {**DEFAULT_GAINS, **(gains or {})}.items()
+                      if not (branch and k == "density")}
         self.assigner = TaskAlignedAssigner(topk, alpha, beta, ciou=ciou_assign)
         self.density_per_class = density_per_class
         self.density_bce = density_bce
 
     @property
     def raw_layout(self) -> dict[str, int]:
-        """The raw channels this loss reads, by name (the ``Detect`` head's ``raw_layout``)."""
-        return {"box": 4 * self.reg_max, "cls": self.nc, "density": 1}
+        """The raw channels, by name (the ``Detect`` head's ``raw_layout``; this loss reads ``box``, ``cls``
+        and ``density``, and leaves any other, e.g. YOLO26's one-to-one branch, untrained)."""
+        return self.layout or {"box": 4 * self.reg_max, "cls": self.nc, "density": 1}
 
     @classmethod
-    def from_hyp(cls, hyp: dict, strides: torch.Tensor, nc: int, reg_max: int = 16) -> "DetectionLoss":
-        """Built from a flat hyperparameter dict (``load_hyp``); missing keys take the defaults."""
+    def from_hyp(cls, hyp: dict, strides: torch.Tensor, nc: int, reg_max: int = 16,
+                 layout: dict[str, int] | None = None, branch: str = "", topk: int | None = None) -> "DetectionLoss":
+        """Built from a flat hyperparameter dict (``load_hyp``); missing keys take the defaults; ``topk``
+        overrides the assigner's (1: one-to-one assignment)."""
         lh, ah = group_of(hyp, LossHyp), group_of(hyp, AssignerHyp)
-        return cls(strides, nc, reg_max, gains={k: lh[k] for k in DEFAULT_GAINS}, topk=int(ah["tal_topk"]),
+        return cls(strides, nc, reg_max, gains={k: lh[k] for k in DEFAULT_GAINS}, topk=topk or int(ah["tal_topk"]),
                    alpha=ah["tal_alpha"], beta=ah["tal_beta"], density_per_class=bool(lh["density_per_class"]),
-                   density_bce=bool(lh["density_bce"]), ciou_assign=bool(ah["tal_ciou"]))
+                   density_bce=bool(lh["density_bce"]), ciou_assign=bool(ah["tal_ciou"]), layout=layout,
+                   branch=branch)
 
     def __call__(self, raw: list[torch.Tensor], targets: torch.Tensor, crowd: torch.Tensor | None = None
                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -112,7 +121,8 @@ class DetectionLoss:
         B = raw[0].shape[0]
         flat = flatten_levels(raw)
         parts = split_columns(flat, self.raw_layout)
-        box_logits, cls_logits, dens_logits = parts["box"], parts["cls"], parts["density"]
+        b = self.branch
+        box_logits, cls_logits, dens_logits = parts["box" + b], parts["cls" + b], parts["density"]
         points, stride = make_anchors([r.shape[-2:] for r in raw], self.strides, device=flat.device, dtype=flat.dtype)
         pd_dist = dfl_to_distance(box_logits, R)
         pd_boxes = distance_to_xyxy(pd_dist, points) * stride  # [B, N, 4] pixels
@@ -137,7 +147,13 @@ class DetectionLoss:
             w = t_scores.sum(-1)[fg]
             loss_box = (complete_box_iou_loss(pd_boxes[fg].float(), t_boxes[fg].float(), reduction="none") * w).sum() / tss
             t_dist = xyxy_to_distance(t_boxes / stride, points, R)[fg]
-            loss_dfl = (dfl_loss(box_logits[fg].view(-1, 4, R), t_dist) * w).sum() / tss
+            if R == 1:  # direct distances (YOLO26's head): L1 in grid units in place of DFL
+                per_box = (box_logits[fg].float() - t_dist.float()).abs().mean(-1)
+            else:
+                per_box = dfl_loss(box_logits[fg].view(-1, 4, R), t_dist)
+            loss_dfl = (per_box * w).sum() / tss
+            if b:  # the one-to-one branch has no density output
+                return {"box" + b: loss_box, "cls" + b: loss_cls, "dfl" + b: loss_dfl}
             d_gt = density_targets(gt_boxes, gt_mask, gt_labels, self.density_per_class)
             d_t = d_gt.gather(1, gt_idx)[fg]
             d_logit = dens_logits[..., 0][fg].float()
@@ -146,4 +162,6 @@ class DetectionLoss:
             else:
                 per = F.smooth_l1_loss(d_logit.sigmoid(), d_t, reduction="none", beta=0.1)
             loss_dens = per.mean()  # every positive alike: alignment weights are ~0 for most of them
+        if b:
+            return {"box" + b: loss_box, "cls" + b: loss_cls, "dfl" + b: loss_dfl}
         return {"box": loss_box, "cls": loss_cls, "dfl": loss_dfl, "density": loss_dens}

@@ -58,7 +58,7 @@ def build_layers(cfg: ModelConfig, in_channels: int = 3) -> tuple[nn.ModuleList,
             raise cfg.error(spec, f"{spec.module} is registered but has no from_yaml()")
         c_in = _flatten_channels([in_channels if j == -1 else channels[j] for j in spec.from_])
         consumes = getattr(cls, "consumes_repeats", False)
-        ctx = LayerContext(c_in, spec.repeats if consumes else 1, cfg.width, cfg.max_channels, cfg.nc)
+        ctx = LayerContext(c_in, spec.repeats if consumes else 1, cfg.width, cfg.max_channels, cfg.nc, cfg.scale or "")
         bad = _check_arity(cls, spec.args)
         if bad:
             raise cfg.error(spec, f"args {spec.args} do not fit {_signature(cls)} ({bad})")
@@ -67,7 +67,8 @@ def build_layers(cfg: ModelConfig, in_channels: int = 3) -> tuple[nn.ModuleList,
             if not consumes and spec.repeats > 1:
                 mods = [module]
                 for _ in range(spec.repeats - 1):
-                    ctx = LayerContext(_flatten_channels([c_out]), 1, cfg.width, cfg.max_channels, cfg.nc)
+                    ctx = LayerContext(_flatten_channels([c_out]), 1, cfg.width, cfg.max_channels, cfg.nc,
+                                       cfg.scale or "")
                     m, c_out = cls.from_yaml(ctx, *spec.args)
                     mods.append(m)
                 module = nn.Sequential(*mods)

@@ -34,6 +34,7 @@ class LayerContext:
     width: float = 1.0  # width multiple of the chosen scale
     max_channels: int = 1 << 30  # channel cap of the chosen scale
     nc: int = 80  # number of classes
+    scale: str = ""  # name of the chosen scale ('n', 's', ...; '' when the file has no scales)
 
     @property
     def c1(self) -> int:

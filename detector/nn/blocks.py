@@ -16,13 +16,13 @@ def resize_to(x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
 
 
 class Bottleneck(nn.Module):
-    """Two 3x3 Convs with an optional residual (used inside C2f)."""
+    """Two k x k Convs with an optional residual (used inside C2f, C3k2, C3k)."""
 
-    def __init__(self, c1: int, c2: int, shortcut: bool = True, e: float = 0.5):
+    def __init__(self, c1: int, c2: int, shortcut: bool = True, e: float = 0.5, k: int = 3):
         super().__init__()
         c_ = int(c2 * e)
-        self.cv1 = Conv(c1, c_, 3)
-        self.cv2 = Conv(c_, c2, 3)
+        self.cv1 = Conv(c1, c_, k)
+        self.cv2 = Conv(c_, c2, k)
         self.add = shortcut and c1 == c2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -63,29 +63,35 @@ class C2f(nn.Module):
 
 @MODULES.register()
 class SPPF(nn.Module):
-    """Spatial pyramid pooling, fast: three chained k x k max-pools, concatenated (YOLOv5).
+    """Spatial pyramid pooling, fast: ``n`` chained k x k max-pools, concatenated (YOLOv5).
 
-    YAML: ``[from, 1, SPPF, [c_out, k=5]]``.
+    YOLO26's form: no activation after ``cv1`` (``act1=False``) and a residual around the block
+    (``shortcut=True``, when input and output widths agree).
+
+    YAML: ``[from, 1, SPPF, [c_out, k=5, n=3, shortcut=False, act1=True]]``.
     """
 
-    def __init__(self, c1: int, c2: int, k: int = 5):
+    def __init__(self, c1: int, c2: int, k: int = 5, n: int = 3, shortcut: bool = False, act1: bool = True):
         super().__init__()
         c_ = c1 // 2
-        self.cv1 = Conv(c1, c_, 1)
-        self.cv2 = Conv(c_ * 4, c2, 1)
+        self.cv1 = Conv(c1, c_, 1, act=act1)
+        self.cv2 = Conv(c_ * (n + 1), c2, 1)
         self.m = nn.MaxPool2d(k, 1, k // 2)
+        self.n, self.add = n, bool(shortcut) and c1 == c2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = [self.cv1(x)]
-        for _ in range(3):
+        for _ in range(self.n):
             y.append(self.m(y[-1]))
-        return self.cv2(torch.cat(y, 1))
+        y = self.cv2(torch.cat(y, 1))
+        return x + y if self.add else y
 
     @classmethod
-    def from_yaml(cls, ctx: LayerContext, c_out: int, k: int = 5):
-        check_positive(k=k)
+    def from_yaml(cls, ctx: LayerContext, c_out: int, k: int = 5, n: int = 3, shortcut: bool = False,
+                  act1: bool = True):
+        check_positive(k=k, n=n)
         c2 = ctx.ch(c_out)
-        return cls(ctx.c1, c2, k), c2
+        return cls(ctx.c1, c2, k, n, bool(shortcut), bool(act1)), c2
 
 
 @MODULES.register()

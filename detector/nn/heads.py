@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from ..loss.detection_loss import DetectionLoss
+from ..loss.end2end_loss import EndToEndLoss
 from ..ops.decode import decode_outputs, flatten_levels, split_columns
 from ..registry import MODULES
 from .base import LayerContext
@@ -56,14 +57,20 @@ class Detect(nn.Module):
     """Per level l: Tensor[B, 4*reg_max + nc + 1, H_l, W_l] with channels
     ``[box DFL logits (4*reg_max, ltrb-major) | class logits (nc) | density logit (1)]``.
 
-    YAML: ``[[p3, p4, p5], 1, Detect, [nc, reg_max=16, density="shared"]]`` (or one multi-output node as
-    ``from``); ``density``: ``"shared"`` or ``"own"`` (module docstring).
+    YAML: ``[[p3, p4, p5], 1, Detect, [nc, reg_max=16, density="shared", cls_branch="conv", end2end=False]]``
+    (or one multi-output node as ``from``); ``density``: ``"shared"``, ``"own"`` or ``"pred"`` (module
+    docstring); ``cls_branch``: ``"conv"`` (two 3x3 convs, YOLOv8) or ``"dw"`` (depthwise + pointwise pairs,
+    YOLO11/YOLO26); ``reg_max=1``: the box channels are the four distances themselves (YOLO26, no DFL);
+    ``end2end``: a second, one-to-one box and class branch (YOLO26) whose channels follow the density
+    (``box_o2o``, ``cls_o2o``), read by the NMS-free method ``--nms none``.
     ``stride`` (Tensor[nl]) is filled in by the model builder from a dummy forward.
     """
 
     DENSITY_MODES = ("shared", "own", "pred")
+    CLS_BRANCHES = ("conv", "dw")
 
-    def __init__(self, nc: int, ch: list[int], reg_max: int = 16, density: str = "shared"):
+    def __init__(self, nc: int, ch: list[int], reg_max: int = 16, density: str = "shared", cls_branch: str = "conv",
+                 end2end: bool = False):
         super().__init__()
         if not isinstance(nc, int) or nc < 1:
             raise ValueError(f"nc must be a positive integer, got {nc!r}")
@@ -71,13 +78,14 @@ class Detect(nn.Module):
             raise ValueError(f"reg_max must be a positive integer, got {reg_max!r}")
         if density not in self.DENSITY_MODES:
             raise ValueError(f"density must be one of {list(self.DENSITY_MODES)}, got {density!r}")
-        self.density_mode = density
+        if cls_branch not in self.CLS_BRANCHES:
+            raise ValueError(f"cls_branch must be one of {list(self.CLS_BRANCHES)}, got {cls_branch!r}")
+        self.density_mode, self.cls_branch, self.end2end = density, cls_branch, bool(end2end)
         self.nc, self.reg_max, self.nl = nc, reg_max, len(ch)
-        self.no = 4 * reg_max + nc + 1
+        self.no = sum(self.raw_layout.values())
         c2 = max(16, ch[0] // 4, reg_max * 4)
         c3 = max(ch[0], min(nc, 100))
-        self.box_stem = nn.ModuleList(nn.Sequential(Conv(c, c2, 3), Conv(c2, c2, 3)) for c in ch)
-        self.box_pred = nn.ModuleList(nn.Conv2d(c2, 4 * reg_max, 1) for _ in ch)
+        self.box_stem, self.box_pred, self.cls = self._branches(ch, c2, c3)
         if density == "own":
             self.density_pred = nn.ModuleList(nn.Sequential(Conv(c, 8, 3), nn.Conv2d(8, 1, 5, padding=2))
                                               for c in ch)
@@ -86,8 +94,22 @@ class Detect(nn.Module):
                                                             nn.Conv2d(16, 1, 5, padding=2)) for c in ch)
         else:
             self.density_pred = nn.ModuleList(nn.Conv2d(c2, 1, 1) for _ in ch)
-        self.cls = nn.ModuleList(nn.Sequential(Conv(c, c3, 3), Conv(c3, c3, 3), nn.Conv2d(c3, nc, 1)) for c in ch)
+        if self.end2end:  # YOLO26's one-to-one branch: its own copy of the box and class branches
+            self.box_stem_o2o, self.box_pred_o2o, self.cls_o2o = self._branches(ch, c2, c3)
         self.register_buffer("stride", torch.zeros(self.nl))
+
+    def _branches(self, ch: list[int], c2: int, c3: int) -> tuple[nn.ModuleList, nn.ModuleList, nn.ModuleList]:
+        """Box stem, box predictor and class branch of every level (``cls_branch``: 3x3 convs, or YOLO11's
+        depthwise 3x3 + pointwise 1x1 pairs)."""
+        box_stem = nn.ModuleList(nn.Sequential(Conv(c, c2, 3), Conv(c2, c2, 3)) for c in ch)
+        box_pred = nn.ModuleList(nn.Conv2d(c2, 4 * self.reg_max, 1) for _ in ch)
+        if self.cls_branch == "dw":
+            cls = nn.ModuleList(nn.Sequential(nn.Sequential(Conv(c, c, 3, g=c), Conv(c, c3, 1)),
+                                              nn.Sequential(Conv(c3, c3, 3, g=c3), Conv(c3, c3, 1)),
+                                              nn.Conv2d(c3, self.nc, 1)) for c in ch)
+        else:
+            cls = nn.ModuleList(nn.Sequential(Conv(c, c3, 3), Conv(c3, c3, 3), nn.Conv2d(c3, self.nc, 1)) for c in ch)
+        return box_stem, box_pred, cls
 
     def forward(self, xs: list[torch.Tensor] | torch.Tensor) -> list[torch.Tensor]:
         if isinstance(xs, torch.Tensor):  # fed a single layer: one level
@@ -103,14 +125,19 @@ class Detect(nn.Module):
                 d = self.density_pred[i](torch.cat([x.detach(), dist / self.reg_max, cls.detach().sigmoid()], 1))
             else:
                 d = self.density_pred[i](x.detach() if self.density_mode == "own" else f)
-            out.append(torch.cat([box, cls, d], 1))
+            parts = [box, cls, d]
+            if self.end2end:  # the one-to-one branch reads detached features, as YOLO26 trains it
+                xd = x.detach() if self.training else x
+                parts += [self.box_pred_o2o[i](self.box_stem_o2o[i](xd)), self.cls_o2o[i](xd)]
+            out.append(torch.cat(parts, 1))
         return out
 
     # ------------------------------------------------------------------ head protocol
     @property
     def raw_layout(self) -> dict[str, int]:
         """Channels of each level's raw output, in order: {name: width}."""
-        return {"box": 4 * self.reg_max, "cls": self.nc, "density": 1}
+        o2o = {"box_o2o": 4 * self.reg_max, "cls_o2o": self.nc} if self.end2end else {}
+        return {"box": 4 * self.reg_max, "cls": self.nc, "density": 1, **o2o}
 
     def split_raw(self, raw: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         """Raw outputs (this head's forward) -> {name: Tensor[B, N, width]} over all levels (``raw_layout``):
@@ -120,28 +147,41 @@ class Detect(nn.Module):
     @property
     def decoded_layout(self) -> dict[str, int]:
         """Columns of :meth:`decode`'s output, in order: {name: width}."""
-        return {"xyxy": 4, "cls": self.nc, "density": 1}
+        o2o = {"xyxy_o2o": 4, "cls_o2o": self.nc} if self.end2end else {}
+        return {"xyxy": 4, "cls": self.nc, "density": 1, **o2o}
 
     def decode(self, raw: list[torch.Tensor]) -> torch.Tensor:
         """Raw outputs (this head's forward) -> Tensor[B, N, 4 + nc + 1]: xyxy in input pixels, class
-        probabilities, density (``decoded_layout``)."""
-        return decode_outputs(raw, self.stride, self.reg_max)
+        probabilities, density (``decoded_layout``); with the one-to-one branch (``end2end``) its xyxy and
+        class probabilities follow (Tensor[B, N, 4 + nc + 1 + 4 + nc])."""
+        if not self.end2end:
+            return decode_outputs(raw, self.stride, self.reg_max)
+        k = 4 * self.reg_max + self.nc + 1
+        many = decode_outputs([r[:, :k] for r in raw], self.stride, self.reg_max)
+        one = decode_outputs([torch.cat([r[:, k:], r[:, k - 1:k]], 1) for r in raw], self.stride, self.reg_max)
+        return torch.cat([many, one[..., :-1]], -1)
 
-    def build_loss(self, hyp: dict | None = None) -> DetectionLoss:
+    def build_loss(self, hyp: dict | None = None) -> DetectionLoss | EndToEndLoss:
         """The loss that trains this head, from a flat hyperparameter dict (missing keys: defaults); it
         returns named terms (``DetectionLoss.terms``)."""
-        return DetectionLoss.from_hyp(hyp or {}, self.stride, self.nc, self.reg_max)
+        if self.end2end:  # both branches: one-to-many (top-k) and one-to-one (top-1) assignment
+            return EndToEndLoss.from_hyp(hyp or {}, self.stride, self.nc, self.reg_max, self.raw_layout)
+        return DetectionLoss.from_hyp(hyp or {}, self.stride, self.nc, self.reg_max, layout=self.raw_layout)
 
     def initialize_biases(self, img_size: int = 640) -> None:
         """Priors: box logits flat, class prob ~5 objects per image over the level's cells,
         density logit 0 (p = 0.5, where the sigmoid passes the most gradient to the smooth-L1 density
         loss; a low prior such as -4 leaves the branch nearly untrainable). Needs ``stride`` set."""
-        for bp, cl, dp, s in zip(self.box_pred, self.cls, self.density_pred, self.stride.tolist()):
-            nn.init.constant_(bp.bias, 1.0)
-            nn.init.constant_(cl[-1].bias, math.log(5 / self.nc / (img_size / s) ** 2))
+        pairs = [(self.box_pred, self.cls)] + ([(self.box_pred_o2o, self.cls_o2o)] if self.end2end else [])
+        for box_pred, cls in pairs:
+            for bp, cl, s in zip(box_pred, cls, self.stride.tolist()):
+                nn.init.constant_(bp.bias, 1.0)
+                nn.init.constant_(cl[-1].bias, math.log(5 / self.nc / (img_size / s) ** 2))
+        for dp in self.density_pred:
             nn.init.constant_((dp[-1] if isinstance(dp, nn.Sequential) else dp).bias, 0.0)
 
     @classmethod
-    def from_yaml(cls, ctx: LayerContext, nc: int, reg_max: int = 16, density: str = "shared"):
-        m = cls(nc, list(ctx.c_in), reg_max, density)
+    def from_yaml(cls, ctx: LayerContext, nc: int, reg_max: int = 16, density: str = "shared",
+                  cls_branch: str = "conv", end2end: bool = False):
+        m = cls(nc, list(ctx.c_in), reg_max, density, cls_branch, bool(end2end))
         return m, [m.no] * m.nl

@@ -58,8 +58,11 @@ def split_outputs(flat: torch.Tensor, reg_max: int) -> tuple[torch.Tensor, torch
 def dfl_to_distance(box_logits: torch.Tensor, reg_max: int) -> torch.Tensor:
     """Expected value of each side's bin distribution.
 
-    box_logits: Tensor[..., 4*R] -> Tensor[..., 4] (left, top, right, bottom) in grid units.
+    box_logits: Tensor[..., 4*R] -> Tensor[..., 4] (left, top, right, bottom) in grid units. With R = 1
+    (no DFL, YOLO26) the four channels are the distances themselves.
     """
+    if reg_max == 1:
+        return box_logits
     shape = box_logits.shape[:-1]
     prob = box_logits.reshape(*shape, 4, reg_max).softmax(-1)
     bins = torch.arange(reg_max, device=box_logits.device, dtype=prob.dtype)
@@ -73,9 +76,11 @@ def distance_to_xyxy(dist: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
 
 
 def xyxy_to_distance(boxes: torch.Tensor, points: torch.Tensor, reg_max: int) -> torch.Tensor:
-    """Inverse of :func:`distance_to_xyxy`, clamped to the representable range [0, R - 1 - 0.01]."""
+    """Inverse of :func:`distance_to_xyxy`, clamped to the representable range [0, R - 1 - 0.01]
+    (R = 1, direct distances: only at 0 from below)."""
     x1y1, x2y2 = boxes.split(2, dim=-1)
-    return torch.cat((points - x1y1, x2y2 - points), -1).clamp_(0, reg_max - 1 - 0.01)
+    d = torch.cat((points - x1y1, x2y2 - points), -1)
+    return d.clamp_(min=0) if reg_max == 1 else d.clamp_(0, reg_max - 1 - 0.01)
 
 
 def decode_outputs(raw: list[torch.Tensor], strides: torch.Tensor | list[float], reg_max: int = 16) -> torch.Tensor:

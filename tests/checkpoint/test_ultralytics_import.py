@@ -14,6 +14,7 @@ from detector.checkpoint import CheckpointError, load_checkpoint
 from detector.checkpoint.ultralytics import convert_ultralytics, read_ultralytics
 from detector.models import build_model
 from detector.ops.decode import decode_outputs
+from detector.ops.nms import non_max_suppression
 
 from ..conftest import ROOT
 
@@ -79,16 +80,100 @@ class DetectionModel:  # stands in for a YOLO11 model object in a crafted file
     pass
 
 
-def test_yolo11_is_refused_with_a_sentence(tmp_path):
+def test_other_graphs_and_tasks_are_refused_with_a_sentence(tmp_path):
     m = DetectionModel()
     m.yaml = {"nc": 80, "scale": "n", "scales": {"n": [0.5, 0.25, 1024]},
               "backbone": [[-1, 1, "Conv", [64, 3, 2]], [-1, 2, "C3k2", [256, False, 0.25]]],
-              "head": [[-1, 2, "C2PSA", [1024]], [[16, 19, 22], 1, "Detect", ["nc"]]]}
+              "head": [[-1, 2, "C2PSA", [1024]], [[16, 19, 22], 1, "Segment", ["nc", 32, 256]]]}
     m._modules = {}
-    p = tmp_path / "yolo11n.pt"
+    p = tmp_path / "yolo11n-seg.pt"
     torch.save({"model": m}, p)
-    with pytest.raises(CheckpointError, match="YOLO11.*not supported yet"):
+    with pytest.raises(CheckpointError, match="not a YOLOv8, YOLO11 or YOLO26 detection model.*other task"):
         convert_ultralytics(p)
+    m.yaml["head"][-1][2] = "Detect"
+    torch.save({"model": m}, p)
+    with pytest.raises(CheckpointError, match="not a YOLOv8, YOLO11 or YOLO26 detection model.*graph is"):
+        convert_ultralytics(p)
+
+
+# Made by ultralytics 8.4.190 (tests/fixtures/ultralytics/README.md): YOLO11 at a small width, YOLO11 at a
+# scale named m (C3k blocks inside C3k2, as Ultralytics builds m/l/x), YOLO26 (DFL-free, one-to-one branch).
+V11 = ["yolo11t", "yolo11m_tiny", "yolo26t"]
+
+
+@pytest.mark.parametrize("name", V11)
+def test_yolo11_and_yolo26_outputs_equal_ultralytics(name):
+    ck = convert_ultralytics(FIX / f"{name}.pt")
+    ref = torch.load(FIX / f"{name}_outputs.pt", weights_only=True)
+    m = _model(ck)
+    head = m.layers[-1]
+    with torch.no_grad():
+        raw = m(ref["input"])
+    parts = head.split_raw(raw)
+    assert torch.allclose(parts["box"].transpose(1, 2), ref["boxes"], atol=1e-4)
+    assert torch.allclose(parts["cls"].transpose(1, 2), ref["scores"], atol=1e-4)
+    dec = head.decode(raw)
+    xywh = torch.cat([(dec[..., :2] + dec[..., 2:4]) / 2, dec[..., 2:4] - dec[..., :2]], -1).transpose(1, 2)
+    assert torch.allclose(xywh, ref["decoded"][:, :4], atol=1e-3)
+    assert torch.allclose(dec[..., 4:4 + head.nc].transpose(1, 2), ref["decoded"][:, 4:], atol=1e-5)
+    mods = [layer.type for layer in m.layers]
+    assert mods.count("C3k2") == 8 and mods.count("C2PSA") == 1
+    inner = [type(b).__name__ for b in m.layers[2].m]
+    assert inner == (["C3k"] if name == "yolo11m_tiny" else ["Bottleneck"])  # Ultralytics' scale rule
+    assert ck["nms"] == ("none" if name == "yolo26t" else "greedy")
+
+
+def test_yolo26_runs_nms_free_on_its_one_to_one_branch_as_ultralytics():
+    ck = convert_ultralytics(FIX / "yolo26t.pt")
+    ref = torch.load(FIX / "yolo26t_outputs.pt", weights_only=True)
+    m = _model(ck)
+    head = m.layers[-1]
+    assert head.reg_max == 1 and head.end2end and head.cls_branch == "dw"
+    assert not isinstance(m.layers[9].cv1.act, torch.nn.SiLU) and m.layers[9].add  # YOLO26's SPPF
+    with torch.no_grad():
+        raw = m(ref["input"])
+    parts = head.split_raw(raw)
+    assert torch.allclose(parts["box_o2o"].transpose(1, 2), ref["boxes_o2o"], atol=1e-4)
+    assert torch.allclose(parts["cls_o2o"].transpose(1, 2), ref["scores_o2o"], atol=1e-4)
+    e2e = ref["end2end"][0]  # [k, 6]: x1, y1, x2, y2, score, class (top-k (cell, class) pairs)
+    det = non_max_suppression(head.decode(raw), conf_thres=0.0, method="none", max_det=len(e2e), multi_label=True,
+                              layout=head.decoded_layout)[0]
+    assert len(det) == len(e2e)
+    assert torch.allclose(det[:, 4], e2e[:, 4], atol=1e-5)
+    ours = {(int(c), tuple(round(v, 2) for v in b.tolist())) for b, c in zip(det[:, :4], det[:, 5])}
+    theirs = {(int(c), tuple(round(v, 2) for v in b.tolist())) for b, c in zip(e2e[:, :4], e2e[:, 5])}
+    assert len(ours ^ theirs) <= 2  # equal up to rounding at a 0.01 px boundary
+    with pytest.raises(ValueError, match="one-to-one head"):  # NMS-free on a head without that branch
+        yolo11 = _model(convert_ultralytics(FIX / "yolo11t.pt"))
+        non_max_suppression(yolo11.layers[-1].decode(yolo11(ref["input"])), method="none",
+                            layout=yolo11.layers[-1].decoded_layout)
+
+
+def test_yolo11_and_yolo26_fine_tune_and_predict(tmp_path):
+    """Both load through every tool's loader, train a step with our loss (YOLO26: DFL-free distances, its
+    one-to-one branch with its own top-1-assigned terms) and predict (YOLO26: NMS-free by default, any NMS
+    method on request)."""
+    img = tmp_path / "a.jpg"
+    cv2.imwrite(str(img), np.full((48, 64, 3), 100, np.uint8))
+    for name in ("yolo11t", "yolo26t"):
+        ck = load_checkpoint(FIX / f"{name}.pt")
+        m = _model(ck).train()
+        head = m.layers[-1]
+        loss_fn = head.build_loss()
+        before = {k: v.clone() for k, v in m.state_dict().items()}
+        opt = torch.optim.SGD(m.parameters(), lr=0.01)
+        targets = torch.tensor([[0, 1, 8.0, 8.0, 40.0, 40.0], [0, 2, 20.0, 4.0, 60.0, 30.0]])
+        total, terms = loss_fn(m(torch.rand(1, 3, 64, 64)), targets)
+        assert torch.isfinite(total) and terms["dfl"] > 0
+        assert ("dfl_o2o" in terms) == (name == "yolo26t") and "density_o2o" not in terms
+        total.backward()
+        opt.step()
+        moved = {k for k, v in m.named_parameters() if not torch.equal(v, before[k])}
+        assert any(".box_pred." in k for k in moved)
+        assert any(".box_pred_o2o." in k for k in moved) == (name == "yolo26t")
+        for nms in (None, "greedy"):
+            d = Detector(FIX / f"{name}.pt", img=64, conf_thres=0.0, nms=nms)
+            assert len(d.predict(str(img))) > 0
 
 
 def test_convert_tool_into_the_product(tmp_path, capsys):

@@ -35,6 +35,24 @@ def test_cfg_builds_and_trains(cfg, scale):
     model.zero_grad(set_to_none=True)
 
 
+@pytest.mark.parametrize("cfg,ultralytics_params,extra", [
+    # Ultralytics' own counts (their yolo11.yaml / yolo26.yaml), less YOLO11's fixed 16-weight DFL projection,
+    # plus our density branch (a 1x1 conv from the box stem, 64 and 16 channels wide at n)
+    ("yolo11_base.yaml", 2_624_080, -16 + 3 * 65),
+    ("yolo26_base.yaml", 2_572_280, 3 * 17),
+])
+def test_yolo11_and_yolo26_graphs_match_ultralytics_sizes_and_train(cfg, ultralytics_params, extra):
+    model = build_model(CFG_DIR / cfg, scale="n")
+    assert count_params(model) == ultralytics_params + extra
+    small = build_model(CFG_DIR / cfg, scale="s", nc=3).train()
+    out = small(torch.randn(2, 3, 64, 96))
+    head = small.layers[-1]
+    assert [o.shape[1] for o in out] == [sum(head.raw_layout.values())] * 3
+    total, terms = head.build_loss()(out, torch.tensor([[0, 1, 4.0, 4.0, 40.0, 30.0]]))
+    total.backward()
+    assert torch.isfinite(total) and ("box_o2o" in terms) == (cfg == "yolo26_base.yaml")
+
+
 def test_ablation_cfgs_differ_only_in_names():
     """The ablation files have the same structure: same from/repeats/args, only module names change."""
     ref = yaml.safe_load((CFG_DIR / "yolo_ca_bifpn.yaml").read_text())

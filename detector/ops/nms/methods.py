@@ -1,6 +1,8 @@
 """The registered methods: thin adapters from the registry contract to the algorithms."""
 from __future__ import annotations
 
+import torch
+
 from .algorithms import adaptive_nms, diou_nms, greedy_nms, soft_nms
 from .registry import register_nms
 
@@ -40,3 +42,13 @@ def _adaptive_soft(boxes, scores, idxs, densities, iou_thres, conf_thres, max_de
 @register_nms("diou")
 def _diou(boxes, scores, idxs, densities, iou_thres, conf_thres, beta: float = 1.0, **_):
     return diou_nms(boxes, scores, idxs, iou_thres, beta), None
+
+
+@register_nms("none")
+def _nms_free(boxes, scores, idxs, densities, iou_thres, conf_thres, **_):
+    """NMS-free (YOLO26's end-to-end inference): no suppression; the ``max_det`` best candidates of each image
+    stay. It reads the one-to-one branch's columns (``columns``), which only an end-to-end head has."""
+    return torch.arange(len(scores), device=scores.device), None
+
+
+_nms_free.columns = ("xyxy_o2o", "cls_o2o")

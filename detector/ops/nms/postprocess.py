@@ -26,7 +26,8 @@ def non_max_suppression(preds: torch.Tensor, conf_thres: float = PREDICT_CONF, i
     scored ``conf_thres`` or below are never returned (for Soft-NMS: after the decay).
     ``options`` go to the method (``sigma``, ``soft_method``, ``beta``, ...). The method runs
     once for the whole batch, its groups numbered image x class."""
-    fn = get_nms(resolve_nms(method))
+    name = resolve_nms(method)
+    fn = get_nms(name)
     if isinstance(preds, (list, tuple)):
         raise TypeError("non_max_suppression takes decoded predictions: run detector.ops.decode_outputs(raw, "
                         "model.stride) first (or use detector.predict.predictor.Predictor)")
@@ -37,12 +38,17 @@ def non_max_suppression(preds: torch.Tensor, conf_thres: float = PREDICT_CONF, i
                              f"{' + density' if has_density else ''}")
         layout = {"xyxy": 4, "cls": nc, **({"density": 1} if has_density else {})}
     nc = int(layout["cls"])
+    box_key, cls_key = getattr(fn, "columns", ("xyxy", "cls"))  # NMS-free reads the one-to-one branch
+    if box_key not in layout or cls_key not in layout:
+        raise ValueError(f"NMS method {name!r} reads the columns {box_key!r} and {cls_key!r} of a one-to-one head "
+                         f"(YOLO26's end-to-end branch); this model's predictions have {list(layout)}: "
+                         "choose an NMS method (greedy, adaptive_soft, ...)")
     # candidates of every image, then one call of the method for the whole batch: groups are
     # image x class (image alone when agnostic), so images never suppress each other
     cand = []
     for n, p in enumerate(preds):
         col = split_columns(p, layout)
-        boxes, cls = col["xyxy"], col["cls"]
+        boxes, cls = col[box_key], col[cls_key]
         dens = col["density"][:, 0] if "density" in col else p.new_zeros(len(p))
         if multi_label:
             i, j = (cls > conf_thres).nonzero(as_tuple=True)
