@@ -1,8 +1,8 @@
 """Knowledge distillation: a frozen teacher's neck features and head outputs as extra training targets.
 
 ``tools/train.py --teacher T.pt [--distill auto|feature|logit|both] [--distill-loss pkd|cwd] [--distill-gain G]``.
-The teacher is any checkpoint of ours (another scale or YAML) or an Ultralytics YOLOv8 ``.pt`` (read by the
-converter, never unpickled as code); it runs in eval mode, BatchNorm folded, without gradients, on the same
+The teacher is any checkpoint of ours (another scale or YAML) or an Ultralytics YOLOv8 / YOLO11 / YOLO26 ``.pt``
+(read by the converter, never unpickled as code); it runs in eval mode, BatchNorm folded, without gradients, on the same
 augmented batch as the student (and under the same autocast); with ``--distill feature`` only up to its
 neck (its head is not run: about a third of its FLOPs saved). Its terms join the loss by name through the
 trainer's ``on_loss`` hook, so they show in the progress bar and results.csv (``train/distill_*_loss``).
@@ -179,6 +179,10 @@ def heads_match(student: nn.Module, teacher: nn.Module) -> str | None:
         return f"the teacher has {ht.nc} classes, the student {hs.nc}"
     if hs.reg_max != ht.reg_max:
         return f"reg_max {ht.reg_max} (teacher) vs {hs.reg_max} (student)"
+    if hs.reg_max == 1:
+        return "their heads predict box distances directly (reg_max 1, YOLO26): no bin distributions to distill"
+    if getattr(hs, "raw_layout", None) != getattr(ht, "raw_layout", None):
+        return f"raw layouts {list(ht.raw_layout)} (teacher) vs {list(hs.raw_layout)} (student)"
     if not torch.equal(hs.stride.cpu(), ht.stride.cpu()):
         return f"strides {ht.stride.tolist()} (teacher) vs {hs.stride.tolist()} (student)"
     return None

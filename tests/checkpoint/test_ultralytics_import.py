@@ -187,3 +187,32 @@ def test_convert_tool_into_the_product(tmp_path, capsys):
     ck = load_checkpoint(out)
     assert ck["model_cfg"]["scale"] == "t" and len(ck["names"]) == 3
     assert convert.main(["--weights", str(FIX / "yolov8t.pt"), "--cfg", "yolo_ca_bifpn.yaml", "--out", str(out)]) == 2
+
+
+def test_a_yolo11_checkpoint_fills_the_products_yolo11_backbone():
+    """cfg/yolo11_ca_bifpn.yaml: YOLO11's backbone whole, the inserted CoordAtt blocks as identity, so at step 0
+    the product's P3/P4/P5 features are the YOLO11 checkpoint's, bit for bit."""
+    import yaml
+
+    from detector.train.transfer import transfer_weights
+
+    from ..conftest import CFG_DIR
+
+    ck = convert_ultralytics(FIX / "yolo11t.pt")
+    src = _model(ck)
+    d = yaml.safe_load((CFG_DIR / "yolo11_ca_bifpn.yaml").read_text())
+    d.update(scales={"t": ck["model_cfg"]["scales"]["t"]}, scale="t", nc=3)
+    product = build_model(d)
+    rep = transfer_weights(product, ck["model"], ck["model_cfg"], "yolo11t")
+    assert [(s, t) for s, t, _ in rep.pairs][:11] == [(i, i + (i > 4) + (i > 6)) for i in range(11)]
+    assert {t for t, _ in rep.fresh} >= {5, 8, 13, 14}
+    product.eval()
+    feats = {}
+    for model, layers in ((src, (4, 6, 10)), (product, (5, 8, 13))):
+        for i in layers:
+            model.layers[i].register_forward_hook(lambda m, a, out, k=(id(model), i): feats.__setitem__(k, out))
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        src(x), product(x)
+    for a, b in zip((4, 6, 10), (5, 8, 13)):
+        assert torch.equal(feats[(id(src), a)], feats[(id(product), b)])

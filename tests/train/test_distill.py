@@ -172,6 +172,18 @@ def test_a_yolov8_teacher_loads_features_only_when_classes_differ(tiny_data, tmp
         Trainer(_cfg(tiny_data, tmp_path, "v8l", teacher=str(YOLOV8), distill="logit")).setup()
 
 
+@pytest.mark.parametrize("name", ["yolo11t", "yolo26t"])
+def test_yolo11_and_yolo26_teachers(tiny_data, tmp_path, capsys, name):
+    """Ultralytics YOLO11 / YOLO26 files teach through their neck features (their classes differ here; YOLO26's
+    DFL-free head could not give bin distributions anyway)."""
+    teacher = YOLOV8.with_name(f"{name}.pt")
+    tr = Trainer(_cfg(tiny_data, tmp_path, name, teacher=str(teacher)))
+    tr.train()
+    assert "--distill auto -> feature" in capsys.readouterr().out
+    assert list(tr.mean_loss)[-1] == "distill_feature" and tr.mean_loss["distill_feature"] > 0
+    assert tr.distill.teacher.head.reg_max == (1 if name == "yolo26t" else 16)
+
+
 def test_auto_mode_takes_the_logit_terms_when_the_heads_match(tiny_data, tmp_path, teacher_ckpt, capsys):
     tr = Trainer(_cfg(tiny_data, tmp_path, "auto", teacher=str(teacher_ckpt)))
     tr.setup()
