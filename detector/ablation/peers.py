@@ -143,15 +143,23 @@ class PeerRunner:
                     self.log(f"{model} seed {seed}: resume failed ({str(e)[-120:]}); training it again from scratch")
                     shutil.rmtree(d / "train", ignore_errors=True)
             if not resumed:
-                self._cmd("detect", "train", f"model={model}.yaml", f"data={self.data_yaml.resolve()}",
+                self._cmd("detect", "train", *self._start(model), f"data={self.data_yaml.resolve()}",
                           f"epochs={r.epochs}", f"imgsz={r.img}", f"batch={r.batch}", f"seed={seed}",
-                          "deterministic=True", f"optimizer={peer_optimizer(model)}", "lr0=0.01", f"device={r.device or 'cpu'}",
+                          "deterministic=True", f"device={r.device or 'cpu'}",
                           f"workers={r.workers}", f"project={d.resolve()}", "name=train", "exist_ok=True",
-                          "val=False", "plots=False", "pretrained=False", "amp=False", log_file=log)
+                          "val=False", "plots=False", "amp=False", log_file=log)
         t_train = time.time() - t0
         if self.nms_ious:
             return {t: self._validate(model, seed, d, val_idx, t, f"val_iou{t:g}") for t in self.nms_ious}, t_train
         return self._validate(model, seed, d, val_idx, IOU_THRES, "val"), t_train
+
+    def _start(self, model: str) -> tuple[str, ...]:
+        """From scratch: its YAML with its COCO recipe's optimizer. Fine-tuning (``recipe.peer_weights``): the
+        checkpoint, with the optimizer users get from ``yolo train model=X.pt`` (``auto``)."""
+        weights = (getattr(self.recipe, "peer_weights", None) or {}).get(model)
+        if weights:
+            return f"model={Path(weights).resolve()}", "pretrained=True"
+        return f"model={model}.yaml", "pretrained=False", f"optimizer={peer_optimizer(model)}", "lr0=0.01"
 
     def _validate(self, model: str, seed: int, d: Path, val_idx, iou: float, name: str) -> dict:
         """Its own val (NMS at ``iou``) with save_json, scored by our evaluator (the val.py --pred path)."""

@@ -42,6 +42,7 @@ class Recipe:
     distill: str = TrainConfig.distill
     distill_loss: str = TrainConfig.distill_loss
     distill_gain: float = TrainConfig.distill_gain
+    peer_weights: dict = field(default_factory=dict)  # peer name -> checkpoint it fine-tunes from (else scratch)
 
 
 @dataclass
@@ -87,6 +88,7 @@ def _check_recipe(root: Path, cfg: AblationConfig) -> None:
     if p.is_file():
         have = json.loads(p.read_text(encoding="utf-8"))
         have.setdefault("weights", None)  # projects made before --weights existed trained from scratch
+        have.setdefault("peer_weights", {})  # ... and before --peer-weights, peers too
         for k in ("teacher", "distill", "distill_loss", "distill_gain"):  # ... and before --teacher: no teacher
             have.setdefault(k, getattr(Recipe, k))
         have["hyp_values"] = recipe_hyp_values(have)

@@ -48,6 +48,9 @@ def parse(argv=None) -> AblationConfig | argparse.Namespace:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--peers", nargs="*", default=[], help="Ultralytics models to train alike, e.g. yolov8n yolo11n")
+    ap.add_argument("--peer-weights", nargs="*", default=[], metavar="NAME=PATH",
+                    help="a peer fine-tunes from this Ultralytics checkpoint through its CLI (model=PATH, its default "
+                         "optimizer=auto as users run it) instead of training from its YAML, e.g. yolo11n=src.pt")
     ap.add_argument("--yolo", default=None, help="the Ultralytics CLI (default: $DETECTOR_YOLO_CLI, else yolo on PATH)")
     ap.add_argument("--latency-runs", type=positive_int, default=20)
     ap.add_argument("--project", default="runs/ablate")
@@ -69,8 +72,16 @@ def parse(argv=None) -> AblationConfig | argparse.Namespace:
         ap.error("the following arguments are required: --cfgs (or --compare PROJECT PROJECT ...)")
     if len(set(a.seeds)) != len(a.seeds):
         ap.error(f"--seeds repeat: {a.seeds}")
+    peer_weights = {}
+    for item in a.peer_weights:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            ap.error(f"--peer-weights takes NAME=PATH (e.g. yolo11n=src/yolo11n.pt), got {item!r}")
+        if name not in a.peers:
+            ap.error(f"--peer-weights names {name!r}, which is not one of --peers {a.peers}")
+        peer_weights[name] = path
     recipe = Recipe(a.data, a.epochs, a.img, a.batch, a.workers, a.hyp, a.val_period, a.device, a.weights,
-                    a.teacher, a.distill, a.distill_loss, a.distill_gain)
+                    a.teacher, a.distill, a.distill_loss, a.distill_gain, peer_weights)
     nms = list(dict.fromkeys(a.nms or ["greedy"]))
     bad = [v for v in a.nms_iou if not 0.0 < v < 1.0]
     if bad:

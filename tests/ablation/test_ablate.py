@@ -178,6 +178,27 @@ def test_missing_peer_cli_is_said_and_the_rest_runs(tiny_data, tmp_path, capsys)
     assert not math.isnan(float(_rows(tmp_path / "p")[0]["greedy:mAP50-95"]))
 
 
+def test_a_peer_fine_tunes_from_the_checkpoint_it_is_given(tiny_data, tmp_path):
+    """--peer-weights NAME=PATH: the peer trains from that checkpoint through its CLI (model=PATH, pretrained,
+    its default optimizer), not from its YAML; a name that is not a peer, or no '=', is refused."""
+    fake = tmp_path / "yolo"
+    fake.write_text(FAKE_YOLO.format(python=sys.executable))
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    src = tmp_path / "src.pt"
+    src.write_bytes(b"stand-in")
+    argv = ["--cfgs", CFGS[0], "--data", str(tiny_data), "--epochs", "1", "--img", "64", "--batch", "4", "--seeds", "0",
+            "--workers", "0", "--latency-runs", "1", "--max-batches", "1", "--peers", "yolo11n",
+            "--peer-weights", f"yolo11n={src}", "--yolo", str(fake), "--project", str(tmp_path), "--name", "ft"]
+    assert ablate.main(argv) == 0
+    train = [ln for ln in (tmp_path / "ft" / "peers" / "runs" / "yolo11n-s0" / "log.txt").read_text().splitlines()
+             if ln.startswith("$") and " train " in ln][0]
+    assert f"model={src.resolve()}" in train and "pretrained=True" in train and "optimizer=" not in train
+    assert json.loads((tmp_path / "ft" / "recipe.json").read_text())["peer_weights"] == {"yolo11n": str(src)}
+    for bad in (["--peer-weights", "yolov8n=x.pt"], ["--peer-weights", "yolo11n"]):
+        with pytest.raises(SystemExit):
+            ablate.parse(argv[:argv.index("--peer-weights")] + bad)
+
+
 def test_report_only_tabulates_finished_runs_without_training(ablation, capsys):
     root, argv = ablation
     before = _rows(root)
