@@ -45,6 +45,35 @@ def _theirs_nms_free(runner: PeerRunner, model: str, seed: int, val_idx) -> dict
     return {k: m.get(k) for k in EVAL_KEYS}
 
 
+def raw_parity(cli: str, last: Path, img: int, images: str, out: Path) -> dict:
+    """Max |difference| of the raw box and class outputs, Ultralytics' (its own loader, in the yardstick
+    environment: tools/yardstick/ultralytics_outputs.py) vs ours (the converted checkpoint), on real images."""
+    import subprocess
+
+    import torch
+
+    from detector.checkpoint import load_checkpoint
+    from detector.models import build_model
+
+    ref_file = out / "ultralytics_raw.pt"
+    out.mkdir(parents=True, exist_ok=True)
+    subprocess.run([str(Path(cli).parent / "python"), str(ROOT / "tools/yardstick/ultralytics_outputs.py"),
+                    "--weights", str(last), "--img", str(img), "--images", images, "--n", "8", "--out", str(ref_file)],
+                   check=True, stdout=subprocess.DEVNULL)
+    ref = torch.load(ref_file, weights_only=True)
+    ck = load_checkpoint(last)
+    m = build_model(ck["model_cfg"])
+    m.load_state_dict(ck["model"])
+    with torch.no_grad():
+        parts = m.eval().layers[-1].split_raw(m(ref["input"]))
+    diffs = {}
+    for branch, sfx in (("one2many", ""), ("one2one", "_o2o")):
+        if branch in ref:
+            diffs[branch] = max((parts["box" + sfx].transpose(1, 2) - ref[branch]["boxes"]).abs().max().item(),
+                                (parts["cls" + sfx].transpose(1, 2) - ref[branch]["scores"]).abs().max().item())
+    return diffs
+
+
 def _ours(last: Path, a, nms: str, out: Path) -> dict:
     m = evaluate(ValConfig(weights=str(last), data=a.data, img=a.img, batch=a.batch, nms=nms, iou_thres=IOU_THRES,
                            conf_thres=VAL_CONF, plots=False), out)
@@ -75,12 +104,16 @@ def main(argv=None) -> int:
         t0 = time.time()
         theirs, train_s = runner.run(model, a.seed, val_idx)
         last = runner.run_dir(model, a.seed) / "train" / "weights" / "last.pt"
-        row = {"model": model, "train_s": round(train_s), "greedy": {"ultralytics": theirs,
+        images = str(Path(val_idx.records[0].path).parent)
+        row = {"model": model, "train_s": round(train_s),
+               "raw_max_abs_diff": raw_parity(cli, last, a.img, images, Path(a.project) / "ours" / model),
+               "greedy": {"ultralytics": theirs,
                "ours": _ours(last, a, "greedy", Path(a.project) / "ours" / model / "greedy")}}
         if model.startswith("yolo26"):
             row["nms_free"] = {"ultralytics": _theirs_nms_free(runner, model, a.seed, val_idx),
                                "ours": _ours(last, a, "none", Path(a.project) / "ours" / model / "none")}
         rows.append(row)
+        print(f"{model}: raw outputs, max |ours - ultralytics| on 8 val images: {row['raw_max_abs_diff']}")
         for mode in ("greedy", "nms_free"):
             if mode in row:
                 u, o = row[mode]["ultralytics"], row[mode]["ours"]

@@ -216,3 +216,18 @@ def test_a_yolo11_checkpoint_fills_the_products_yolo11_backbone():
         src(x), product(x)
     for a, b in zip((4, 6, 10), (5, 8, 13)):
         assert torch.equal(feats[(id(src), a)], feats[(id(product), b)])
+
+
+def test_convert_tool_keeps_each_files_own_graph(tmp_path, capsys):
+    sys.path.insert(0, str(ROOT / "tools"))
+    import convert
+
+    for name, family in (("yolo11t", "yolo11"), ("yolo26t", "yolo26")):
+        out = tmp_path / f"{name}_ours.pt"
+        assert convert.main(["--weights", str(FIX / f"{name}.pt"), "--out", str(out)]) == 0
+        assert "transferred" not in capsys.readouterr().out  # no transfer: the file's own graph, loaded whole
+        ck = load_checkpoint(out)
+        head = ck["model_cfg"]["head"][-1][3]
+        assert head[3] == "dw" and (head[1] == 1) == (family == "yolo26") and ck["nms"] == (
+            "none" if family == "yolo26" else "greedy")
+        assert "graph" not in ck
