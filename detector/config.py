@@ -96,7 +96,7 @@ def find_config(path: str | Path) -> tuple[Path, bool]:
     if not parts:
         return p, False
     root = shipped_cfg_dir()
-    for cand in (root.joinpath(*parts), root / "data" / p.name, root / "hyp" / p.name):
+    for cand in (root.joinpath(*parts), root / "data" / p.name, root / "hyp" / p.name, root / "trackers" / p.name):
         if cand.is_file():
             return cand, True
     return p, False

@@ -2,6 +2,7 @@
 
   detector-detect --weights runs/train/exp/weights/best.pt --source images/ --img 640 --conf-thres 0.25
   detector-detect --weights best.onnx --source video.mp4 --nms adaptive
+  detector-detect --weights best.pt --source video.mp4 --track bytetrack     # ids, trails, MOT txt, counts
 Exit status: 0 ok, 1 some inputs were skipped (listed; a truncated video counts), 2 the source or weights are
 unusable or nothing at all could be read.
 """
@@ -17,6 +18,7 @@ from detector.predict.detect_sources import DetectOptions, run_detect, summary
 from detector.utils.dist import check_device_arg
 from detector.predict import Detector
 from detector.predict.sources import SourceError, resolve
+from detector.predict.tracking import load_tracker_config
 from detector.ops.nms import IOU_THRES, MAX_DET, PREDICT_CONF, nms_methods
 from detector.utils.cli import positive_int, unit_float
 from detector.utils.io import describe_os_error, increment_path
@@ -31,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="pad each batch only to a multiple of the stride (640x480 frames run at 640x480); "
                          "--no-rect pads to img x img. Default: rect on CPU, square on CUDA (each new shape "
                          "costs CUDA a kernel re-plan). Static ONNX models are always square")
-    ap.add_argument("--conf-thres", type=unit_float, default=PREDICT_CONF)
+    ap.add_argument("--conf-thres", "--conf", type=unit_float, default=None,
+                    help=f"default {PREDICT_CONF}; with --track the tracker's track_low_thresh (0.1)")
     ap.add_argument("--iou-thres", type=unit_float, default=IOU_THRES)
     ap.add_argument("--nms", choices=nms_methods(), default=None,
                     help="default: the model's (its YAML's nms key)")
@@ -57,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--slice-overlap", type=unit_float, default=0.2, help="share of a tile its neighbour shares")
     ap.add_argument("--slice-full", action=argparse.BooleanOptionalAction, default=True,
                     help="with --slice, also run the whole image (large objects; default on)")
+    ap.add_argument("--track", nargs="?", const="bytetrack", default=None, metavar="TRACKER",
+                    help="track objects across the frames of a video or a folder of frames: bytetrack (the "
+                         "default), botsort, ocsort, sort, or a tracker YAML (cfg/trackers/); writes tracks/<seq>.txt "
+                         "(MOTChallenge), ids and trails on the video, track_id in --save-json, counts per class")
     ap.add_argument("--project", default="runs/detect")
     ap.add_argument("--name", default="exp")
     ap.add_argument("--exist-ok", action="store_true", help="write into an existing folder (may overwrite)")
@@ -69,6 +76,9 @@ def main(argv=None) -> int:
     check_device_arg(ap, a.device)
     try:
         resolve(a.source)  # fail fast on a missing source
+        track = load_tracker_config(a.track) if a.track else None
+        if track is not None and a.conf_thres is None:  # ByteTrack's second stage needs the low-score boxes
+            a.conf_thres = min(PREDICT_CONF, float(track.get("track_low_thresh", 0.1)))
         det = Detector(a.weights, a.device, a.img, a.conf_thres, a.iou_thres, a.nms, a.max_det, a.classes, a.half,
                        a.agnostic_nms, a.rect, a.slice, a.slice_overlap, a.slice_full)
         bad = sorted({c for c in a.classes or [] if not 0 <= c < len(det.names)})
@@ -77,9 +87,9 @@ def main(argv=None) -> int:
         cat_ids = det.cat_ids
         save_dir = increment_path(Path(a.project) / a.name, a.exist_ok)
         opt = DetectOptions(not a.nosave, a.save_txt, a.save_conf, a.save_json, a.save_crop, a.line_width,
-                            a.hide_labels, a.hide_conf, max(a.batch, 1), cat_ids, a.show_density)
+                            a.hide_labels, a.hide_conf, max(a.batch, 1), cat_ids, a.show_density, track)
         rep = run_detect(det, a.source, save_dir, opt)
-    except (SourceError, CheckpointError, ConfigError, FileNotFoundError, ValueError) as e:
+    except (SourceError, CheckpointError, ConfigError, FileNotFoundError, ValueError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except OSError as e:  # a read-only --project, a full disk

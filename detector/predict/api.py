@@ -37,6 +37,7 @@ class Detections:
     names: dict  # class id -> name
     densities: np.ndarray | None = None  # [K] predicted crowd density
     shape: tuple[int, int] = (0, 0)  # (height, width) of the image
+    track_ids: np.ndarray | None = None  # [K] track ids (from 1) when tracking (Detector.track), else None
 
     @property
     def labels(self) -> list[str]:
@@ -44,6 +45,28 @@ class Detections:
 
     def __len__(self) -> int:
         return len(self.boxes)
+
+    def subset(self, index: np.ndarray) -> "Detections":
+        """The detections at ``index`` (an int array), in that order."""
+        pick = (lambda a: None if a is None else a[index])
+        return Detections(self.boxes[index], self.scores[index], self.classes[index], self.names,
+                          pick(self.densities), self.shape, pick(self.track_ids))
+
+    def to_supervision(self):
+        """These detections as ``supervision.Detections`` (xyxy, confidence, class_id, tracker_id, and
+        ``data['class_name']`` / ``data['density']``), for the annotators, zones and line counters of
+        Roboflow's supervision (``pip install supervision``, or the ``track`` extra)."""
+        try:
+            import supervision as sv
+        except ImportError:
+            raise ImportError("to_supervision needs the supervision package: pip install supervision "
+                              "(or pip install \".[track]\")") from None
+        data = {"class_name": np.array(self.labels, dtype=object)}
+        if self.densities is not None:
+            data["density"] = np.asarray(self.densities, np.float32)
+        return sv.Detections(xyxy=np.asarray(self.boxes, np.float32).reshape(-1, 4),
+                             confidence=np.asarray(self.scores, np.float32), class_id=np.asarray(self.classes, int),
+                             tracker_id=None if self.track_ids is None else np.asarray(self.track_ids, int), data=data)
 
 
 def auto_rect(device: torch.device) -> bool:
@@ -64,7 +87,7 @@ class Timing:
 
 
 class Detector:
-    def __init__(self, weights: str | Path, device: str = "", img: int = 640, conf_thres: float = PREDICT_CONF,
+    def __init__(self, weights: str | Path, device: str = "", img: int = 640, conf_thres: float | None = None,
                  iou_thres: float = IOU_THRES, nms: str | None = None, max_det: int = MAX_DET,
                  classes: list[int] | None = None, half: bool = False, agnostic: bool = False,
                  rect: bool | None = None, slice: int | None = None, slice_overlap: float = 0.2,
@@ -75,6 +98,8 @@ class Detector:
         (:mod:`detector.predict.slicing`)."""
         self.weights = Path(weights)
         self.timing = Timing()
+        self.conf_given = conf_thres is not None  # tracking lowers an unset threshold to the tracker's lowest
+        conf_thres = PREDICT_CONF if conf_thres is None else conf_thres
         self.slicing = SliceOptions(slice, slice_overlap, slice_full) if slice else None
         opts = dict(img=img, rect=rect, conf_thres=conf_thres, iou_thres=iou_thres, max_det=max_det, classes=classes,
                     agnostic=agnostic)
@@ -173,6 +198,50 @@ class Detector:
                 self.timing.per_class[int(c)] = self.timing.per_class.get(int(c), 0) + 1
             out.append(Detections(b, d[:, 4].numpy(), cls, self.names, d[:, 6].numpy() if d.shape[1] > 6 else None,
                                   tuple(m["orig_shape"])))
+        return out
+
+    def track(self, source, tracker: str | Path | dict = "bytetrack", persist: bool = True, frame_rate: float = 30.0):
+        """Tracking: ids that persist across frames (:mod:`detector.predict.tracking`).
+
+        ``source``: one frame (a BGR array) -> its Detections with ``track_ids``, the tracker's state kept for
+        the next call while ``persist`` (Ultralytics' ``persist=True``; ``persist=False`` starts afresh);
+        or a video file, a folder of frames (sorted by name) or a list/iterable of frames -> a generator of
+        per-frame Detections, one sequence, a fresh tracker. Only boxes that belong to a track are returned.
+        ``tracker``: a name (``bytetrack``, ``botsort``, ``ocsort``, ``sort``), a tracker YAML or a dict. A Detector
+        made without ``conf_thres`` detects down to the tracker's ``track_low_thresh`` (0.1) while tracking."""
+        from .tracking import Tracker, load_tracker_config
+
+        settings = load_tracker_config(tracker)
+        if not self.conf_given:  # ByteTrack's second stage needs the low-score boxes (Ultralytics: conf 0.1)
+            self.predictor.options.conf_thres = min(PREDICT_CONF, float(settings.get("track_low_thresh", 0.1)))
+        if isinstance(source, np.ndarray):
+            key = (str(tracker) if not isinstance(tracker, dict) else repr(sorted(tracker.items())), frame_rate)
+            if not persist or getattr(self, "_track_state", (None,))[0] != key:
+                self._track_state = (key, Tracker(settings, frame_rate))
+            return self._track_one(self._track_state[1], source)
+        return self._track_sequence(source, Tracker(settings, frame_rate))
+
+    def _track_sequence(self, source, tr):
+        from .sources import VideoReader, resolve
+
+        if isinstance(source, (str, Path)):
+            p = Path(source)
+            if p.is_dir():
+                frames = (read_image(it.path) for it in resolve(str(p)) if it.kind == "image")
+            else:
+                reader = VideoReader(str(p))
+                tr = type(tr)(tr.settings, reader.fps or 30.0)
+                frames = iter(reader)
+        else:
+            frames = iter(source)
+        for f in frames:
+            yield self._track_one(tr, f)
+
+    def _track_one(self, tr, frame: np.ndarray) -> Detections:
+        d = self.predict_arrays([frame])[0]
+        idx, ids = tr.update(d.boxes, d.scores, d.classes, frame)
+        out = d.subset(idx)
+        out.track_ids = ids
         return out
 
     def predict(self, source):

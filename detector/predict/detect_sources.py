@@ -31,6 +31,7 @@ class DetectOptions:
     batch: int = 1
     cat_ids: list[int] | None = None  # dataset category ids for --save-json (COCO ids)
     show_density: bool = False  # colour boxes by predicted crowd density and print it in the label
+    track: dict | None = None  # tracker settings (detector.predict.tracking.load_tracker_config): --track
 
 
 @dataclass
@@ -41,6 +42,7 @@ class DetectReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
+    tracks: dict = field(default_factory=dict)  # sequence -> {class name: distinct track ids}
 
 
 def safe_name(name: str, fallback: str) -> str:
@@ -86,6 +88,10 @@ def run_detect(det: Detector, source: str, save_dir: Path, opt: DetectOptions) -
     names, ids = image_names([it.path for it in images])
     out_name = {it.path: (n, i) for it, n, i in zip(images, names, ids)}
     rep.skipped += [(it.path, it.reason) for it in items if it.kind == "skip"]
+    if opt.track is not None:  # frames in order, one tracker per sequence (folder)
+        for seq, group in _sequences(images):
+            _track_images(det, seq, group, out_name, save_dir, opt, rep, json_rows)
+        images = []
     for start in tqdm(range(0, len(images), opt.batch), desc="images", disable=len(images) < 2, unit="batch"):
         chunk, arrays = [], []
         for it in images[start:start + opt.batch]:
@@ -108,10 +114,64 @@ def run_detect(det: Detector, source: str, save_dir: Path, opt: DetectOptions) -
     if opt.save_json:
         p = write_text(save_dir / "predictions.json", json.dumps(json_rows))
         rep.outputs.append(str(p))
+    if rep.tracks:
+        rep.outputs.append(str(write_text(save_dir / "tracks" / "counts.json", json.dumps(rep.tracks, indent=1))))
     return rep
 
 
-def _outputs(path, rel, img, d: Detections, save_dir, opt, json_rows, image_id, rep, frame=None) -> np.ndarray:
+def _sequences(images: list[Item]) -> list[tuple[str, list[Item]]]:
+    """Images grouped by folder, sorted by name: each folder is one sequence, named after it (the folder above
+    ``img1/`` in MOTChallenge's layout)."""
+    groups: dict[Path, list[Item]] = {}
+    for it in images:
+        groups.setdefault(Path(it.path).parent, []).append(it)
+    out = []
+    for folder, group in sorted(groups.items()):
+        name = folder.parent.name if folder.name == "img1" and folder.parent.name else folder.name or "frames"
+        out.append((safe_name(name, "frames"), sorted(group, key=lambda it: Path(it.path).name)))
+    return out
+
+
+class _SequenceTracker:
+    """One sequence's tracker and log: boxes in, the tracked boxes (with ids) out; the MOT file at the end."""
+
+    def __init__(self, name: str, settings: dict, fps: float):
+        from .tracking import Tracker, TrackLog
+
+        self.name, self.tracker, self.log, self.frame = name, Tracker(settings, fps), TrackLog(), 0
+
+    def __call__(self, img: np.ndarray, d: Detections) -> Detections:
+        self.frame += 1
+        idx, ids = self.tracker.update(d.boxes, d.scores, d.classes, img)
+        d = d.subset(idx)
+        d.track_ids = ids
+        self.log.add(self.frame, d.boxes, d.scores, d.classes, ids)
+        return d
+
+    def finish(self, save_dir: Path, names: dict, rep: DetectReport) -> None:
+        """MOTChallenge txt (``frame,id,x,y,w,h,conf,-1,-1,-1``) and the distinct ids per class."""
+        rep.outputs.append(str(write_text(save_dir / "tracks" / f"{self.name}.txt", self.log.mot_text())))
+        rep.tracks[self.name] = self.log.counts(names)
+
+
+def _track_images(det: Detector, seq: str, group: list[Item], out_name: dict, save_dir: Path, opt: DetectOptions,
+                  rep: DetectReport, json_rows: list) -> None:
+    st = _SequenceTracker(seq, opt.track, 30.0)
+    for it in tqdm(group, desc=seq, disable=len(group) < 2, unit="frame"):
+        try:
+            img = read_image(it.path)
+        except ImageReadError as e:  # a missing frame: the tracker goes on (it predicts through gaps)
+            rep.skipped.append((it.path, str(e).split(": ", 1)[-1]))
+            continue
+        rep.images += 1
+        rel, image_id = out_name[it.path]
+        _outputs(it.path, rel, img, st(img, det.predict_arrays([img])[0]), save_dir, opt, json_rows, image_id, rep,
+                 trails=st.log.trails)
+    st.finish(save_dir, det.names, rep)
+
+
+def _outputs(path, rel, img, d: Detections, save_dir, opt, json_rows, image_id, rep, frame=None, trails=None
+             ) -> np.ndarray:
     """``rel``: the image's output name (path below the inputs' common folder, or a video's stem)."""
     h, w = img.shape[:2]
     stem = str(Path(rel).with_suffix("")) if frame is None else rel
@@ -132,6 +192,8 @@ def _outputs(path, rel, img, d: Detections, save_dir, opt, json_rows, image_id, 
                               "score": float(s)})
             if dn is not None:  # an extra key: COCO tools ignore it, val.py --pred reads it back
                 json_rows[-1]["density"] = float(dn)
+        for row, i in zip(json_rows[len(json_rows) - len(d.boxes):], d.track_ids if d.track_ids is not None else []):
+            row["track_id"] = int(i)
     if opt.save_crop:
         for k, (b, c) in enumerate(zip(d.boxes, d.classes)):
             x1, y1, x2, y2 = (int(round(v)) for v in b)
@@ -142,7 +204,7 @@ def _outputs(path, rel, img, d: Detections, save_dir, opt, json_rows, image_id, 
                 cv2.imwrite(str(p), crop)
     dens = d.densities if opt.show_density and d.densities is not None else None
     drawn = draw_boxes(img, d.boxes, d.classes, d.names, d.scores, opt.line_width, opt.hide_labels, opt.hide_conf,
-                       densities=dens)
+                       densities=dens, track_ids=d.track_ids, trails=trails)
     if opt.save and frame is None:
         out = save_dir / rel
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -157,10 +219,14 @@ def _video(det: Detector, it: Item, save_dir: Path, opt: DetectOptions, rep: Det
     reader = VideoReader(it.path)
     stem = "webcam" + it.path if it.path.isdigit() else Path(it.path).stem
     writer, out = None, save_dir / f"{stem}.mp4"
+    st = _SequenceTracker(safe_name(stem, "video"), opt.track, reader.fps or 30.0) if opt.track is not None else None
     bar = tqdm(total=reader.frames or None, desc=Path(it.path).name, unit="frame")
     for k, frame in enumerate(reader):
         d = det.predict_arrays([frame])[0]
-        drawn = _outputs(it.path, stem, frame, d, save_dir, opt, json_rows, k, rep, frame=k)
+        if st is not None:
+            d = st(frame, d)
+        drawn = _outputs(it.path, stem, frame, d, save_dir, opt, json_rows, k, rep, frame=k,
+                         trails=st.log.trails if st is not None else None)
         if opt.save:
             if writer is None:
                 writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), reader.fps,
@@ -171,6 +237,8 @@ def _video(det: Detector, it: Item, save_dir: Path, opt: DetectOptions, rep: Det
         rep.frames += 1
         bar.update(1)
     bar.close()
+    if st is not None:
+        st.finish(save_dir, det.names, rep)
     if writer is not None:
         writer.release()
         rep.outputs.append(str(out))
@@ -189,6 +257,9 @@ def summary(det: Detector, rep: DetectReport, save_dir: Path) -> str:
     for p, r in rep.skipped:
         lines.append(f"  skipped {p}: {r}")
     lines += [f"  {m}" for m in rep.messages]
+    for seq, counts in rep.tracks.items():
+        lines.append(f"tracks in {seq}: " + (", ".join(f"{k} {v}" for k, v in counts.items()) or "none")
+                     + f" (MOT txt: {save_dir / 'tracks' / (seq + '.txt')})")
     if t.per_class:
         per = ", ".join(f"{det.names.get(c, c)} {k}" for c, k in sorted(t.per_class.items(), key=lambda kv: -kv[1]))
         lines.append(f"detections: {sum(t.per_class.values())} ({per})")

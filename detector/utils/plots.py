@@ -22,11 +22,12 @@ def density_color(d: float) -> tuple[int, int, int]:
 
 def draw_boxes(img: np.ndarray, boxes: np.ndarray, classes: np.ndarray, names: list[str] | dict | None = None,
                scores: np.ndarray | None = None, line_width: int | None = None, hide_labels: bool = False,
-               hide_conf: bool = False, crowd: np.ndarray | None = None, densities: np.ndarray | None = None
-               ) -> np.ndarray:
+               hide_conf: bool = False, crowd: np.ndarray | None = None, densities: np.ndarray | None = None,
+               track_ids: np.ndarray | None = None, trails: dict | None = None) -> np.ndarray:
     """Draw xyxy boxes on a copy of a BGR image; crowd regions dashed-grey. With ``densities`` (the
     predicted crowd density of each box, adaptive NMS's input) boxes take :func:`density_color` and labels
-    show ``d=0.62``. Returns the new image."""
+    show ``d=0.62``. With ``track_ids`` each box takes its track's colour and its label starts ``id:7``;
+    ``trails`` ({track id: recent centre points}) draws each drawn track's path. Returns the new image."""
     out = np.ascontiguousarray(img.copy())
     lw = line_width or max(1, round(sum(out.shape[:2]) / 2 * 0.003))
     for b in (crowd if crowd is not None else []):
@@ -35,10 +36,17 @@ def draw_boxes(img: np.ndarray, boxes: np.ndarray, classes: np.ndarray, names: l
     for k, (b, c) in enumerate(zip(boxes, classes)):
         x1, y1, x2, y2 = (int(round(v)) for v in b)
         col = color(int(c)) if densities is None else density_color(densities[k])
+        if track_ids is not None and densities is None:
+            col = color(int(track_ids[k]))
+        if trails is not None and track_ids is not None and len(trails.get(int(track_ids[k]), ())) > 1:
+            pts = np.array([[round(x), round(y)] for x, y in trails[int(track_ids[k])]], np.int32)
+            cv2.polylines(out, [pts], False, col, max(lw - 1, 1), cv2.LINE_AA)
         cv2.rectangle(out, (x1, y1), (x2, y2), col, lw, cv2.LINE_AA)
         if hide_labels:
             continue
         label = names[int(c)] if names is not None else str(int(c))
+        if track_ids is not None:
+            label = f"id:{int(track_ids[k])} {label}"
         if scores is not None and not hide_conf:
             label = f"{label} {float(scores[k]):.2f}"
         if densities is not None:
