@@ -158,6 +158,13 @@ def test_detect_cli_tracks_a_folder_of_frames(small_ckpt, tmp_path, capsys):
     assert set(counts) == {"MOT-demo"}
     preds = json.loads((out / "t" / "predictions.json").read_text())
     assert len(preds) == len(rows) and all("track_id" in p for p in preds)
+    other = tmp_path / "MOT-other" / "img1"  # a glob over two sequences: each its own tracker and file
+    other.mkdir(parents=True)
+    for f, img in enumerate(_frames(3)):
+        cv2.imwrite(str(other / f"{f + 1:06d}.jpg"), img)
+    assert detect.main(["--weights", str(small_ckpt), "--source", str(tmp_path / "MOT-*" / "img1" / "*.jpg"), "--img",
+                        "128", "--track", "sort", "--nosave", "--project", str(out), "--name", "two"]) == 0
+    assert sorted(p.name for p in (out / "two" / "tracks").iterdir()) == ["MOT-demo.txt", "MOT-other.txt", "counts.json"]
     assert detect.main(["--weights", str(small_ckpt), "--source", str(seq), "--track", "deepsort",
                         "--project", str(out), "--name", "bad"]) == 2
     assert "not a tracker" in capsys.readouterr().err
