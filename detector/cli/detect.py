@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="track objects across the frames of a video or a folder of frames: bytetrack (the "
                          "default), botsort, ocsort, sort, or a tracker YAML (cfg/trackers/); writes tracks/<seq>.txt "
                          "(MOTChallenge), ids and trails on the video, track_id in --save-json, counts per class")
+    ap.add_argument("--count-line", type=float, nargs=4, default=None, metavar=("X1", "Y1", "X2", "Y2"),
+                    help="with --track: count tracks whose centre crosses this segment (pixels), in and out by "
+                         "direction, per class (tracks/counts.json, drawn on the video)")
     ap.add_argument("--project", default="runs/detect")
     ap.add_argument("--name", default="exp")
     ap.add_argument("--exist-ok", action="store_true", help="write into an existing folder (may overwrite)")
@@ -77,6 +80,8 @@ def main(argv=None) -> int:
     try:
         resolve(a.source)  # fail fast on a missing source
         track = load_tracker_config(a.track) if a.track else None
+        if a.count_line and track is None:
+            raise ValueError("--count-line counts tracks: add --track")
         if track is not None and a.conf_thres is None:  # ByteTrack's second stage needs the low-score boxes
             a.conf_thres = min(PREDICT_CONF, float(track.get("track_low_thresh", 0.1)))
         det = Detector(a.weights, a.device, a.img, a.conf_thres, a.iou_thres, a.nms, a.max_det, a.classes, a.half,
@@ -87,7 +92,8 @@ def main(argv=None) -> int:
         cat_ids = det.cat_ids
         save_dir = increment_path(Path(a.project) / a.name, a.exist_ok)
         opt = DetectOptions(not a.nosave, a.save_txt, a.save_conf, a.save_json, a.save_crop, a.line_width,
-                            a.hide_labels, a.hide_conf, max(a.batch, 1), cat_ids, a.show_density, track)
+                            a.hide_labels, a.hide_conf, max(a.batch, 1), cat_ids, a.show_density, track,
+                            tuple(a.count_line) if a.count_line else None)
         rep = run_detect(det, a.source, save_dir, opt)
     except (SourceError, CheckpointError, ConfigError, FileNotFoundError, ValueError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -32,6 +32,7 @@ class DetectOptions:
     cat_ids: list[int] | None = None  # dataset category ids for --save-json (COCO ids)
     show_density: bool = False  # colour boxes by predicted crowd density and print it in the label
     track: dict | None = None  # tracker settings (detector.predict.tracking.load_tracker_config): --track
+    count_line: tuple[float, float, float, float] | None = None  # --count-line: count tracks crossing it
 
 
 @dataclass
@@ -135,10 +136,10 @@ def _sequences(images: list[Item]) -> list[tuple[str, list[Item]]]:
 class _SequenceTracker:
     """One sequence's tracker and log: boxes in, the tracked boxes (with ids) out; the MOT file at the end."""
 
-    def __init__(self, name: str, settings: dict, fps: float):
+    def __init__(self, name: str, settings: dict, fps: float, line=None):
         from .tracking import Tracker, TrackLog
 
-        self.name, self.tracker, self.log, self.frame = name, Tracker(settings, fps), TrackLog(), 0
+        self.name, self.tracker, self.log, self.frame = name, Tracker(settings, fps), TrackLog(line=line), 0
 
     def __call__(self, img: np.ndarray, d: Detections) -> Detections:
         self.frame += 1
@@ -151,12 +152,25 @@ class _SequenceTracker:
     def finish(self, save_dir: Path, names: dict, rep: DetectReport) -> None:
         """MOTChallenge txt (``frame,id,x,y,w,h,conf,-1,-1,-1``) and the distinct ids per class."""
         rep.outputs.append(str(write_text(save_dir / "tracks" / f"{self.name}.txt", self.log.mot_text())))
-        rep.tracks[self.name] = self.log.counts(names)
+        rep.tracks[self.name] = {"tracks": self.log.counts(names)}
+        if self.log.line is not None:
+            rep.tracks[self.name]["line"] = self.log.line_counts(names)
+
+    def overlay(self, img: np.ndarray) -> np.ndarray:
+        """The counting line and its running in/out totals drawn on a frame."""
+        if self.log.line is None:
+            return img
+        x1, y1, x2, y2 = (int(round(v)) for v in self.log.line)
+        cv2.line(img, (x1, y1), (x2, y2), (0, 255, 255), 2, cv2.LINE_AA)
+        n_in = sum(v[0] for v in self.log.crossed.values())
+        n_out = sum(v[1] for v in self.log.crossed.values())
+        cv2.putText(img, f"in {n_in}  out {n_out}", (x1 + 4, max(y1 - 6, 14)), 0, 0.6, (0, 255, 255), 2, cv2.LINE_AA)
+        return img
 
 
 def _track_images(det: Detector, seq: str, group: list[Item], out_name: dict, save_dir: Path, opt: DetectOptions,
                   rep: DetectReport, json_rows: list) -> None:
-    st = _SequenceTracker(seq, opt.track, 30.0)
+    st = _SequenceTracker(seq, opt.track, 30.0, opt.count_line)
     for it in tqdm(group, desc=seq, disable=len(group) < 2, unit="frame"):
         try:
             img = read_image(it.path)
@@ -166,12 +180,12 @@ def _track_images(det: Detector, seq: str, group: list[Item], out_name: dict, sa
         rep.images += 1
         rel, image_id = out_name[it.path]
         _outputs(it.path, rel, img, st(img, det.predict_arrays([img])[0]), save_dir, opt, json_rows, image_id, rep,
-                 trails=st.log.trails)
+                 trails=st.log.trails, overlay=st.overlay)
     st.finish(save_dir, det.names, rep)
 
 
-def _outputs(path, rel, img, d: Detections, save_dir, opt, json_rows, image_id, rep, frame=None, trails=None
-             ) -> np.ndarray:
+def _outputs(path, rel, img, d: Detections, save_dir, opt, json_rows, image_id, rep, frame=None, trails=None,
+             overlay=None) -> np.ndarray:
     """``rel``: the image's output name (path below the inputs' common folder, or a video's stem)."""
     h, w = img.shape[:2]
     stem = str(Path(rel).with_suffix("")) if frame is None else rel
@@ -205,6 +219,8 @@ def _outputs(path, rel, img, d: Detections, save_dir, opt, json_rows, image_id, 
     dens = d.densities if opt.show_density and d.densities is not None else None
     drawn = draw_boxes(img, d.boxes, d.classes, d.names, d.scores, opt.line_width, opt.hide_labels, opt.hide_conf,
                        densities=dens, track_ids=d.track_ids, trails=trails)
+    if overlay is not None:
+        drawn = overlay(drawn)
     if opt.save and frame is None:
         out = save_dir / rel
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -219,14 +235,15 @@ def _video(det: Detector, it: Item, save_dir: Path, opt: DetectOptions, rep: Det
     reader = VideoReader(it.path)
     stem = "webcam" + it.path if it.path.isdigit() else Path(it.path).stem
     writer, out = None, save_dir / f"{stem}.mp4"
-    st = _SequenceTracker(safe_name(stem, "video"), opt.track, reader.fps or 30.0) if opt.track is not None else None
+    st = (_SequenceTracker(safe_name(stem, "video"), opt.track, reader.fps or 30.0, opt.count_line)
+          if opt.track is not None else None)
     bar = tqdm(total=reader.frames or None, desc=Path(it.path).name, unit="frame")
     for k, frame in enumerate(reader):
         d = det.predict_arrays([frame])[0]
         if st is not None:
             d = st(frame, d)
         drawn = _outputs(it.path, stem, frame, d, save_dir, opt, json_rows, k, rep, frame=k,
-                         trails=st.log.trails if st is not None else None)
+                         trails=st.log.trails if st is not None else None, overlay=st.overlay if st else None)
         if opt.save:
             if writer is None:
                 writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), reader.fps,
@@ -257,9 +274,12 @@ def summary(det: Detector, rep: DetectReport, save_dir: Path) -> str:
     for p, r in rep.skipped:
         lines.append(f"  skipped {p}: {r}")
     lines += [f"  {m}" for m in rep.messages]
-    for seq, counts in rep.tracks.items():
-        lines.append(f"tracks in {seq}: " + (", ".join(f"{k} {v}" for k, v in counts.items()) or "none")
+    for seq, c in rep.tracks.items():
+        lines.append(f"tracks in {seq}: " + (", ".join(f"{k} {v}" for k, v in c["tracks"].items()) or "none")
                      + f" (MOT txt: {save_dir / 'tracks' / (seq + '.txt')})")
+        if "line" in c:
+            lines.append("  crossing the line: " + (", ".join(f"{k} in {v['in']} out {v['out']}" for k, v in
+                                                              c["line"].items()) or "none"))
     if t.per_class:
         per = ", ".join(f"{det.names.get(c, c)} {k}" for c, k in sorted(t.per_class.items(), key=lambda kv: -kv[1]))
         lines.append(f"detections: {sum(t.per_class.values())} ({per})")

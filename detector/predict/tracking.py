@@ -134,20 +134,52 @@ class Tracker:
         return np.asarray(out.data["index"])[ok].astype(int), out.tracker_id[ok].astype(int) + 1  # ids from 1
 
 
-class TrackLog:
-    """What a tracked sequence leaves behind: MOTChallenge rows, short trails, ids seen per class."""
+def _side(line: tuple[float, float, float, float], x: float, y: float) -> float:
+    """Sign of the cross product: which side of the directed line (x1, y1) -> (x2, y2) the point is on."""
+    x1, y1, x2, y2 = line
+    return (x2 - x1) * (y - y1) - (y2 - y1) * (x - x1)
 
-    def __init__(self, trail: int = 30):
+
+def crosses(line: tuple[float, float, float, float], p: tuple[float, float], q: tuple[float, float]) -> int:
+    """+1 when the step p -> q crosses the segment from one side to the other ("in"), -1 the other way ("out"),
+    0 when it does not cross it; a point exactly on the line counts with one side, so a track that steps onto
+    the line and then off it is counted once."""
+    a, b = _side(line, *p) >= 0, _side(line, *q) >= 0  # a point on the line counts with the left side
+    if a == b:
+        return 0
+    x1, y1, x2, y2 = line
+    seg = (q[0], q[1], p[0], p[1])  # the step's own line: the segment's ends must lie on both sides of it
+    if (_side(seg, x1, y1) >= 0) == (_side(seg, x2, y2) >= 0):
+        return 0
+    return -1 if b else 1
+
+
+class TrackLog:
+    """What a tracked sequence leaves behind: MOTChallenge rows, short trails, ids seen per class, and counts
+    of tracks crossing a line (``line``: x1, y1, x2, y2 in pixels; each track counted at each crossing)."""
+
+    def __init__(self, trail: int = 30, line: tuple[float, float, float, float] | None = None):
         self.rows: list[str] = []
         self.trails: dict[int, deque] = defaultdict(lambda: deque(maxlen=trail))
         self.ids_per_class: dict[int, set] = defaultdict(set)
+        self.line = line
+        self.crossed: dict[int, list[int]] = defaultdict(lambda: [0, 0])  # class -> [in (+1), out (-1)]
 
     def add(self, frame: int, boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, ids: np.ndarray) -> None:
         """``frame`` 1-based, as MOTChallenge numbers them."""
         for b, s, c, i in zip(boxes, scores, classes, ids):
             self.rows.append(f"{frame},{int(i)},{b[0]:.2f},{b[1]:.2f},{b[2] - b[0]:.2f},{b[3] - b[1]:.2f},{s:.4f},-1,-1,-1")
-            self.trails[int(i)].append(((b[0] + b[2]) / 2, (b[1] + b[3]) / 2))
+            centre, trail = (float((b[0] + b[2]) / 2), float((b[1] + b[3]) / 2)), self.trails[int(i)]
+            if self.line is not None and trail:
+                d = crosses(self.line, trail[-1], centre)
+                if d:
+                    self.crossed[int(c)][0 if d > 0 else 1] += 1
+            trail.append(centre)
             self.ids_per_class[int(c)].add(int(i))
+
+    def line_counts(self, names: dict) -> dict[str, dict[str, int]]:
+        """{class name: {'in': n, 'out': n}} of the tracks that crossed the line."""
+        return {names.get(c, str(c)): {"in": v[0], "out": v[1]} for c, v in sorted(self.crossed.items())}
 
     def counts(self, names: dict) -> dict[str, int]:
         """Distinct track ids per class name."""

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from detector.predict import Detector
-from detector.predict.tracking import TRACKERS, Tracker, TrackLog, load_tracker_config
+from detector.predict.tracking import TRACKERS, Tracker, TrackLog, crosses, load_tracker_config
 
 from ..tools.conftest import small_ckpt, tool  # noqa: F401  (a fixture and a helper)
 
@@ -70,6 +70,22 @@ def test_track_log_writes_motchallenge_rows_and_counts():
                                            "2,4,0.00,0.00,5.00,5.00,0.4000,-1,-1,-1"]
     assert log.counts({0: "person", 2: "car"}) == {"person": 1, "car": 1}
     assert list(log.trails[3]) == [(30.0, 60.25), (32.0, 60.25)]
+
+
+def test_line_crossings_are_counted_by_direction():
+    line = (100, 0, 100, 200)  # a vertical line, drawn downwards
+    assert crosses(line, (90, 50), (110, 50)) == -crosses(line, (110, 50), (90, 50)) != 0
+    assert crosses(line, (90, 250), (110, 250)) == 0  # past the segment's end
+    assert crosses(line, (90, 50), (95, 60)) == 0
+    assert abs(crosses(line, (90, 50), (100, 50)) + crosses(line, (100, 50), (110, 50))) == 1  # onto it, off it: once
+    log = TrackLog(line=line)
+    for f in range(10):  # track 1 walks right across it, track 2 left, track 3 stays on one side
+        boxes = np.array([[60 + 10 * f, 40, 80 + 10 * f, 80], [140 - 10 * f, 90, 160 - 10 * f, 130],
+                          [10, 10, 20, 20]], np.float32)
+        log.add(f + 1, boxes, np.ones(3), np.array([0, 0, 1]), np.array([1, 2, 3]))
+    counts = log.line_counts({0: "person", 1: "car"})
+    assert counts["person"]["in"] + counts["person"]["out"] == 2 and counts["person"]["in"] == 1
+    assert "car" not in counts
 
 
 class _Squares:
@@ -155,7 +171,7 @@ def test_detect_cli_tracks_a_folder_of_frames(small_ckpt, tmp_path, capsys):
     rows = [r.split(",") for r in mot.read_text().splitlines()]
     assert all(len(r) == 10 and r[7:] == ["-1", "-1", "-1"] and 1 <= int(r[0]) <= 12 for r in rows)
     counts = json.loads((out / "t" / "tracks" / "counts.json").read_text())
-    assert set(counts) == {"MOT-demo"}
+    assert set(counts) == {"MOT-demo"} and set(counts["MOT-demo"]) == {"tracks"}
     preds = json.loads((out / "t" / "predictions.json").read_text())
     assert len(preds) == len(rows) and all("track_id" in p for p in preds)
     other = tmp_path / "MOT-other" / "img1"  # a glob over two sequences: each its own tracker and file
@@ -163,8 +179,14 @@ def test_detect_cli_tracks_a_folder_of_frames(small_ckpt, tmp_path, capsys):
     for f, img in enumerate(_frames(3)):
         cv2.imwrite(str(other / f"{f + 1:06d}.jpg"), img)
     assert detect.main(["--weights", str(small_ckpt), "--source", str(tmp_path / "MOT-*" / "img1" / "*.jpg"), "--img",
-                        "128", "--track", "sort", "--nosave", "--project", str(out), "--name", "two"]) == 0
+                        "128", "--track", "sort", "--nosave", "--count-line", "160", "0", "160", "240",
+                        "--project", str(out), "--name", "two"]) == 0
+    assert "crossing the line:" in capsys.readouterr().out
+    assert set(json.loads((out / "two" / "tracks" / "counts.json").read_text())["MOT-demo"]) == {"tracks", "line"}
     assert sorted(p.name for p in (out / "two" / "tracks").iterdir()) == ["MOT-demo.txt", "MOT-other.txt", "counts.json"]
     assert detect.main(["--weights", str(small_ckpt), "--source", str(seq), "--track", "deepsort",
                         "--project", str(out), "--name", "bad"]) == 2
     assert "not a tracker" in capsys.readouterr().err
+    assert detect.main(["--weights", str(small_ckpt), "--source", str(seq), "--count-line", "0", "0", "1", "1",
+                        "--project", str(out), "--name", "bad2"]) == 2
+    assert "--count-line counts tracks: add --track" in capsys.readouterr().err
