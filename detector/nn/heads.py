@@ -85,7 +85,7 @@ class Detect(nn.Module):
         self.no = sum(self.raw_layout.values())
         c2 = max(16, ch[0] // 4, reg_max * 4)
         c3 = max(ch[0], min(nc, 100))
-        self.box_stem, self.box_pred, self.cls = self._branches(ch, c2, c3)
+        self.box_stem, self.box_pred = self._box_branch(ch, c2)
         if density == "own":
             self.density_pred = nn.ModuleList(nn.Sequential(Conv(c, 8, 3), nn.Conv2d(8, 1, 5, padding=2))
                                               for c in ch)
@@ -94,22 +94,25 @@ class Detect(nn.Module):
                                                             nn.Conv2d(16, 1, 5, padding=2)) for c in ch)
         else:
             self.density_pred = nn.ModuleList(nn.Conv2d(c2, 1, 1) for _ in ch)
+        self.cls = self._cls_branch(ch, c3)  # built in this order so that a seed gives the weights it always gave
         if self.end2end:  # YOLO26's one-to-one branch: its own copy of the box and class branches
-            self.box_stem_o2o, self.box_pred_o2o, self.cls_o2o = self._branches(ch, c2, c3)
+            self.box_stem_o2o, self.box_pred_o2o = self._box_branch(ch, c2)
+            self.cls_o2o = self._cls_branch(ch, c3)
         self.register_buffer("stride", torch.zeros(self.nl))
 
-    def _branches(self, ch: list[int], c2: int, c3: int) -> tuple[nn.ModuleList, nn.ModuleList, nn.ModuleList]:
-        """Box stem, box predictor and class branch of every level (``cls_branch``: 3x3 convs, or YOLO11's
-        depthwise 3x3 + pointwise 1x1 pairs)."""
+    def _box_branch(self, ch: list[int], c2: int) -> tuple[nn.ModuleList, nn.ModuleList]:
+        """Box stem (two 3x3 convs) and box predictor of every level."""
         box_stem = nn.ModuleList(nn.Sequential(Conv(c, c2, 3), Conv(c2, c2, 3)) for c in ch)
-        box_pred = nn.ModuleList(nn.Conv2d(c2, 4 * self.reg_max, 1) for _ in ch)
+        return box_stem, nn.ModuleList(nn.Conv2d(c2, 4 * self.reg_max, 1) for _ in ch)
+
+    def _cls_branch(self, ch: list[int], c3: int) -> nn.ModuleList:
+        """Class branch of every level: two 3x3 convs, or (``cls_branch='dw'``) YOLO11's depthwise 3x3 +
+        pointwise 1x1 pairs; then a 1x1 to the classes."""
         if self.cls_branch == "dw":
-            cls = nn.ModuleList(nn.Sequential(nn.Sequential(Conv(c, c, 3, g=c), Conv(c, c3, 1)),
-                                              nn.Sequential(Conv(c3, c3, 3, g=c3), Conv(c3, c3, 1)),
-                                              nn.Conv2d(c3, self.nc, 1)) for c in ch)
-        else:
-            cls = nn.ModuleList(nn.Sequential(Conv(c, c3, 3), Conv(c3, c3, 3), nn.Conv2d(c3, self.nc, 1)) for c in ch)
-        return box_stem, box_pred, cls
+            return nn.ModuleList(nn.Sequential(nn.Sequential(Conv(c, c, 3, g=c), Conv(c, c3, 1)),
+                                               nn.Sequential(Conv(c3, c3, 3, g=c3), Conv(c3, c3, 1)),
+                                               nn.Conv2d(c3, self.nc, 1)) for c in ch)
+        return nn.ModuleList(nn.Sequential(Conv(c, c3, 3), Conv(c3, c3, 3), nn.Conv2d(c3, self.nc, 1)) for c in ch)
 
     def forward(self, xs: list[torch.Tensor] | torch.Tensor) -> list[torch.Tensor]:
         if isinstance(xs, torch.Tensor):  # fed a single layer: one level
