@@ -7,7 +7,8 @@ evaluator scores those predictions; then our val reads the same last.pt (convert
 it run) and scores its own predictions of the same images with the same NMS settings (greedy at IoU 0.7,
 conf 0.001, 300 per image: Ultralytics' val defaults). YOLO26 also NMS-free: its ``nms=False`` beside our
 ``--nms none``. Both sides' figures come from the same evaluator on the same ground truth, so what differs is
-only the model's conversion and the pre-processing.
+only the model's conversion and the pre-processing; "ours" uses Ultralytics' val padding (``--rect-pad 0.5``:
+a 320 px image runs at 352), "ours_own_padding" our default.
 
   python tools/bench_ultralytics.py --yolo /tmp/yardstick/bin/yolo --models yolo11n yolo26n \\
       --data cfg/data/coco_val493.yaml --epochs 15 --img 320 --batch 16
@@ -74,9 +75,10 @@ def raw_parity(cli: str, last: Path, img: int, images: str, out: Path) -> dict:
     return diffs
 
 
-def _ours(last: Path, a, nms: str, out: Path) -> dict:
+def _ours(last: Path, a, nms: str, out: Path, rect_pad: float = 0.5) -> dict:
+    """Our val of the same last.pt; ``rect_pad`` 0.5: Ultralytics' val padding (like for like), 0: ours."""
     m = evaluate(ValConfig(weights=str(last), data=a.data, img=a.img, batch=a.batch, nms=nms, iou_thres=IOU_THRES,
-                           conf_thres=VAL_CONF, plots=False), out)
+                           conf_thres=VAL_CONF, plots=False, rect_pad=rect_pad), out)
     return {k: m.get(k) for k in EVAL_KEYS}
 
 
@@ -108,7 +110,8 @@ def main(argv=None) -> int:
         row = {"model": model, "train_s": round(train_s),
                "raw_max_abs_diff": raw_parity(cli, last, a.img, images, Path(a.project) / "ours" / model),
                "greedy": {"ultralytics": theirs,
-               "ours": _ours(last, a, "greedy", Path(a.project) / "ours" / model / "greedy")}}
+                          "ours": _ours(last, a, "greedy", Path(a.project) / "ours" / model / "greedy"),
+                          "ours_own_padding": _ours(last, a, "greedy", Path(a.project) / "ours" / model / "greedy0", 0.0)}}
         if model.startswith("yolo26"):
             row["nms_free"] = {"ultralytics": _theirs_nms_free(runner, model, a.seed, val_idx),
                                "ours": _ours(last, a, "none", Path(a.project) / "ours" / model / "none")}

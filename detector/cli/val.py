@@ -43,6 +43,9 @@ def main(argv=None) -> int:
     ap.add_argument("--save-json", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--half", action="store_true", help="FP16 inference (CUDA)")
     ap.add_argument("--no-rect", dest="rect", action="store_false", help="square batches instead of rectangular")
+    ap.add_argument("--rect-pad", type=float, default=d.rect_pad, metavar="STRIDES",
+                    help="extra border of each rectangular batch, in strides; Ultralytics' val pads 0.5 (a 640 px "
+                         "image runs at 672): use it to compare mAP with its val like for like")
     ap.add_argument("--no-plots", dest="plots", action="store_false")
     ap.add_argument("--coco-backend", choices=list(BACKENDS), default=d.coco_backend,
                     help="auto (default: faster-coco-eval when installed, else pycocotools), pycocotools, or "

@@ -67,7 +67,7 @@ class DetectionDataset(Dataset):
 
     def __init__(self, records: list[ImageRecord], img_size: int = 640, augment: bool = False, hyp: dict | None = None,
                  rect: bool = False, batch_size: int = 16, stride: int = 32, seed: int = 0,
-                 close_mosaic_epoch: int | None = None):
+                 close_mosaic_epoch: int | None = None, rect_pad: float = 0.0):
         # a RecordTable (COCO/YOLO indexing) stays one: a few arrays shared by every DataLoader worker, where a
         # list of record objects would be copied page by page into each worker as they are touched
         self.records = records if isinstance(records, RecordTable) else list(records)
@@ -78,6 +78,7 @@ class DetectionDataset(Dataset):
         self._cache: dict[int, tuple[np.ndarray, tuple[int, int], float]] = {}
         self._exif_flipped: set[int] = set()  # records whose label size matches the raw (un-rotated) pixels
         self.batch_shapes = None
+        self.rect_pad = float(rect_pad)  # extra border of each rectangular batch, in strides (Ultralytics' val: 0.5)
         # copy-paste donors: (record index, box index) of every instance with a mask
         self.donors = _donors(self.records) if augment else np.zeros((0, 2), np.int64)
         if augment and self.hyp["copy_paste"] and not len(self.donors):
@@ -124,7 +125,7 @@ class DetectionDataset(Dataset):
                 hw = [a.max(), 1.0]
             elif a.min() > 1:
                 hw = [1.0, 1 / a.min()]
-            shapes.append([int(math.ceil(self.img_size * s / self.stride)) * self.stride for s in hw])
+            shapes.append([int(math.ceil(self.img_size * s / self.stride + self.rect_pad)) * self.stride for s in hw])
         self.batch_shapes = [shapes[i // batch_size] for i in range(len(ars))]
 
     def load_image(self, i: int) -> tuple[np.ndarray, tuple[int, int], float]:

@@ -44,6 +44,7 @@ class ValConfig:
     half: bool = False
     workers: int = 2
     rect: bool = True
+    rect_pad: float = 0.0  # extra border of each rectangular batch, in strides (Ultralytics' val pads 0.5)
     pred: str | None = None
     plots: bool = True
     cat_offset: int = 0  # --pred: added to every category id of the file
@@ -86,7 +87,7 @@ def evaluate(cfg: ValConfig, save_dir: Path) -> dict:
                                          max_det=cfg.max_det, multi_label=True)
         return _sliced(cfg, idx, save_dir, predictor, nms)
     ds = DetectionDataset(idx.records, round_img(cfg.img, model.max_stride), augment=False, rect=cfg.rect,
-                          batch_size=cfg.batch, stride=model.max_stride)
+                          batch_size=cfg.batch, stride=model.max_stride, rect_pad=cfg.rect_pad)
     loader, _ = build_dataloader(ds, cfg.batch, cfg.workers, shuffle=False)
     ev = COCOEvaluator.from_split(idx)
     ev.backend = cfg.coco_backend
@@ -136,7 +137,7 @@ def _evaluate_exported(cfg: ValConfig, data_cfg, idx, save_dir: Path) -> dict:
             raise ValueError(f"{cfg.weights}: --slice merges tiles with our NMS; export without --nms-in-graph")
         return _sliced(cfg, idx, save_dir, predictor, nms, tile_img=em.static_size)
     rect = cfg.rect and em.static_size is None and em.static_batch is None
-    ds = DetectionDataset(idx.records, img, augment=False, rect=rect, batch_size=cfg.batch)
+    ds = DetectionDataset(idx.records, img, augment=False, rect=rect, batch_size=cfg.batch, rect_pad=cfg.rect_pad)
     loader, _ = build_dataloader(ds, cfg.batch, cfg.workers, shuffle=False)
     ev = COCOEvaluator.from_split(idx)
     ev.backend = cfg.coco_backend

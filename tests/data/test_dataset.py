@@ -49,3 +49,18 @@ def test_fill_cache_leaves_unreadable_images_to_the_loader(broken_then_good):
     assert list(ds._cache) == [1]
     s = ds[0]  # the bad image is reported and replaced, as without a cache
     assert s["meta"]["skipped"][0][0] == broken_then_good[0].path
+
+
+def test_rect_pad_adds_a_border_in_strides_as_ultralytics_val():
+    """--rect-pad 0.5 (Ultralytics' val): each rectangular batch shape is ceil(size / stride + 0.5) strides, so
+    every image gets at least half a stride of border (a 160 px side runs at 192); the scale is unchanged."""
+    plain = DetectionDataset(_records(), img_size=160, rect=True, batch_size=2)
+    padded = DetectionDataset(_records(), img_size=160, rect=True, batch_size=2, rect_pad=0.5)
+    assert all(b >= a for sa, sb in zip(plain.batch_shapes, padded.batch_shapes) for a, b in zip(sa, sb))
+    for i in range(len(padded)):
+        s0, s1 = plain[i], padded[i]
+        assert s1["meta"]["ratio"] == s0["meta"]["ratio"]  # the same scale, a wider border
+        h, w = s1["img"].shape[1:]
+        inner = [h - 2 * s1["meta"]["pad"][1], w - 2 * s1["meta"]["pad"][0]]  # the resized image
+        assert min(h - inner[0], w - inner[1]) >= 16 - 1  # at least half a stride of border (1 px of rounding)
+        assert max(inner) == 160 and max(h, w) == 192
