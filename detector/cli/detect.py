@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--slice-overlap", type=unit_float, default=0.2, help="share of a tile its neighbour shares")
     ap.add_argument("--slice-full", action=argparse.BooleanOptionalAction, default=True,
                     help="with --slice, also run the whole image (large objects; default on)")
+    ap.add_argument("--slice-img", type=positive_int, default=None, metavar="PX",
+                    help="with --slice, the network input size of each tile (default: the tile's own size, "
+                         "i.e. native resolution; as SAHI's image_size)")
     ap.add_argument("--track", nargs="?", const="bytetrack", default=None, metavar="TRACKER",
                     help="track objects across the frames of a video or a folder of frames: bytetrack (the "
                          "default), botsort, ocsort, sort, or a tracker YAML (cfg/trackers/); writes tracks/<seq>.txt "
@@ -85,7 +88,7 @@ def main(argv=None) -> int:
         if track is not None and a.conf_thres is None:  # ByteTrack's second stage needs the low-score boxes
             a.conf_thres = min(PREDICT_CONF, float(track.get("track_low_thresh", 0.1)))
         det = Detector(a.weights, a.device, a.img, a.conf_thres, a.iou_thres, a.nms, a.max_det, a.classes, a.half,
-                       a.agnostic_nms, a.rect, a.slice, a.slice_overlap, a.slice_full)
+                       a.agnostic_nms, a.rect, a.slice, a.slice_overlap, a.slice_full, a.slice_img)
         bad = sorted({c for c in a.classes or [] if not 0 <= c < len(det.names)})
         if bad:
             raise ValueError(f"--classes {bad}: {a.weights} has classes 0..{len(det.names) - 1} ({len(det.names)} names)")

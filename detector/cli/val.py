@@ -55,6 +55,8 @@ def main(argv=None) -> int:
     ap.add_argument("--slice-overlap", type=unit_float, default=d.slice_overlap)
     ap.add_argument("--slice-full", action=argparse.BooleanOptionalAction, default=d.slice_full,
                     help="with --slice, also run the whole image (default on)")
+    ap.add_argument("--slice-img", type=positive_int, default=d.slice_img, metavar="PX",
+                    help="with --slice, the network input size of each tile (default: the tile's own size)")
     ap.add_argument("--project", default="runs/val")
     ap.add_argument("--name", default="exp")
     ap.add_argument("--exist-ok", action="store_true")

@@ -41,5 +41,5 @@ def validate_sliced(predictor, records, evaluator: COCOEvaluator, opts: SliceOpt
                   "load_s": 0.0, "model_s": t1 - t0, "nms_s": 0.0, "warmup_s": 0.0,
                   "total_s": time.perf_counter() - t0}  # tiles, forward and merge all count as the model's time
     m["images"], m["skipped"] = n, skipped
-    m["slice"] = {"size": opts.size, "overlap": opts.overlap, "full": opts.full}
+    m["slice"] = {"size": opts.size, "overlap": opts.overlap, "full": opts.full, "img": opts.img}  # img None: native
     return m

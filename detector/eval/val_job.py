@@ -53,6 +53,7 @@ class ValConfig:
     slice: int | None = None  # sliced inference in tiles of this many pixels (detector/predict/slicing.py)
     slice_overlap: float = 0.2
     slice_full: bool = True  # with slice: also the whole image
+    slice_img: int | None = None  # with slice: network input size of a tile (None: the tile size, native)
     variants: dict | None = None  # {name: {"nms": m, "iou_thres": t}}: more post-processings of the same pass,
     # each scored and returned under m["variants"][name] (the ablation's NMS sweep)
 
@@ -135,6 +136,9 @@ def _evaluate_exported(cfg: ValConfig, data_cfg, idx, save_dir: Path) -> dict:
     if cfg.slice:
         if em.graph_nms is not None:
             raise ValueError(f"{cfg.weights}: --slice merges tiles with our NMS; export without --nms-in-graph")
+        if em.static_size and cfg.slice_img and cfg.slice_img != em.static_size:
+            raise ValueError(f"{cfg.weights}: exported at a fixed {em.static_size} px input; --slice-img "
+                             f"{cfg.slice_img} needs a dynamic-shape export (or leave --slice-img out)")
         return _sliced(cfg, idx, save_dir, predictor, nms, tile_img=em.static_size)
     rect = cfg.rect and em.static_size is None and em.static_batch is None
     ds = DetectionDataset(idx.records, img, augment=False, rect=rect, batch_size=cfg.batch, rect_pad=cfg.rect_pad)
@@ -154,7 +158,7 @@ def _sliced(cfg: ValConfig, idx, save_dir: Path, predictor: Predictor, nms: str,
     ev = COCOEvaluator.from_split(idx)
     ev.backend = cfg.coco_backend
     cm = ConfusionMatrix(len(idx.names))
-    opts = SliceOptions(cfg.slice, cfg.slice_overlap, cfg.slice_full, max(1, cfg.batch), img=tile_img)
+    opts = SliceOptions(cfg.slice, cfg.slice_overlap, cfg.slice_full, max(1, cfg.batch), img=tile_img or cfg.slice_img)
     m = validate_sliced(predictor, idx.records, ev, opts, confusion=cm)
     m["nms"] = nms
     _write_outputs(cfg, idx, save_dir, m, ev, cm)

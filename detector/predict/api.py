@@ -91,16 +91,16 @@ class Detector:
                  iou_thres: float = IOU_THRES, nms: str | None = None, max_det: int = MAX_DET,
                  classes: list[int] | None = None, half: bool = False, agnostic: bool = False,
                  rect: bool | None = None, slice: int | None = None, slice_overlap: float = 0.2,
-                 slice_full: bool = True):
+                 slice_full: bool = True, slice_img: int | None = None):
         """``rect``: pad each batch only to a multiple of the stride (True) or to ``img`` x ``img`` (False);
         None picks :func:`auto_rect` for the device. ``slice``: sliced inference in tiles of that many pixels
-        overlapping by ``slice_overlap``, plus the whole image unless ``slice_full`` is False
-        (:mod:`detector.predict.slicing`)."""
+        overlapping by ``slice_overlap``, plus the whole image unless ``slice_full`` is False, each tile run
+        at ``slice_img`` px (default: the tile's own size) (:mod:`detector.predict.slicing`)."""
         self.weights = Path(weights)
         self.timing = Timing()
         self.conf_given = conf_thres is not None  # tracking lowers an unset threshold to the tracker's lowest
         conf_thres = PREDICT_CONF if conf_thres is None else conf_thres
-        self.slicing = SliceOptions(slice, slice_overlap, slice_full) if slice else None
+        self.slicing = SliceOptions(slice, slice_overlap, slice_full, img=slice_img) if slice else None
         opts = dict(img=img, rect=rect, conf_thres=conf_thres, iou_thres=iou_thres, max_det=max_det, classes=classes,
                     agnostic=agnostic)
         if is_exported(self.weights):

@@ -21,6 +21,9 @@ import numpy as np
 import torch
 
 from ..ops.nms import get_nms, resolve_nms
+from ..ops.tiles import tile_grid
+
+__all__ = ["SliceOptions", "merge", "predict_sliced", "tile_grid"]
 
 EDGE = 2.0  # px: a box within this of an inner tile edge counts as cut by it
 
@@ -38,23 +41,6 @@ class SliceOptions:
             raise ValueError(f"--slice {self.size}: tiles must be at least 32 px")
         if not 0 <= float(self.overlap) < 1:
             raise ValueError(f"--slice-overlap {self.overlap}: must be in [0, 1)")
-
-
-def _starts(n: int, size: int, step: int) -> list[int]:
-    """Tile starts along one axis: every ``step`` px, the last one moved back to end at the border."""
-    if n <= size:
-        return [0]
-    starts = list(range(0, n - size + 1, step))
-    if starts[-1] + size < n:
-        starts.append(n - size)
-    return starts
-
-
-def tile_grid(h: int, w: int, size: int, overlap: float) -> np.ndarray:
-    """int64 [T, 4] tiles (x0, y0, x1, y1) covering an h x w image, row by row."""
-    step = max(1, int(round(size * (1 - overlap))))
-    ys, xs = _starts(h, size, step), _starts(w, size, step)
-    return np.array([(x, y, min(x + size, w), min(y + size, h)) for y in ys for x in xs], np.int64).reshape(-1, 4)
 
 
 def _uncut(d: torch.Tensor, tile, h: int, w: int) -> torch.Tensor:
@@ -88,7 +74,7 @@ def predict_sliced(predictor, image: np.ndarray, opt: SliceOptions) -> torch.Ten
     h, w = image.shape[:2]
     tiles = tile_grid(h, w, int(opt.size), float(opt.overlap))
     stride = int(predictor.stride)
-    tile_img = opt.img or (int(opt.size) + stride - 1) // stride * stride
+    tile_img = (int(opt.img or opt.size) + stride - 1) // stride * stride  # a multiple of the stride
     parts = []
     for k in range(0, len(tiles), max(1, int(opt.batch))):
         chunk = tiles[k:k + int(opt.batch)]

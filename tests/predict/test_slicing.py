@@ -76,6 +76,24 @@ def test_tiles_alone_find_every_small_object_exactly_once():
     assert got == whole
 
 
+def test_slice_img_sets_the_network_input_of_each_tile():
+    """Tiles run at their own size by default (native resolution), at --slice-img when given (rounded up to
+    the stride); the whole-image pass keeps the predictor's own size."""
+    seen = []
+
+    class Recorder(SquareFinder):
+        def preprocess(self, images):
+            seen.append(self.img)
+            return super().preprocess(images)
+
+    img, _ = _squares(np.random.default_rng(0), 300, 300, 5, 20)
+    predict_sliced(Recorder(), img, SliceOptions(200, 0.25, full=True))
+    assert seen == [224, 640]  # 200 px tiles rounded up to stride 32; then the whole image
+    seen.clear()
+    predict_sliced(Recorder(), img, SliceOptions(200, 0.25, full=False, img=100))
+    assert seen == [128]
+
+
 def test_large_objects_come_from_the_full_image_pass():
     img = np.zeros((600, 600, 3), np.uint8)
     img[100:500, 150:450] = 200  # larger than any tile: cut in every tile
@@ -109,4 +127,4 @@ def test_val_py_slice_scores_the_split(small_ckpt, tiny_data, tmp_path):
                           "--no-plots"])
     assert r == 0
     m = json.loads((tmp_path / "v" / "metrics.json").read_text())
-    assert m["images"] == 8 and m["slice"] == {"size": 64, "overlap": 0.25, "full": True} and "mAP50-95" in m
+    assert m["images"] == 8 and m["slice"] == {"size": 64, "overlap": 0.25, "full": True, "img": None} and "mAP50-95" in m
