@@ -58,6 +58,11 @@ def parse(argv=None) -> TrainConfig:
     ap.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=d.channels_last,
                     help="NHWC memory format for the model and batches (faster convolutions on CPU and CUDA)")
     ap.add_argument("--val-period", type=positive_int, default=d.val_period, help="validate every N epochs")
+    ap.add_argument("--val-slice", type=positive_int, default=d.val_slice, metavar="PX",
+                    help="validate with sliced inference in PX-pixel tiles (as val.py --slice): best.pt and early "
+                         "stopping follow it; for small objects in large images, e.g. trained on slice_dataset.py tiles")
+    ap.add_argument("--val-slice-img", type=positive_int, default=d.val_slice_img, metavar="PX",
+                    help="with --val-slice, the network input of a tile (default: the tile's own size)")
     ap.add_argument("--nms", choices=nms_methods(), default=None,
                     help="NMS for validation (default: the model YAML's, else adaptive_soft)")
     ap.add_argument("--strict-labels", action="store_true", help="refuse to train when any label is rejected")

@@ -69,6 +69,8 @@ class TrainConfig:
     amp: bool = True
     channels_last: bool = True  # NHWC tensors: ~1.2x faster convolutions on CPU (oneDNN) and CUDA tensor cores
     val_period: int = 1
+    val_slice: int | None = None  # validate with sliced inference in tiles of this many px (small objects)
+    val_slice_img: int | None = None  # with val_slice: network input of a tile (None: the tile's own size)
     nms: str | None = None
     plots: bool = True
     max_batches: int | None = None  # stop each epoch after this many batches (tests, smoke runs)

@@ -1,5 +1,6 @@
 """Training end to end on tiny synthetic data, overfitting, resume after SIGKILL, DDP on CPU."""
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -281,3 +282,27 @@ def test_a_swallowed_sigterm_still_stops_at_the_next_step(tiny_data, tmp_path):
         stop.clear()
     assert not (tmp_path / "s" / "weights" / "last.pt").exists()  # stopped before the first epoch ended
     stop.check()  # raised once: the request is spent
+
+def test_val_slice_validates_each_epoch_as_val_py_slice(tiny_data, tmp_path):
+    """--val-slice: the per-epoch validation is sliced inference (tiles + whole image, merged by the NMS), the
+    same figures val.py --slice gives for the saved EMA weights."""
+    from detector.eval import ValConfig, evaluate
+
+    cfg = TrainConfig(cfg=str(CFG_DIR / "yolo_ca_bifpn.yaml"), data=str(tiny_data), epochs=1, batch=8, img=96,
+                      workers=0, project=str(tmp_path), name="run", plots=False, val_slice=64, max_batches=2)
+    t = Trainer(cfg)
+    t.train()
+    assert t.metrics["slice"] == {"size": 64, "overlap": 0.2, "full": True, "img": None}
+    assert t.metrics["images"] == 8
+    ours = t.evaluator.predictions_json()
+    m = evaluate(ValConfig(weights=str(tmp_path / "run" / "weights" / "last.pt"), data=str(tiny_data), img=96,
+                           batch=8, device="cpu", slice=64, plots=False, nms=t.nms), tmp_path / "v")
+    for k in ("mAP50-95", "mAP50", "AR100"):
+        assert m[k] == pytest.approx(t.metrics[k], abs=2e-3), k
+    theirs = json.loads((tmp_path / "v" / "predictions.json").read_text())
+    assert len(ours) > 8 and abs(len(ours) - len(theirs)) <= len(theirs) // 50  # (val.py fuses conv + BN)
+    best = {}
+    for r in theirs:
+        best[r["image_id"]] = max(best.get(r["image_id"], 0.0), r["score"])
+    for r in ours:
+        assert r["score"] <= best[r["image_id"]] + 1e-3

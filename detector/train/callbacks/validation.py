@@ -3,8 +3,28 @@ from __future__ import annotations
 
 import time
 
+from ...eval.sliced import validate_sliced
 from ...eval.val_loop import run_validation
+from ...ops.nms import IOU_THRES, MAX_DET, VAL_CONF
+from ...predict.predictor import Predictor
+from ...predict.slicing import SliceOptions
 from .base import Callback
+
+
+def sliced_validation(trainer) -> dict:
+    """``--val-slice``: the EMA model validated as ``val.py --slice`` runs it (whole val images cut into
+    tiles, merged by the NMS; the whole image at ``--img`` too), so that best.pt and early stopping follow
+    the figure a small-object model is used for, not its whole-image mAP."""
+    cfg, model = trainer.cfg, trainer.ema.ema
+    was_training = model.training
+    model.eval()
+    predictor = Predictor.from_model(model, trainer.device, img=cfg.img, conf_thres=VAL_CONF, iou_thres=IOU_THRES,
+                                     nms=trainer.nms, max_det=MAX_DET, multi_label=True)
+    opts = SliceOptions(cfg.val_slice, 0.2, True, max(1, cfg.batch), img=cfg.val_slice_img)
+    try:
+        return validate_sliced(predictor, trainer.val_idx.records, trainer.evaluator, opts, progress=True)
+    finally:
+        model.train(was_training)
 
 
 class Validation(Callback):
@@ -24,7 +44,9 @@ class Validation(Callback):
         final = epoch + 1 == cfg.epochs
         t0 = time.time()
         validated = trainer.val_loader is not None and ((epoch + 1) % cfg.val_period == 0 or final)
-        if validated:
+        if validated and cfg.val_slice:
+            trainer.metrics = sliced_validation(trainer)
+        elif validated:
             trainer.metrics = run_validation(trainer.ema.ema, trainer.val_loader, trainer.evaluator, trainer.device,
                                              nms=trainer.nms, progress=True)
         trainer.val_s = time.time() - t0
