@@ -8,7 +8,7 @@ settings are interleaved per checkpoint so that machine load falls on all alike.
   python tools/slice_dataset.py --data aerial.yaml --out sl640 --size 640 --overlap 0.2 --full
   python tools/train.py --cfg cfg/yolo_ca_bifpn.yaml --data sl640/data.yaml --img 320 --epochs 20 --seed 0 ...
   python tools/bench_slicing.py --data sl640/data.yaml --weights runs/aerial/s*/weights/last.pt \\
-      --img 320 --big-img 960 --slice 640 --slice-img 320 --out runs/bench_slicing
+      --img 320 --big-img 960 --slice 640 --slice-img 320 352 --out runs/bench_slicing
 """
 from __future__ import annotations
 
@@ -34,11 +34,11 @@ def settings(a) -> dict[str, dict]:
     s = {f"whole image @{a.img}": {"img": a.img}}
     if a.big_img:
         s[f"whole image @{a.big_img}"] = {"img": a.big_img}
-    tiles = f"{a.slice} px tiles" + (f" @{a.slice_img}" if a.slice_img else " (native)")
-    s[f"{tiles}, tiles only"] = {"img": a.img, "slice": a.slice, "slice_overlap": a.overlap, "slice_img": a.slice_img,
-                                 "slice_full": False}
-    s[f"{tiles} + whole @{a.img}"] = {"img": a.img, "slice": a.slice, "slice_overlap": a.overlap,
-                                       "slice_img": a.slice_img, "slice_full": True}
+    for tile_img in a.slice_img or [None]:
+        tiles = f"{a.slice} px tiles" + (f" @{tile_img}" if tile_img else " (native)")
+        for full in (False, True):
+            s[f"{tiles} + whole @{a.img}" if full else f"{tiles}, tiles only"] = {
+                "img": a.img, "slice": a.slice, "slice_overlap": a.overlap, "slice_img": tile_img, "slice_full": full}
     return s
 
 
@@ -55,7 +55,7 @@ def main(argv=None) -> int:
     ap.add_argument("--big-img", type=int, default=None, help="also the whole image at this input size")
     ap.add_argument("--slice", type=int, default=640)
     ap.add_argument("--overlap", type=float, default=0.2)
-    ap.add_argument("--slice-img", type=int, default=None)
+    ap.add_argument("--slice-img", type=int, nargs="*", default=None, help="tile input sizes (default: native)")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", default="runs/bench_slicing")
@@ -63,11 +63,11 @@ def main(argv=None) -> int:
     out = Path(a.out)
     rows: dict[str, list[dict]] = {}
     for w in a.weights:
-        for name, fields in settings(a).items():
+        for i, (name, fields) in enumerate(settings(a).items()):
             cfg = ValConfig(weights=w, data=a.data, batch=a.batch, device=a.device, plots=False, save_json=False,
                             **fields)
             t0 = time.perf_counter()
-            m = evaluate(cfg, out / "val" / f"{Path(w).parent.parent.name}-{len(rows.get(name, []))}-{name[:12]}")
+            m = evaluate(cfg, out / "val" / f"{Path(w).parent.parent.name}-{i}")
             r = {k: float(m[k]) for k in KEYS} | {"ms": ms_per_image(m), "wall_s": time.perf_counter() - t0,
                                                   "weights": w}
             rows.setdefault(name, []).append(r)
