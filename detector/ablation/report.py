@@ -49,11 +49,15 @@ def table(rows: list[dict], costs: dict, order: list[str], method: str) -> str:
             f"{ref} (paired) | params (M) | GFLOPs@640 | CPU ms |\n|---|---:|---|---|---|---|---:|---:|---:|\n")
     lines = []
     for m in order:
-        s = {k: summarize(list(_by_model(rows, f"{method}:{k}").get(m, {}).values())) for k in MAIN}
-        d = "(reference)" if m == ref else paired(maps.get(m, {}), maps.get(ref, {})).fmt()
+        at = method[method.index("@"):] if "@" in method else ""
+        own = method if m in maps else f"greedy{at}"  # a peer has only its own (greedy) NMS
+        s = {k: summarize(list(_by_model(rows, f"{own}:{k}").get(m, {}).values())) for k in MAIN}
+        mine = _by_model(rows, f"{own}:mAP50-95").get(m, {})
+        d = "(reference)" if m == ref else paired(mine, maps.get(ref, {})).fmt()
         c = costs.get(m, {})
         f = (lambda k, fmt: format(c[k], fmt) if isinstance(c.get(k), (int, float)) else "–")
-        lines.append(f"| {m} | {s['mAP50-95'].n} | {s['mAP50-95'].fmt()} | {s['mAP50'].fmt(3).split(' [')[0]} | "
+        name = m if own == method else f"{m} (its own {own})"
+        lines.append(f"| {name} | {s['mAP50-95'].n} | {s['mAP50-95'].fmt()} | {s['mAP50'].fmt(3).split(' [')[0]} | "
                      f"{s['crowded_recall50'].fmt(3).split(' [')[0]} | {d} | {f('params_M', '.2f')} | "
                      f"{f('gflops640', '.2f')} | {f('latency_ms', '.1f')} |")
     return head + "\n".join(lines) + "\n"

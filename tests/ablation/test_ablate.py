@@ -286,3 +286,19 @@ def test_iou_sweep_and_crowd_table(ablation, capsys):
         t = best_iou(typed, model, "greedy", [0.5, 0.7])
         assert means[f"{t:g}"] == max(means.values())
         assert f"| {model} | greedy | {t:g} |" in md
+
+
+def test_main_table_shows_a_peer_with_its_own_nms_when_ours_leads_with_another():
+    """The first --nms method (e.g. adaptive_soft@0.7) is ours; a peer only has its own greedy NMS at the same
+    IoU: its row shows those figures, named so, instead of an empty row."""
+    from detector.ablation.report import table
+
+    rows = [{"model": "ours", "seed": s, "adaptive_soft@0.7:mAP50-95": 0.15 + s / 100, "adaptive_soft@0.7:mAP50": 0.4,
+             "adaptive_soft@0.7:crowded_recall50": 0.9, "greedy@0.7:mAP50-95": 0.14} for s in (0, 1)]
+    rows += [{"model": "yolo11n", "seed": s, "greedy@0.7:mAP50-95": 0.10, "greedy@0.7:mAP50": 0.3,
+              "greedy@0.7:crowded_recall50": 0.8, "greedy@0.5:mAP50-95": 0.09} for s in (0, 1)]
+    md = table(rows, {}, ["ours", "yolo11n"], "adaptive_soft@0.7")
+    peer = next(line for line in md.splitlines() if line.startswith("| yolo11n"))
+    assert peer.startswith("| yolo11n (its own greedy@0.7) | 2 | 0.1000") and "higher in 0/2 seeds" in peer
+    ours = next(line for line in md.splitlines() if line.startswith("| ours"))
+    assert ours.startswith("| ours | 2 | 0.1550")
