@@ -44,7 +44,7 @@ class Validation(Callback):
         final = epoch + 1 == cfg.epochs
         t0 = time.time()
         validated = trainer.val_loader is not None and ((epoch + 1) % cfg.val_period == 0 or final)
-        if validated and cfg.val_slice:
+        if validated and getattr(cfg, "val_slice", None):  # a config without it (older callers): whole images
             trainer.metrics = sliced_validation(trainer)
         elif validated:
             trainer.metrics = run_validation(trainer.ema.ema, trainer.val_loader, trainer.evaluator, trainer.device,
