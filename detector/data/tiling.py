@@ -29,16 +29,21 @@ from .types import DataConfig, SplitIndex
 __all__ = ["slice_split", "tile_boxes", "write_data_yaml"]
 
 
-def tile_boxes(boxes: np.ndarray, tile, min_visible: float) -> tuple[np.ndarray, np.ndarray]:
-    """Boxes float [N, 4] xyxy (image px) -> (the kept boxes clipped to ``tile`` in tile px [K, 4], the
-    kept rows' indices [K]) and, implicitly, the cut ones: rows that overlap the tile by less than
-    ``min_visible`` of their own area (those not touching it at all are not counted as cut)."""
+def _clip(boxes: np.ndarray, tile) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Boxes [N, 4] xyxy clipped to ``tile`` (image px), their area inside it [N] and their own area [N]."""
     x0, y0, x1, y1 = (float(v) for v in tile)
     b = np.asarray(boxes, np.float64).reshape(-1, 4)
     c = np.stack([b[:, 0].clip(x0, x1), b[:, 1].clip(y0, y1), b[:, 2].clip(x0, x1), b[:, 3].clip(y0, y1)], 1)
     inter = (c[:, 2] - c[:, 0]).clip(0) * (c[:, 3] - c[:, 1]).clip(0)
-    area = (b[:, 2] - b[:, 0]).clip(0) * (b[:, 3] - b[:, 1]).clip(0)
+    return c, inter, (b[:, 2] - b[:, 0]).clip(0) * (b[:, 3] - b[:, 1]).clip(0)
+
+
+def tile_boxes(boxes: np.ndarray, tile, min_visible: float) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes float [N, 4] xyxy (image px) -> (the kept boxes clipped to ``tile``, in tile px [K, 4]; the kept
+    rows' indices [K]): rows overlapping the tile by at least ``min_visible`` of their own area."""
+    c, inter, area = _clip(boxes, tile)
     keep = np.flatnonzero((inter > 0) & (inter >= min_visible * np.maximum(area, 1e-9)))
+    x0, y0 = float(tile[0]), float(tile[1])
     return c[keep] - [x0, y0, x0, y0], keep
 
 
@@ -88,10 +93,10 @@ def slice_split(index: SplitIndex, out: str | Path, split: str, size: int = 640,
         stem = Path(record_name(r)).with_suffix("").as_posix().replace("/", "__")
         ext = ".png" if Path(r.path).suffix.lower() == ".png" else ".jpg"  # lossless sources stay lossless
         st["images"] += 1
-        for t in tile_grid(h, w, int(size), float(overlap)):
+        tiles = tile_grid(h, w, int(size), float(overlap))
+        for t in tiles:
             tb, keep = tile_boxes(boxes, t, float(min_visible))
-            touching = _touching(boxes, t)
-            st["cut"] += int(touching - len(keep))
+            st["cut"] += int((_clip(boxes, t)[1] > 0).sum()) - len(keep)  # touching the tile but under min_visible
             if not len(keep):
                 if rng.random() >= keep_empty:
                     st["empty_left_out"] += 1
@@ -103,22 +108,12 @@ def slice_split(index: SplitIndex, out: str | Path, split: str, size: int = 640,
             (lbl_dir / f"{name}.txt").write_text(_yolo_lines(tb, classes[keep], x1 - x0, y1 - y0))
             st["tiles"] += 1
             st["boxes"] += int(len(keep))
-        if full and len(tile_grid(h, w, int(size), float(overlap))) > 1:
+        if full and len(tiles) > 1:
             _write(img_dir / f"{stem}_full{ext}", im)
             (lbl_dir / f"{stem}_full.txt").write_text(_yolo_lines(boxes, classes, w, h))
             st["full_images"] += 1
             st["boxes"] += int(len(boxes))
     return st
-
-
-def _touching(boxes: np.ndarray, t) -> int:
-    """How many boxes overlap tile ``t`` with a positive area."""
-    x0, y0, x1, y1 = (float(v) for v in t)
-    if not len(boxes):
-        return 0
-    iw = np.minimum(boxes[:, 2], x1) - np.maximum(boxes[:, 0], x0)
-    ih = np.minimum(boxes[:, 3], y1) - np.maximum(boxes[:, 1], y0)
-    return int(((iw > 0) & (ih > 0)).sum())
 
 
 def _write(path: Path, im: np.ndarray) -> None:
