@@ -13,6 +13,12 @@ command on a one-frame video), so start-up and model loading are left out alike.
       --trackers bytetrack botsort ocsort sort --nms greedy@0.5 greedy@0.7 soft adaptive_soft --img 320 \\
       --peer yolo11n=runs/.../yolo11n/weights/last.pt --peer-trackers bytetrack botsort \\
       --yolo /tmp/yardstick/bin/yolo --out runs/bench_tracking
+
+One table over several finished benchmarks (e.g. one per seed), every run rescored from its MOT files with
+today's metrics, FPS as measured:
+
+  python tools/bench_tracking.py --gt datasets/people_tracks --report runs/bench_tracking runs/bench_tracking_s1 \
+      --out runs/bench_tracking_all
 """
 from __future__ import annotations
 
@@ -33,7 +39,7 @@ from detector.eval.tracking import score_tracks  # noqa: E402
 from detector.utils.io import write_json, write_text  # noqa: E402
 from detector.utils.timing import machine_line  # noqa: E402
 
-COLS = ("HOTA", "IDF1", "MOTA", "AssA", "DetA", "IDSW")
+COLS = ("HOTA", "IDF1", "MOTA", "AssA", "DetA", "IDSW", "IDSW_cross")
 
 
 def make_videos(gt: Path, out: Path, fps: int = 25) -> tuple[list[Path], Path, int]:
@@ -119,8 +125,12 @@ def main(argv=None) -> int:
     ap.add_argument("--yolo", default=None, help="the yolo executable of a separate Ultralytics environment")
     ap.add_argument("--img", type=int, default=640)
     ap.add_argument("--out", default="runs/bench_tracking")
+    ap.add_argument("--report", nargs="+", metavar="DIR", help="run nothing: rescore the runs of these finished "
+                    "benchmarks (their tracking.json and MOT files) and write one table to --out")
     a = ap.parse_args(argv)
     gt, out = Path(a.gt), Path(a.out)
+    if a.report:
+        return report(gt, [Path(d) for d in a.report], out)
     videos, probe, frames = make_videos(gt, out / "videos")
     seqs = [v.stem for v in videos]
     source = str(out / "videos" / "*.avi")
@@ -130,15 +140,14 @@ def main(argv=None) -> int:
         s = score_tracks(gt, pred, seqs)
         s = s.get("COMBINED_SEQ") or s[seqs[0]]
         r = {k: s[k] for k in COLS} | {"fps": frames / max(wall - start, 1e-6), "wall_s": wall, "start_s": start,
-                                        "weights": who}
+                                        "weights": who, "tracks": str(pred)}
         runs.setdefault(key, []).append(r)
         print(f"{key} [{who}]: " + " ".join(f"{k} {r[k]:.3f}" for k in COLS) + f" | {r['fps']:.1f} FPS", flush=True)
 
     for w in a.weights:
-        tag = Path(w).parent.parent.name
         for tracker in a.trackers:
             for nms in a.nms:
-                name = f"ours-{tag}-{tracker}-{nms}"
+                name = ours_name(w, tracker, nms)
                 start = _timed(ours_cmd(w, str(probe), tracker, nms, a.img, out / "probe_runs", name))
                 wall = _timed(ours_cmd(w, source, tracker, nms, a.img, out / "runs", name))
                 record(f"ours | {tracker} | {nms}", out / "runs" / name / "tracks", wall, start, w)
@@ -147,28 +156,68 @@ def main(argv=None) -> int:
         if not a.yolo:
             raise SystemExit("--peer needs --yolo (the yolo executable of the Ultralytics environment)")
         for tracker in a.peer_trackers:
-            name = f"{peer}-{Path(w).parent.parent.parent.name}-{tracker}"
+            name = peer_name(peer, w, tracker)
             start = _timed(peer_cmd(a.yolo, w, str(probe), tracker, a.img, out / "probe_runs", name))
             wall = _timed(peer_cmd(a.yolo, w, source, tracker, a.img, out / "runs", name))
             peer_to_mot(out / "runs" / name / "labels", gt, seqs, out / "runs" / name / "tracks")
             record(f"{peer} | {tracker} | its own", out / "runs" / name / "tracks", wall, start, w)
-    lines = [f"Task: `{a.gt}` ({len(seqs)} sequences, {frames} frames); --img {a.img}; mean ± std over checkpoints "
-             f"(one per seed); {machine_line()}", "",
-             "| detector | tracker | NMS | HOTA | IDF1 | MOTA | AssA | DetA | id switches | FPS (end to end) | n |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    write_tables(out, runs, f"Task: `{a.gt}` ({len(seqs)} sequences, {frames} frames); --img {a.img}", vars(a))
+    return 0
+
+
+def ours_name(weights: str, tracker: str, nms: str) -> str:
+    return f"ours-{Path(weights).parent.parent.name}-{tracker}-{nms}"
+
+
+def peer_name(peer: str, weights: str, tracker: str) -> str:
+    return f"{peer}-{Path(weights).parent.parent.parent.name}-{tracker}"
+
+
+def _tracks(out: Path, key: str, r: dict) -> Path:
+    """Where a recorded run's MOT files are (recorded since IDSW_cross; derived from the names before)."""
+    if "tracks" in r:
+        return Path(r["tracks"])
+    who, tracker, nms = key.split(" | ")
+    name = ours_name(r["weights"], tracker, nms) if who == "ours" else peer_name(who, r["weights"], tracker)
+    return out / "runs" / name / "tracks"
+
+
+def report(gt: Path, dirs: list[Path], out: Path) -> int:
+    """Every run of the finished benchmarks ``dirs`` rescored from its MOT files, FPS as recorded; one table."""
+    runs: dict[str, list[dict]] = {}
+    heads = []
+    for d in dirs:
+        rec = json.loads((d / "tracking.json").read_text())
+        heads.append(f"`{d}` (--img {rec['args']['img']})")
+        seqs = sorted(p.stem for p in (d / "videos").glob("*.avi"))
+        for key, rs in rec["runs"].items():
+            for r in rs:
+                pred = _tracks(d, key, r)
+                s = score_tracks(gt, pred, seqs)
+                s = s.get("COMBINED_SEQ") or s[seqs[0]]
+                runs.setdefault(key, []).append({**r, **{k: s[k] for k in COLS}, "tracks": str(pred)})
+    write_tables(out, runs, f"Task: `{gt}`; rescored runs of " + ", ".join(heads), {"report": [str(d) for d in dirs]})
+    return 0
+
+
+def write_tables(out: Path, runs: dict[str, list[dict]], head: str, args: dict) -> None:
+    lines = [f"{head}; mean ± std over checkpoints (one per seed); {machine_line()}", "",
+             "| detector | tracker | NMS | HOTA | IDF1 | MOTA | AssA | DetA | id switches | in crossings "
+             "| FPS (end to end) | n |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for key, rs in runs.items():
         cells = []
         for k in (*COLS, "fps"):
-            s = summarize([r[k] for r in rs])
-            scale = 100 if k not in ("IDSW", "fps") else 1
-            d = 1 if k != "IDSW" else 0
+            s = summarize([r[k] for r in rs if k in r])
+            scale = 100 if k not in ("IDSW", "IDSW_cross", "fps") else 1
+            d = 0 if k in ("IDSW", "IDSW_cross") else 1
             cells.append(f"{scale * s.mean:.{d}f}" + (f" ± {scale * s.std:.{d}f}" if s.n > 1 else ""))
-        lines.append(f"| {key.replace(' | ', ' | ', 2)} | " + " | ".join(cells) + f" | {len(rs)} |")
+        lines.append(f"| {key} | " + " | ".join(cells) + f" | {len(rs)} |")
     md = "\n".join(lines) + "\n"
+    out.mkdir(parents=True, exist_ok=True)
     write_text(out / "tracking.md", md)
-    write_json(out / "tracking.json", {"args": vars(a), "runs": runs})
+    write_json(out / "tracking.json", {"args": args, "runs": runs})
     print(md)
-    return 0
 
 
 if __name__ == "__main__":

@@ -44,9 +44,25 @@ def test_perfect_swapped_and_ignored(tmp_path):
     swapped = [(f, 3 - i if f > 10 else i, x, y, w, h) for f, i, x, y, w, h in walk]
     s = score_tracks(gt, _pred(tmp_path, "swapped", swapped))["SEQ-1"]
     assert s["IDSW"] == 2 and s["IDF1"] == pytest.approx(0.5) and s["MOTA"] < 1.0 and s["DetA"] == pytest.approx(1.0)
+    assert s["IDSW_cross"] == 0  # 100 px apart: not a crossing
     half = score_tracks(gt, _pred(tmp_path, "half", [r for r in walk if r[1] == 1]))["SEQ-1"]
     assert half["FN"] == 20 and half["IDF1"] == pytest.approx(2 / 3)
     assert "| SEQ-1 | 100.0 |" in format_table(perfect)
+
+
+def test_id_switches_in_crossings(tmp_path):
+    """Two people walking towards each other cross at frame 10; a tracker that swaps their ids there has two
+    switches in a crossing, one that swaps them at frame 3 (far apart) none; totals are TrackEval's."""
+    rows = [r for f in range(1, 21) for r in ([f, 1, 10 + 10 * f, 20, 30, 60, 1, 1, 1.0],
+                                              [f, 2, 210 - 10 * f, 20, 30, 60, 1, 1, 1.0])]
+    gt = _gt(tmp_path, rows)
+    walk = [(f, i, x, y, w, h) for f, i, x, y, w, h, *_ in rows]
+    for name, at, cross in (("at_crossing", 10, 2), ("apart", 3, 0)):
+        swapped = [(f, 3 - i if f > at else i, x, y, w, h) for f, i, x, y, w, h in walk]
+        m = score_tracks(gt, _pred(tmp_path, name, swapped))
+        assert (m["SEQ-1"]["IDSW"], m["SEQ-1"]["IDSW_cross"]) == (2, cross), name
+        assert m["COMBINED_SEQ"]["IDSW_cross"] == cross
+    assert score_tracks(gt, _pred(tmp_path, "perfect", walk))["SEQ-1"]["IDSW_cross"] == 0
 
 
 def test_val_track_tool(tmp_path, capsys):
