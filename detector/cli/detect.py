@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"default {PREDICT_CONF}; with --track the tracker's track_low_thresh (0.1)")
     ap.add_argument("--iou-thres", type=unit_float, default=IOU_THRES)
     ap.add_argument("--nms", choices=nms_methods(), default=None,
-                    help="default: the model's (its YAML's nms key)")
+                    help="default: the model's (its YAML's nms key); with --track the tracker YAML's nms, if it names one")
     ap.add_argument("--max-det", type=positive_int, default=MAX_DET)
     ap.add_argument("--classes", type=int, nargs="+", default=None, help="keep only these class ids")
     ap.add_argument("--agnostic-nms", action="store_true")
@@ -85,10 +85,10 @@ def main(argv=None) -> int:
         track = load_tracker_config(a.track) if a.track else None
         if a.count_line and track is None:
             raise ValueError("--count-line counts tracks: add --track")
-        if track is not None and a.conf_thres is None:  # ByteTrack's second stage needs the low-score boxes
-            a.conf_thres = min(PREDICT_CONF, float(track.get("track_low_thresh", 0.1)))
         det = Detector(a.weights, a.device, a.img, a.conf_thres, a.iou_thres, a.nms, a.max_det, a.classes, a.half,
                        a.agnostic_nms, a.rect, a.slice, a.slice_overlap, a.slice_full, a.slice_img)
+        if track is not None and (note := det.use_tracker_settings(track)):
+            print(note, file=sys.stderr)
         bad = sorted({c for c in a.classes or [] if not 0 <= c < len(det.names)})
         if bad:
             raise ValueError(f"--classes {bad}: {a.weights} has classes 0..{len(det.names) - 1} ({len(det.names)} names)")

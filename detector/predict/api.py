@@ -99,6 +99,8 @@ class Detector:
         self.weights = Path(weights)
         self.timing = Timing()
         self.conf_given = conf_thres is not None  # tracking lowers an unset threshold to the tracker's lowest
+        self.nms_given = nms is not None  # tracking uses the tracker YAML's nms, if it names one, for an unset method
+        self.graph_nms = None
         conf_thres = PREDICT_CONF if conf_thres is None else conf_thres
         self.slicing = SliceOptions(slice, slice_overlap, slice_full, img=slice_img) if slice else None
         opts = dict(img=img, rect=rect, conf_thres=conf_thres, iou_thres=iou_thres, max_det=max_det, classes=classes,
@@ -131,6 +133,7 @@ class Detector:
         """An exported model (ONNX, OpenVINO: any registered format), its metadata checked on opening."""
         em = open_exported(self.weights)
         self.exported = em
+        self.graph_nms = em.graph_nms
         self.names, self.cat_ids, self.default_nms = em.names, em.cat_ids, em.default_nms
         if em.graph_nms is not None:  # NMS is in the graph: its method and IoU threshold are fixed at export
             g = em.graph_nms
@@ -212,14 +215,27 @@ class Detector:
         from .tracking import Tracker, load_tracker_config
 
         settings = load_tracker_config(tracker)
-        if not self.conf_given:  # ByteTrack's second stage needs the low-score boxes (Ultralytics: conf 0.1)
-            self.predictor.options.conf_thres = min(PREDICT_CONF, float(settings.get("track_low_thresh", 0.1)))
+        self.use_tracker_settings(settings)
         if isinstance(source, np.ndarray):
             key = (str(tracker) if not isinstance(tracker, dict) else repr(sorted(tracker.items())), frame_rate)
             if not persist or getattr(self, "_track_state", (None,))[0] != key:
                 self._track_state = (key, Tracker(settings, frame_rate))
             return self._track_one(self._track_state[1], source)
         return self._track_sequence(source, Tracker(settings, frame_rate))
+
+    def use_tracker_settings(self, settings: dict) -> str:
+        """The detection settings a tracker wants, where the Detector was made without them: conf down to its
+        ``track_low_thresh`` (ByteTrack's second stage needs the low-score boxes; Ultralytics: conf 0.1) and the
+        NMS method its YAML names (``nms:``; not for an export with NMS in its graph). -> a log line."""
+        o, notes = self.predictor.options, []
+        if not self.conf_given:
+            o.conf_thres = min(PREDICT_CONF, float(settings.get("track_low_thresh", 0.1)))
+            notes.append(f"conf {o.conf_thres:g}")
+        if not self.nms_given and settings.get("nms") and self.graph_nms is None:
+            o.nms = str(settings["nms"])
+            notes.append(f"NMS {o.nms}")
+        return (f"tracking with {', '.join(notes)} (from {settings.get('_source', 'the tracker settings')}; "
+                "--conf / --nms to choose)") if notes else ""
 
     def _track_sequence(self, source, tr):
         from .sources import VideoReader, resolve

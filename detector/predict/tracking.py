@@ -6,7 +6,8 @@ the ``track`` extra: ``pip install ".[track]"``): SORT, ByteTrack, OC-SORT and B
 :data:`TRACKERS` by the names ``sort``, ``bytetrack``, ``ocsort``, ``botsort``. Their settings live in a small
 YAML (``cfg/trackers/<name>.yaml``, or your own file with ``tracker_type:``) whose keys are Ultralytics' where
 they exist (``track_high_thresh``, ``track_low_thresh``, ``new_track_thresh``, ``track_buffer``,
-``match_thresh``, ``gmc_method``); any other key is passed to the library's tracker by its own name.
+``match_thresh``, ``gmc_method``); ``nms`` (ours) is the detector's NMS method while tracking when none is given;
+any other key is passed to the library's tracker by its own name.
 
 Boxes scored below ``track_low_thresh`` never reach the tracker; it sees every class at once (class-agnostic
 association, as Ultralytics' trackers) and each track keeps the class of its latest box.
@@ -64,6 +65,11 @@ def load_tracker_config(spec: str | Path | dict) -> dict:
     if "tracker_type" not in d:
         raise ValueError(f"{src}: no tracker_type (one of {TRACKERS.names()})")
     TRACKERS.get(str(d["tracker_type"]))
+    if d.get("nms") is not None:
+        from ..ops.nms import nms_methods
+
+        if str(d["nms"]) not in nms_methods():
+            raise ValueError(f"{src}: nms {d['nms']!r} is not an NMS method ({', '.join(nms_methods())})")
     d["_source"] = src
     return d
 
@@ -89,7 +95,7 @@ class Tracker:
         src = self.settings.get("_source", "tracker settings")
         out = {"frame_rate": frame_rate} if "frame_rate" in params else {}
         for k, v in self.settings.items():
-            if k.startswith("_") or k in ("tracker_type", "track_low_thresh", "fuse_score"):  # used here, or moot
+            if k.startswith("_") or k in ("tracker_type", "track_low_thresh", "fuse_score", "nms"):  # used here, or moot
                 continue
             if k == "match_thresh":  # Ultralytics: a cost threshold on 1 - IoU
                 key = next((p for p in ("minimum_iou_threshold", "minimum_iou_threshold_first_assoc") if p in params), None)

@@ -155,6 +155,27 @@ def test_detector_track_on_a_video_and_frame_by_frame(small_ckpt, tmp_path):
     assert sv_dets.data["class_name"].tolist() == per[-1].labels
 
 
+def test_tracker_yaml_nms_applies_only_when_no_method_is_given(small_ckpt, tmp_path):
+    cfg = tmp_path / "bt.yaml"
+    cfg.write_text("tracker_type: bytetrack\nnms: soft\n")
+    settings = load_tracker_config(cfg)
+    assert "nms" not in Tracker(settings).kwargs  # ours, not the library's
+    det = Detector(small_ckpt, img=320)
+    default = det.nms
+    note = det.use_tracker_settings(settings)
+    assert det.nms == "soft" and det.predictor.options.conf_thres == pytest.approx(0.1)
+    assert "NMS soft" in note and "bt.yaml" in note and default != "soft"
+    given = Detector(small_ckpt, img=320, nms="greedy", conf_thres=0.3)
+    assert given.use_tracker_settings(settings) == "" and given.nms == "greedy"
+    assert given.predictor.options.conf_thres == pytest.approx(0.3)
+    plain = Detector(small_ckpt, img=320)
+    plain.use_tracker_settings(load_tracker_config({"tracker_type": "sort"}))
+    assert plain.nms == default  # a tracker YAML without nms leaves the model's method
+    cfg.write_text("tracker_type: bytetrack\nnms: sofft\n")
+    with pytest.raises(ValueError, match=r"bt.yaml: nms 'sofft' is not an NMS method"):
+        load_tracker_config(cfg)
+
+
 def test_detect_cli_tracks_a_folder_of_frames(small_ckpt, tmp_path, capsys):
     seq = tmp_path / "MOT-demo" / "img1"
     seq.mkdir(parents=True)
