@@ -136,10 +136,11 @@ def _sequences(images: list[Item]) -> list[tuple[str, list[Item]]]:
 class _SequenceTracker:
     """One sequence's tracker and log: boxes in, the tracked boxes (with ids) out; the MOT file at the end."""
 
-    def __init__(self, name: str, settings: dict, fps: float, line=None):
+    def __init__(self, name: str, settings: dict, fps: float, save_dir: Path, line=None):
         from .tracking import Tracker, TrackLog
 
-        self.name, self.tracker, self.log, self.frame = name, Tracker(settings, fps), TrackLog(line=line), 0
+        self.name, self.tracker, self.frame = name, Tracker(settings, fps), 0
+        self.log = TrackLog(line=line, sink=save_dir / "tracks" / f"{name}.txt")  # rows streamed to the file
 
     def __call__(self, img: np.ndarray, d: Detections) -> Detections:
         self.frame += 1
@@ -149,9 +150,9 @@ class _SequenceTracker:
         self.log.add(self.frame, d.boxes, d.scores, d.classes, ids)
         return d
 
-    def finish(self, save_dir: Path, names: dict, rep: DetectReport) -> None:
+    def finish(self, names: dict, rep: DetectReport) -> None:
         """MOTChallenge txt (``frame,id,x,y,w,h,conf,-1,-1,-1``) and the distinct ids per class."""
-        rep.outputs.append(str(write_text(save_dir / "tracks" / f"{self.name}.txt", self.log.mot_text())))
+        rep.outputs.append(str(self.log.close()))
         rep.tracks[self.name] = {"tracks": self.log.counts(names)}
         if self.log.line is not None:
             rep.tracks[self.name]["line"] = self.log.line_counts(names)
@@ -170,7 +171,7 @@ class _SequenceTracker:
 
 def _track_images(det: Detector, seq: str, group: list[Item], out_name: dict, save_dir: Path, opt: DetectOptions,
                   rep: DetectReport, json_rows: list) -> None:
-    st = _SequenceTracker(seq, opt.track, 30.0, opt.count_line)
+    st = _SequenceTracker(seq, opt.track, 30.0, save_dir, opt.count_line)
     for it in tqdm(group, desc=seq, disable=len(group) < 2, unit="frame"):
         try:
             img = read_image(it.path)
@@ -181,7 +182,7 @@ def _track_images(det: Detector, seq: str, group: list[Item], out_name: dict, sa
         rel, image_id = out_name[it.path]
         _outputs(it.path, rel, img, st(img, det.predict_arrays([img])[0]), save_dir, opt, json_rows, image_id, rep,
                  trails=st.log.trails, overlay=st.overlay)
-    st.finish(save_dir, det.names, rep)
+    st.finish(det.names, rep)
 
 
 def _outputs(path, rel, img, d: Detections, save_dir, opt, json_rows, image_id, rep, frame=None, trails=None,
@@ -235,7 +236,7 @@ def _video(det: Detector, it: Item, save_dir: Path, opt: DetectOptions, rep: Det
     reader = VideoReader(it.path)
     stem = "webcam" + it.path if it.path.isdigit() else Path(it.path).stem
     writer, out = None, save_dir / f"{stem}.mp4"
-    st = (_SequenceTracker(safe_name(stem, "video"), opt.track, reader.fps or 30.0, opt.count_line)
+    st = (_SequenceTracker(safe_name(stem, "video"), opt.track, reader.fps or 30.0, save_dir, opt.count_line)
           if opt.track is not None else None)
     bar = tqdm(total=reader.frames or None, desc=Path(it.path).name, unit="frame")
     for k, frame in enumerate(reader):
@@ -255,7 +256,7 @@ def _video(det: Detector, it: Item, save_dir: Path, opt: DetectOptions, rep: Det
         bar.update(1)
     bar.close()
     if st is not None:
-        st.finish(save_dir, det.names, rep)
+        st.finish(det.names, rep)
     if writer is not None:
         writer.release()
         rep.outputs.append(str(out))

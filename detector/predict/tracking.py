@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import os
 from collections import defaultdict, deque
 from pathlib import Path
 
@@ -164,8 +165,16 @@ class TrackLog:
     """What a tracked sequence leaves behind: MOTChallenge rows, short trails, ids seen per class, and counts
     of tracks crossing a line (``line``: x1, y1, x2, y2 in pixels; each track counted at each crossing)."""
 
-    def __init__(self, trail: int = 30, line: tuple[float, float, float, float] | None = None):
+    def __init__(self, trail: int = 30, line: tuple[float, float, float, float] | None = None,
+                 sink: str | Path | None = None):
+        """``sink``: stream the MOT rows into this file as they come (``<sink>.part``, renamed at :meth:`close`), so
+        an hours-long video holds no rows in memory; without it they are kept for :meth:`mot_text`."""
         self.rows: list[str] = []
+        self.sink = Path(sink) if sink is not None else None
+        self._part = None
+        if self.sink is not None:
+            self.sink.parent.mkdir(parents=True, exist_ok=True)
+            self._part = open(self.sink.with_name(self.sink.name + ".part"), "w", encoding="utf-8")
         self.trails: dict[int, deque] = defaultdict(lambda: deque(maxlen=trail))
         self.ids_per_class: dict[int, set] = defaultdict(set)
         self.line = line
@@ -174,7 +183,11 @@ class TrackLog:
     def add(self, frame: int, boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, ids: np.ndarray) -> None:
         """``frame`` 1-based, as MOTChallenge numbers them."""
         for b, s, c, i in zip(boxes, scores, classes, ids):
-            self.rows.append(f"{frame},{int(i)},{b[0]:.2f},{b[1]:.2f},{b[2] - b[0]:.2f},{b[3] - b[1]:.2f},{s:.4f},-1,-1,-1")
+            row = f"{frame},{int(i)},{b[0]:.2f},{b[1]:.2f},{b[2] - b[0]:.2f},{b[3] - b[1]:.2f},{s:.4f},-1,-1,-1"
+            if self._part is not None:
+                self._part.write(row + "\n")
+            else:
+                self.rows.append(row)
             centre, trail = (float((b[0] + b[2]) / 2), float((b[1] + b[3]) / 2)), self.trails[int(i)]
             if self.line is not None and trail:
                 d = crosses(self.line, trail[-1], centre)
@@ -192,4 +205,17 @@ class TrackLog:
         return {names.get(c, str(c)): len(v) for c, v in sorted(self.ids_per_class.items())}
 
     def mot_text(self) -> str:
+        """The MOT rows so far (a log with a ``sink`` keeps none: read its file)."""
         return "\n".join(self.rows) + ("\n" if self.rows else "")
+
+    def close(self) -> Path | None:
+        """Finish the streamed file: flushed, synced and renamed onto ``sink`` at once (a killed run leaves only
+        ``.part``). -> ``sink``, or None without one."""
+        if self._part is None:
+            return None
+        part, self._part = self._part, None
+        part.flush()
+        os.fsync(part.fileno())
+        part.close()
+        os.replace(part.name, self.sink)
+        return self.sink

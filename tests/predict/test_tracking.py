@@ -61,7 +61,7 @@ def test_boxes_below_the_low_threshold_never_reach_the_tracker():
     assert idx.tolist() == [0] and len(ids) == 1
 
 
-def test_track_log_writes_motchallenge_rows_and_counts():
+def test_track_log_writes_motchallenge_rows_and_counts(tmp_path):
     log = TrackLog()
     log.add(1, np.array([[10, 20, 50, 100.5]]), np.array([0.91]), np.array([0]), np.array([3]))
     log.add(2, np.array([[12, 20, 52, 100.5], [0, 0, 5, 5]]), np.array([0.9, 0.4]), np.array([0, 2]), np.array([3, 4]))
@@ -70,6 +70,15 @@ def test_track_log_writes_motchallenge_rows_and_counts():
                                            "2,4,0.00,0.00,5.00,5.00,0.4000,-1,-1,-1"]
     assert log.counts({0: "person", 2: "car"}) == {"person": 1, "car": 1}
     assert list(log.trails[3]) == [(30.0, 60.25), (32.0, 60.25)]
+    # streamed: the same rows go to <file>.part as they come, none kept in memory, the file complete at close
+    sink = tmp_path / "tracks" / "seq.txt"
+    streamed = TrackLog(sink=sink)
+    streamed.add(1, np.array([[10, 20, 50, 100.5]]), np.array([0.91]), np.array([0]), np.array([3]))
+    streamed.add(2, np.array([[12, 20, 52, 100.5], [0, 0, 5, 5]]), np.array([0.9, 0.4]), np.array([0, 2]),
+                 np.array([3, 4]))
+    assert streamed.rows == [] and not sink.exists() and (tmp_path / "tracks" / "seq.txt.part").exists()
+    assert streamed.close() == sink and sink.read_text() == log.mot_text()
+    assert sorted(q.name for q in sink.parent.iterdir()) == ["seq.txt"]
 
 
 def test_line_crossings_are_counted_by_direction():
