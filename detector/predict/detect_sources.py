@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from ..utils.io import write_text
+from ..utils.io import JsonArrayWriter, write_text
 from ..utils.plots import draw_boxes
 from .api import Detections, Detector
 from ..data.image_io import read_image
@@ -84,7 +84,22 @@ def run_detect(det: Detector, source: str, save_dir: Path, opt: DetectOptions) -
     items = resolve(source)
     rep = DetectReport()
     save_dir.mkdir(parents=True, exist_ok=True)
-    json_rows: list[dict] = []
+    json_rows = JsonArrayWriter(save_dir / "predictions.json") if opt.save_json else None  # rows streamed
+    try:
+        _run(det, items, save_dir, opt, rep, json_rows)
+    except BaseException:
+        if json_rows is not None:
+            json_rows.discard()
+        raise
+    if json_rows is not None:
+        rep.outputs.append(str(json_rows.close()))
+    if rep.tracks:
+        rep.outputs.append(str(write_text(save_dir / "tracks" / "counts.json", json.dumps(rep.tracks, indent=1))))
+    return rep
+
+
+def _run(det: Detector, items: list[Item], save_dir: Path, opt: DetectOptions, rep: DetectReport,
+         json_rows: JsonArrayWriter | None) -> None:
     images = [it for it in items if it.kind == "image"]
     names, ids = image_names([it.path for it in images])
     out_name = {it.path: (n, i) for it, n, i in zip(images, names, ids)}
@@ -112,12 +127,6 @@ def run_detect(det: Detector, source: str, save_dir: Path, opt: DetectOptions) -
             _video(det, it, save_dir, opt, rep, json_rows)
         except SourceError as e:
             rep.skipped.append((it.path, str(e).split(": ", 1)[-1]))
-    if opt.save_json:
-        p = write_text(save_dir / "predictions.json", json.dumps(json_rows))
-        rep.outputs.append(str(p))
-    if rep.tracks:
-        rep.outputs.append(str(write_text(save_dir / "tracks" / "counts.json", json.dumps(rep.tracks, indent=1))))
-    return rep
 
 
 def _sequences(images: list[Item]) -> list[tuple[str, list[Item]]]:
@@ -170,7 +179,7 @@ class _SequenceTracker:
 
 
 def _track_images(det: Detector, seq: str, group: list[Item], out_name: dict, save_dir: Path, opt: DetectOptions,
-                  rep: DetectReport, json_rows: list) -> None:
+                  rep: DetectReport, json_rows: JsonArrayWriter | None) -> None:
     st = _SequenceTracker(seq, opt.track, 30.0, save_dir, opt.count_line)
     for it in tqdm(group, desc=seq, disable=len(group) < 2, unit="frame"):
         try:
@@ -197,18 +206,20 @@ def _outputs(path, rel, img, d: Detections, save_dir, opt, json_rows, image_id, 
             cx, cy, bw, bh = (b[0] + b[2]) / 2 / w, (b[1] + b[3]) / 2 / h, (b[2] - b[0]) / w, (b[3] - b[1]) / h
             lines.append(f"{int(c)} {cx:.6f} {cy:.6f} {bw:.6f} {bh:.6f}" + (f" {s:.5f}" if opt.save_conf else ""))
         write_text(save_dir / "labels" / f"{name}.txt", "\n".join(lines) + ("\n" if lines else ""))
-    if opt.save_json:
+    if json_rows is not None:
         dens = d.densities if d.densities is not None else [None] * len(d.boxes)
-        for b, c, s, dn in zip(d.boxes, d.classes, d.scores, dens):
+        tids = d.track_ids if d.track_ids is not None else [None] * len(d.boxes)
+        for b, c, s, dn, tid in zip(d.boxes, d.classes, d.scores, dens, tids):
             cid = opt.cat_ids[int(c)] if opt.cat_ids else int(c)
-            json_rows.append({"image_id": image_id, "file_name": rel if frame is None else Path(path).name,
-                              **({"frame": frame} if frame is not None else {}),
-                              "category_id": cid, "bbox": [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])],
-                              "score": float(s)})
+            row = {"image_id": image_id, "file_name": rel if frame is None else Path(path).name,
+                   **({"frame": frame} if frame is not None else {}),
+                   "category_id": cid, "bbox": [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])],
+                   "score": float(s)}
             if dn is not None:  # an extra key: COCO tools ignore it, val.py --pred reads it back
-                json_rows[-1]["density"] = float(dn)
-        for row, i in zip(json_rows[len(json_rows) - len(d.boxes):], d.track_ids if d.track_ids is not None else []):
-            row["track_id"] = int(i)
+                row["density"] = float(dn)
+            if tid is not None:
+                row["track_id"] = int(tid)
+            json_rows.append(row)
     if opt.save_crop:
         for k, (b, c) in enumerate(zip(d.boxes, d.classes)):
             x1, y1, x2, y2 = (int(round(v)) for v in b)

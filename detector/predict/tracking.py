@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import difflib
 import inspect
-import os
 from collections import defaultdict, deque
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import numpy as np
 import yaml
 
 from ..registry import Registry
+from ..utils.io import StreamedWrite
 
 #: name -> the library's tracker class name (resolved on use, so the package is needed only to track)
 TRACKERS = Registry("tracker")
@@ -167,14 +167,11 @@ class TrackLog:
 
     def __init__(self, trail: int = 30, line: tuple[float, float, float, float] | None = None,
                  sink: str | Path | None = None):
-        """``sink``: stream the MOT rows into this file as they come (``<sink>.part``, renamed at :meth:`close`), so
-        an hours-long video holds no rows in memory; without it they are kept for :meth:`mot_text`."""
+        """``sink``: stream the MOT rows into this file as they come (a temp file beside it, moved onto it at
+        :meth:`close`), so an hours-long video holds no rows in memory; without it they are kept for
+        :meth:`mot_text`."""
         self.rows: list[str] = []
-        self.sink = Path(sink) if sink is not None else None
-        self._part = None
-        if self.sink is not None:
-            self.sink.parent.mkdir(parents=True, exist_ok=True)
-            self._part = open(self.sink.with_name(self.sink.name + ".part"), "w", encoding="utf-8")
+        self._sink = StreamedWrite(sink) if sink is not None else None
         self.trails: dict[int, deque] = defaultdict(lambda: deque(maxlen=trail))
         self.ids_per_class: dict[int, set] = defaultdict(set)
         self.line = line
@@ -184,8 +181,8 @@ class TrackLog:
         """``frame`` 1-based, as MOTChallenge numbers them."""
         for b, s, c, i in zip(boxes, scores, classes, ids):
             row = f"{frame},{int(i)},{b[0]:.2f},{b[1]:.2f},{b[2] - b[0]:.2f},{b[3] - b[1]:.2f},{s:.4f},-1,-1,-1"
-            if self._part is not None:
-                self._part.write(row + "\n")
+            if self._sink is not None:
+                self._sink.write(row + "\n")
             else:
                 self.rows.append(row)
             centre, trail = (float((b[0] + b[2]) / 2), float((b[1] + b[3]) / 2)), self.trails[int(i)]
@@ -209,13 +206,5 @@ class TrackLog:
         return "\n".join(self.rows) + ("\n" if self.rows else "")
 
     def close(self) -> Path | None:
-        """Finish the streamed file: flushed, synced and renamed onto ``sink`` at once (a killed run leaves only
-        ``.part``). -> ``sink``, or None without one."""
-        if self._part is None:
-            return None
-        part, self._part = self._part, None
-        part.flush()
-        os.fsync(part.fileno())
-        part.close()
-        os.replace(part.name, self.sink)
-        return self.sink
+        """Finish the streamed file (synced, moved onto ``sink`` at once). -> ``sink``, or None without one."""
+        return self._sink.close() if self._sink is not None else None

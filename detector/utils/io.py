@@ -43,6 +43,56 @@ def atomic_write(path: str | Path, write: Callable[[str], None]) -> Path:
     return path
 
 
+class StreamedWrite:
+    """A file written piece by piece into a temp file beside ``path`` and moved onto it at :meth:`close`
+    (synced; atomic as :func:`atomic_write`): a long run's results are not held in memory, and a run killed
+    half-way leaves no half-written file under the name."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        self._f = os.fdopen(fd, "w", encoding="utf-8")
+
+    def write(self, text: str) -> None:
+        self._f.write(text)
+
+    def close(self) -> Path:
+        if self._f is not None:
+            f, self._f = self._f, None
+            f.flush()
+            os.fsync(f.fileno())
+            f.close()
+            os.chmod(self.tmp, 0o666 & ~_umask())
+            os.replace(self.tmp, self.path)
+        return self.path
+
+    def discard(self) -> None:
+        """Drop what was written (a run that failed): the temp file goes, ``path`` is left as it was."""
+        if self._f is not None:
+            f, self._f = self._f, None
+            f.close()
+            os.remove(self.tmp)
+
+
+class JsonArrayWriter(StreamedWrite):
+    """A JSON array (e.g. COCO results rows) written one element at a time: ``append(obj)``, then ``close()``."""
+
+    def __init__(self, path: str | Path):
+        super().__init__(path)
+        self.count = 0
+        self.write("[")
+
+    def append(self, obj: Any) -> None:
+        self.write(("," if self.count else "") + json.dumps(obj))
+        self.count += 1
+
+    def close(self) -> Path:
+        if self._f is not None:
+            self.write("]")
+        return super().close()
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
