@@ -26,7 +26,7 @@ from torchvision.ops import box_convert, box_iou
 
 CROSS_IOU = 0.3
 
-KEYS = ("HOTA", "DetA", "AssA", "LocA", "MOTA", "MOTP", "IDF1", "IDP", "IDR", "IDSW", "IDSW_cross", "Frag", "FP", "FN",
+KEYS = ("HOTA", "DetA", "AssA", "LocA", "MOTA", "MOTP", "IDF1", "IDP", "IDR", "IDSW", "IDSW_cross", "Frag", "TP", "FP", "FN",
         "GT_IDs", "IDs")
 
 
@@ -153,7 +153,7 @@ def _flatten(r: dict) -> dict:
     out = {"HOTA": h["HOTA"], "DetA": h["DetA"], "AssA": h["AssA"], "LocA": h["LocA"], "MOTA": c["MOTA"],
            "MOTP": c["MOTP"], "IDF1": i["IDF1"], "IDP": i["IDP"], "IDR": i["IDR"], "IDSW": c["IDSW"],
            "IDSW_cross": c.get("IDSW_cross"),
-           "Frag": c["Frag"], "FP": c["CLR_FP"], "FN": c["CLR_FN"]}
+           "Frag": c["Frag"], "TP": c["CLR_TP"], "FP": c["CLR_FP"], "FN": c["CLR_FN"]}
     if "Count" in r:
         out.update(GT_IDs=r["Count"].get("GT_IDs"), IDs=r["Count"].get("IDs"))
     return {k: float(np.mean(v)) if isinstance(v, np.ndarray) else float(v) for k, v in out.items() if v is not None}

@@ -180,6 +180,9 @@ def test_tracker_yaml_nms_applies_only_when_no_method_is_given(small_ckpt, tmp_p
     plain = Detector(small_ckpt, img=320)
     plain.use_tracker_settings(load_tracker_config({"tracker_type": "sort"}))
     assert plain.nms == default  # a tracker YAML without nms leaves the model's method
+    shipped = Detector(small_ckpt, img=320)
+    shipped.use_tracker_settings(load_tracker_config("bytetrack"))  # the default tracker asks for Soft-NMS
+    assert shipped.nms == "soft" and "nms" not in load_tracker_config("botsort")
     cfg.write_text("tracker_type: bytetrack\nnms: sofft\n")
     with pytest.raises(ValueError, match=r"bt.yaml: nms 'sofft' is not an NMS method"):
         load_tracker_config(cfg)

@@ -43,3 +43,16 @@ def test_videos_are_lossless_and_a_probe_has_one_frame(tmp_path):
     assert len(frames) == 4 and all(np.array_equal(a, b) for a, b in zip(frames, src))
     cap = cv2.VideoCapture(str(probe))
     assert cap.read()[0] and not cap.read()[0]
+
+
+def test_tables_give_mean_and_spread_and_crossing_switches_per_match(tmp_path):
+    bt = tool("bench_tracking")
+    run = {"HOTA": 0.25, "IDF1": 0.3, "MOTA": 0.2, "AssA": 0.3, "DetA": 0.2, "IDSW": 40, "IDSW_cross": 30, "TP": 1500,
+           "fps": 20.0}
+    runs = {"ours | bytetrack | soft": [run, {**run, "HOTA": 0.27, "IDSW_cross": 10, "TP": 1000, "fps": 22.0}],
+            "peer | botsort | its own": [{**run, "TP": 0}]}  # no matches: no rate, not a division by zero
+    bt.write_tables(tmp_path, runs, "Task", {})
+    rows = (tmp_path / "tracking.md").read_text().splitlines()
+    ours = next(r for r in rows if r.startswith("| ours"))
+    assert "| 26.0 ± 1.4 |" in ours and "| 20 ± 14 |" in ours and "| 15.0 ± 7.1 |" in ours and ours.endswith("| 2 |")
+    assert next(r for r in rows if r.startswith("| peer")).endswith("| 30 | — | 20.0 | 1 |")
