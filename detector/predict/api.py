@@ -211,7 +211,8 @@ class Detector:
         or a video file, a folder of frames (sorted by name) or a list/iterable of frames -> a generator of
         per-frame Detections, one sequence, a fresh tracker. Only boxes that belong to a track are returned.
         ``tracker``: a name (``bytetrack``, ``botsort``, ``ocsort``, ``sort``), a tracker YAML or a dict. A Detector
-        made without ``conf_thres`` detects down to the tracker's ``track_low_thresh`` (0.1) while tracking."""
+        made without ``conf_thres`` detects down to the tracker's ``track_low_thresh`` (0.1) while tracking, and
+        one made without ``nms`` uses the tracker YAML's ``nms`` if it names one (:meth:`use_tracker_settings`)."""
         from .tracking import Tracker, load_tracker_config
 
         settings = load_tracker_config(tracker)
