@@ -30,13 +30,11 @@ def describe_os_error(e: OSError, path: str | Path | None = None) -> str:
 def atomic_write(path: str | Path, write: Callable[[str], None]) -> Path:
     """Call ``write(tmp_path)`` then atomically move ``tmp_path`` to ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _temp_beside(path)
     os.close(fd)
     try:
         write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files: results are for other users too
-        os.replace(tmp, path)
+        _publish(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
@@ -50,8 +48,7 @@ class StreamedWrite:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        fd, self.tmp = _temp_beside(self.path)
         self._f = os.fdopen(fd, "w", encoding="utf-8")
 
     def write(self, text: str) -> None:
@@ -63,8 +60,7 @@ class StreamedWrite:
             f.flush()
             os.fsync(f.fileno())
             f.close()
-            os.chmod(self.tmp, 0o666 & ~_umask())
-            os.replace(self.tmp, self.path)
+            _publish(self.tmp, self.path)
         return self.path
 
     def discard(self) -> None:
@@ -91,6 +87,18 @@ class JsonArrayWriter(StreamedWrite):
         if self._f is not None:
             self.write("]")
         return super().close()
+
+
+def _temp_beside(path: Path) -> tuple[int, str]:
+    """(fd, name) of a new hidden temp file in ``path``'s folder (made if missing): same filesystem, so the
+    final rename is atomic."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+
+
+def _publish(tmp: str, path: Path) -> None:
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files: results are for other users too
+    os.replace(tmp, path)
 
 
 def _umask() -> int:
