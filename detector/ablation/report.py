@@ -163,6 +163,8 @@ def write_reports(root: Path, rows: list[dict], costs: dict, cfg, order: list[st
            f"--batch {r.batch} --seeds {' '.join(map(str, cfg.seeds))} --nms {' '.join(cfg.nms)}"
            + (f" --nms-iou {' '.join(f'{t:g}' for t in cfg.nms_iou)}" if cfg.nms_iou else "")
            + (f" --hyp {r.hyp}" if r.hyp else "") + (f" --weights {r.weights}" if r.weights else "")
+           + (f" --optimizer {r.optimizer}" if getattr(r, "optimizer", "SGD") != "SGD" else "")
+           + (f" --freeze {r.freeze}" if getattr(r, "freeze", 0) else "")
            + (f" --teacher {r.teacher} --distill {r.distill} --distill-loss {r.distill_loss} --distill-gain "
               f"{r.distill_gain:g}" if getattr(r, "teacher", None) else "")
            + (f" --peers {' '.join(cfg.peers)}" if cfg.peers else "") + f" --project {cfg.project} --name {cfg.name}")

@@ -43,6 +43,8 @@ class Recipe:
     distill_loss: str = TrainConfig.distill_loss
     distill_gain: float = TrainConfig.distill_gain
     peer_weights: dict = field(default_factory=dict)  # peer name -> checkpoint it fine-tunes from (else scratch)
+    optimizer: str = TrainConfig.optimizer  # ours, for every cfg (peers keep their own recipe)
+    freeze: int = TrainConfig.freeze  # freeze the first N layers of every cfg (a fine-tuning recipe)
 
 
 @dataclass
@@ -89,7 +91,8 @@ def _check_recipe(root: Path, cfg: AblationConfig) -> None:
         have = json.loads(p.read_text(encoding="utf-8"))
         have.setdefault("weights", None)  # projects made before --weights existed trained from scratch
         have.setdefault("peer_weights", {})  # ... and before --peer-weights, peers too
-        for k in ("teacher", "distill", "distill_loss", "distill_gain"):  # ... and before --teacher: no teacher
+        for k in ("teacher", "distill", "distill_loss", "distill_gain",  # ... and before --teacher: no teacher
+                  "optimizer", "freeze"):  # ... and before --optimizer / --freeze: SGD, nothing frozen
             have.setdefault(k, getattr(Recipe, k))
         have["hyp_values"] = recipe_hyp_values(have)
         ignore = {"hyp", "hyp_values"}
@@ -122,7 +125,8 @@ def train_run(cfg_path: str, seed: int, cfg: AblationConfig, runs_dir: Path) -> 
         Trainer(TrainConfig(resume=str(last), device=r.device, workers=r.workers)).train()
         return run_dir
     tc = TrainConfig(cfg=cfg_path, data=r.data, hyp=r.hyp, weights=r.weights, teacher=r.teacher, distill=r.distill,
-                     distill_loss=r.distill_loss, distill_gain=r.distill_gain, epochs=r.epochs, batch=r.batch,
+                     distill_loss=r.distill_loss, distill_gain=r.distill_gain, optimizer=r.optimizer,
+                     freeze=r.freeze, epochs=r.epochs, batch=r.batch,
                      img=r.img, device=r.device, workers=r.workers, project=str(runs_dir), name=run_dir.name,
                      exist_ok=True, seed=seed,
                      val_period=r.val_period or r.epochs, patience=r.epochs + 1, plots=False,

@@ -19,7 +19,7 @@ from detector.ablation import AblationConfig, Recipe, run_ablation
 from detector.cli import run_job
 from detector.train.distill import CHOICES as DISTILL_CHOICES
 from detector.ops.nms import nms_methods
-from detector.utils.cli import positive_int
+from detector.utils.cli import non_negative_int, positive_int
 
 
 def parse(argv=None) -> AblationConfig | argparse.Namespace:
@@ -81,7 +81,7 @@ def parse(argv=None) -> AblationConfig | argparse.Namespace:
             ap.error(f"--peer-weights names {name!r}, which is not one of --peers {a.peers}")
         peer_weights[name] = path
     recipe = Recipe(a.data, a.epochs, a.img, a.batch, a.workers, a.hyp, a.val_period, a.device, a.weights,
-                    a.teacher, a.distill, a.distill_loss, a.distill_gain, peer_weights)
+                    a.teacher, a.distill, a.distill_loss, a.distill_gain, peer_weights, a.optimizer, a.freeze)
     nms = list(dict.fromkeys(a.nms or ["greedy"]))
     bad = [v for v in a.nms_iou if not 0.0 < v < 1.0]
     if bad:
@@ -96,6 +96,10 @@ def _add_start_flags(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--weights", default=None,
                     help="pretrained start for every cfg (ours or a converted/raw YOLOv8 .pt; layers matched by "
                          "structure, the rest starts fresh); default: from scratch")
+    ap.add_argument("--optimizer", choices=["SGD", "AdamW"], default=Recipe.optimizer,
+                    help="our optimizer for every cfg (its lr0 and momentum from --hyp); peers keep their own")
+    ap.add_argument("--freeze", type=non_negative_int, default=Recipe.freeze, metavar="N",
+                    help="freeze the first N layers of every cfg (with --weights: a fine-tuning recipe)")
     ap.add_argument("--teacher", default=None, metavar="T.pt",
                     help="distil every cfg from this frozen checkpoint (ours or a YOLOv8 .pt; see tools/train.py)")
     ap.add_argument("--distill", choices=DISTILL_CHOICES, default=Recipe.distill)

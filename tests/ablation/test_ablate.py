@@ -253,6 +253,32 @@ def test_pretrained_start_for_every_cfg_and_compared_with_scratch(ablation, tmp_
     assert f"weights None -> '{start}'" in md and "| yolo_base |" in md
 
 
+def test_fine_tuning_recipe_flags_reach_every_run_and_the_recipe_check(ablation, tmp_path, capsys):
+    root, argv = ablation
+    start = root / "runs" / "yolo_base-s0" / "weights" / "last.pt"
+    argv = list(argv)
+    base = argv[:argv.index("--cfgs") + 1] + [CFGS[0]] + argv[argv.index("--data"):argv.index("--seeds")] + \
+        ["--seeds", "0", "--weights", str(start), "--workers", "0", "--latency-runs", "1", "--max-batches", "1",
+         "--project", str(tmp_path), "--name", "ft"]
+    assert ablate.main([*base, "--optimizer", "AdamW", "--freeze", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "--freeze 2: layers 0-1 frozen" in out
+    args = json.loads((tmp_path / "ft" / "runs" / "yolo_base-s0" / "args.json").read_text())
+    assert args["train"]["optimizer"] == "AdamW" and args["train"]["freeze"] == 2
+    assert "--optimizer AdamW --freeze 2" in (tmp_path / "ft" / "ablation.md").read_text()
+    assert ablate.main(base) == 2  # the defaults (SGD, nothing frozen) are another recipe
+    assert re.search(r"another recipe .*freeze.*optimizer", capsys.readouterr().err)
+    recipe = json.loads((root / "recipe.json").read_text())
+    assert "optimizer" in recipe and "freeze" in recipe
+    old = {k: v for k, v in recipe.items() if k not in ("optimizer", "freeze")}  # a project from before the flags
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "recipe.json").write_text(json.dumps(old))
+    from detector.ablation.runner import _check_recipe
+    _check_recipe(tmp_path / "old", ablate.parse(list(argv)))  # read as SGD with nothing frozen: the same recipe
+    with pytest.raises(ValueError, match="another recipe .*optimizer"):
+        _check_recipe(tmp_path / "old", ablate.parse([*argv, "--optimizer", "AdamW"]))
+
+
 def test_iou_sweep_and_crowd_table(ablation, capsys):
     """--nms-iou evaluates every method at every threshold (columns method@iou, each equal to that
     evaluation's own metrics.json); the crowd table picks each method's best threshold by mean AP50."""
