@@ -228,11 +228,25 @@ def _our_config(p: Path, src: dict, family: str) -> dict:
     d.update(scales={scale: list(scales[scale])}, scale=scale, nc=int(y.get("nc", 80)))
     layers = d["backbone"] + d["head"]
     layers[sppf_ours][3] = _sppf_args(src["tree"], sppf_file, layers[sppf_ours][3])
+    args = list(layers[head][3])
     if family != "v8":  # YOLO11 files from before the depthwise class branch ("legacy" heads) have 3x3 convs
         dw = any(k.startswith(f"model.{head}.cv3.0.0.0.") for k in src["state"])
-        layers[head][3] = [layers[head][3][0], layers[head][3][1], "shared", "dw" if dw else "conv",
-                           *layers[head][3][4:]]
+        args = [args[0], args[1], "shared", "dw" if dw else "conv", *args[4:]]
+    width = _cls_width(src["state"], HEAD_INDEX if family == "v8" else len(V11_GRAPH) - 1)
+    if width is not None:  # a model fine-tuned to fewer classes keeps its source's class-branch width
+        args = args[:5] + [16, "shared", "conv", False][len(args) - 1:] + [width]  # Detect's defaults, then the width
+    layers[head][3] = args
     return d
+
+
+def _cls_width(state: dict, head: int) -> int | None:
+    """The class branch's hidden width as the file has it (the output channels of its first level's last
+    hidden conv, ``cv3.0.1``), or None when the file has no class branch we know."""
+    for key in (f"model.{head}.cv3.0.1.1.conv.weight", f"model.{head}.cv3.0.1.conv.weight"):  # dw pairs, 3x3 convs
+        t = state.get(key)
+        if t is not None:
+            return int(t.shape[0])
+    return None
 
 
 def convert_ultralytics(path: str | Path) -> dict:

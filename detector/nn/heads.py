@@ -57,12 +57,15 @@ class Detect(nn.Module):
     """Per level l: Tensor[B, 4*reg_max + nc + 1, H_l, W_l] with channels
     ``[box DFL logits (4*reg_max, ltrb-major) | class logits (nc) | density logit (1)]``.
 
-    YAML: ``[[p3, p4, p5], 1, Detect, [nc, reg_max=16, density="shared", cls_branch="conv", end2end=False]]``
+    YAML: ``[[p3, p4, p5], 1, Detect, [nc, reg_max=16, density="shared", cls_branch="conv", end2end=False,
+    cls_width=None]]``
     (or one multi-output node as ``from``); ``density``: ``"shared"``, ``"own"`` or ``"pred"`` (module
     docstring); ``cls_branch``: ``"conv"`` (two 3x3 convs, YOLOv8) or ``"dw"`` (depthwise + pointwise pairs,
     YOLO11/YOLO26); ``reg_max=1``: the box channels are the four distances themselves (YOLO26, no DFL);
     ``end2end``: a second, one-to-one box and class branch (YOLO26) whose channels follow the density
-    (``box_o2o``, ``cls_o2o``), read by the NMS-free method ``--nms none``.
+    (``box_o2o``, ``cls_o2o``), read by the NMS-free method ``--nms none``. ``cls_width``: the class branch's
+    hidden width (default ``max(ch[0], min(nc, 100))``, as Ultralytics builds it; a model it fine-tuned to fewer
+    classes keeps its source's width, which a converted file states here).
     ``stride`` (Tensor[nl]) is filled in by the model builder from a dummy forward.
     """
 
@@ -70,7 +73,7 @@ class Detect(nn.Module):
     CLS_BRANCHES = ("conv", "dw")
 
     def __init__(self, nc: int, ch: list[int], reg_max: int = 16, density: str = "shared", cls_branch: str = "conv",
-                 end2end: bool = False):
+                 end2end: bool = False, cls_width: int | None = None):
         super().__init__()
         if not isinstance(nc, int) or nc < 1:
             raise ValueError(f"nc must be a positive integer, got {nc!r}")
@@ -84,7 +87,9 @@ class Detect(nn.Module):
         self.nc, self.reg_max, self.nl = nc, reg_max, len(ch)
         self.no = sum(self.raw_layout.values())
         c2 = max(16, ch[0] // 4, reg_max * 4)
-        c3 = max(ch[0], min(nc, 100))
+        if cls_width is not None and (not isinstance(cls_width, int) or cls_width < 1):
+            raise ValueError(f"cls_width must be a positive integer or null, got {cls_width!r}")
+        c3 = cls_width or max(ch[0], min(nc, 100))
         self.box_stem, self.box_pred = self._box_branch(ch, c2)
         if density == "own":
             self.density_pred = nn.ModuleList(nn.Sequential(Conv(c, 8, 3), nn.Conv2d(8, 1, 5, padding=2))
@@ -185,6 +190,6 @@ class Detect(nn.Module):
 
     @classmethod
     def from_yaml(cls, ctx: LayerContext, nc: int, reg_max: int = 16, density: str = "shared",
-                  cls_branch: str = "conv", end2end: bool = False):
-        m = cls(nc, list(ctx.c_in), reg_max, density, cls_branch, bool(end2end))
+                  cls_branch: str = "conv", end2end: bool = False, cls_width: int | None = None):
+        m = cls(nc, list(ctx.c_in), reg_max, density, cls_branch, bool(end2end), cls_width)
         return m, [m.no] * m.nl

@@ -27,9 +27,12 @@ def _model(ck):
     return m.eval()
 
 
-def test_converted_outputs_equal_ultralytics():
-    ck = convert_ultralytics(FIX / "yolov8t.pt")
-    ref = torch.load(FIX / "yolov8t_outputs.pt", weights_only=True)
+# yolov8t_ft / yolo11t_ft: as Ultralytics fine-tunes a 20-class model to 3 classes (its model.load): the class
+# branch keeps the source's hidden width (20), not the width 3 classes would be built with (16)
+@pytest.mark.parametrize("name", ["yolov8t", "yolov8t_ft"])
+def test_converted_outputs_equal_ultralytics(name):
+    ck = convert_ultralytics(FIX / f"{name}.pt")
+    ref = torch.load(FIX / f"{name}_outputs.pt", weights_only=True)
     m = _model(ck)
     with torch.no_grad():
         raw = m(ref["input"])
@@ -42,6 +45,7 @@ def test_converted_outputs_equal_ultralytics():
     assert torch.allclose(xywh, ref["decoded"][:, :4], atol=1e-3)
     assert torch.allclose(dec[..., 4:4 + nc].transpose(1, 2), ref["decoded"][:, 4:], atol=1e-5)
     assert ck["model_cfg"]["scale"] == "t" and ck["names"] == ["0", "1", "2"]
+    assert m.layers[-1].cls[0][-1].in_channels == (20 if name.endswith("_ft") else 16)
 
 
 def test_every_tool_reads_it_through_load_checkpoint(tmp_path, capsys):
@@ -98,7 +102,7 @@ def test_other_graphs_and_tasks_are_refused_with_a_sentence(tmp_path):
 
 # Made by ultralytics 8.4.190 (tests/fixtures/ultralytics/README.md): YOLO11 at a small width, YOLO11 at a
 # scale named m (C3k blocks inside C3k2, as Ultralytics builds m/l/x), YOLO26 (DFL-free, one-to-one branch).
-V11 = ["yolo11t", "yolo11m_tiny", "yolo26t"]
+V11 = ["yolo11t", "yolo11m_tiny", "yolo26t", "yolo11t_ft"]
 
 
 @pytest.mark.parametrize("name", V11)
@@ -121,6 +125,8 @@ def test_yolo11_and_yolo26_outputs_equal_ultralytics(name):
     inner = [type(b).__name__ for b in m.layers[2].m]
     assert inner == (["C3k"] if name == "yolo11m_tiny" else ["Bottleneck"])  # Ultralytics' scale rule
     assert ck["nms"] == ("none" if name == "yolo26t" else "greedy")
+    if name == "yolo11t_ft":
+        assert head.cls[0][-1].in_channels == 20 and head.nc == 3  # the source's class-branch width kept
 
 
 def test_yolo26_runs_nms_free_on_its_one_to_one_branch_as_ultralytics():

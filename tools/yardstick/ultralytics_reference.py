@@ -10,6 +10,8 @@ Ultralytics' own format plus its head outputs on a fixed input, for checking too
       --nc 3 --out tests/fixtures/ultralytics/yolo11t
   /tmp/yardstick/bin/python tools/yardstick/ultralytics_reference.py --family 26 --scale t --width 0.0625 \\
       --nc 3 --out tests/fixtures/ultralytics/yolo26t
+  /tmp/yardstick/bin/python tools/yardstick/ultralytics_reference.py --family 11 --scale t --width 0.0625 \\
+      --nc 3 --source-nc 20 --out tests/fixtures/ultralytics/yolo11t_ft   # fine-tuned from 20 classes to 3
 Writes OUT.pt (pickled model object, fp16 as released checkpoints are) and OUT_outputs.pt (plain tensors of
 the fp16-rounded weights run in fp32: the input, the raw box logits [B, 4*16, N] and class logits [B, nc, N]
 over all levels' cells, and the decoded [B, 4 + nc, N]: cx, cy, w, h in pixels, class probabilities; YOLO26:
@@ -32,6 +34,9 @@ ap.add_argument("--scale", default="n")
 ap.add_argument("--depth", type=float, default=None)
 ap.add_argument("--width", type=float, default=None, help="custom width multiple (with a new --scale name)")
 ap.add_argument("--nc", type=int, default=80)
+ap.add_argument("--source-nc", type=int, default=None,
+                help="start from a random model of this many classes, as Ultralytics fine-tunes one (model.load: "
+                     "the class branch keeps the source's hidden width)")
 ap.add_argument("--img", type=int, default=64)
 ap.add_argument("--out", required=True)
 a = ap.parse_args()
@@ -42,6 +47,8 @@ if a.width:
 cfg["scale"], cfg["nc"] = a.scale, a.nc
 torch.manual_seed(0)
 model = DetectionModel(cfg, nc=a.nc, verbose=False)
+if a.source_nc:  # what `yolo train model=SOURCE.pt data=<a.nc classes>` starts from
+    model.load(DetectionModel({**cfg, "nc": a.source_nc}, nc=a.source_nc, verbose=False), verbose=False)
 with torch.no_grad():  # BN statistics and affine parameters away from their defaults, so that the check bites
     for m in model.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
