@@ -102,6 +102,17 @@ def find_config(path: str | Path) -> tuple[Path, bool]:
     return p, False
 
 
+def suffix_scale(cfg) -> str | None:
+    """The scale a model YAML's file name asks for (``yolo_ca_bifpn-s.yaml`` -> ``'s'``); None for a dict, a file
+    without a suffix, or a path that does not resolve."""
+    if not isinstance(cfg, (str, Path)):
+        return None
+    try:
+        return _resolve_path(Path(cfg))[1]
+    except ConfigError:
+        return None
+
+
 def _resolve_path(path: Path) -> tuple[Path, str | None]:
     """Return (existing file, scale from a '-X' name suffix or None); shipped configs are found by name."""
     found, _ = find_config(path)

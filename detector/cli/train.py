@@ -27,7 +27,8 @@ def parse(argv=None) -> TrainConfig:
     ap.add_argument("--cfg", default=d.cfg, help="model YAML (name suffix -n/-s/-m/-l picks the scale)")
     ap.add_argument("--data", default=d.data, help="dataset YAML")
     ap.add_argument("--hyp", default=None, help="hyperparameter YAML (default: built-in defaults)")
-    ap.add_argument("--scale", default=None, help="model scale (n, s, m, l)")
+    ap.add_argument("--scale", default=None, help="model scale (n, s, m, l); default: a -X suffix of --cfg, else the scale of --weights "
+                         "when the YAML lists it, else the YAML's scale:")
     ap.add_argument("--epochs", type=positive_int, default=None, help=f"default: the data YAML's defaults, else {BUILT_IN_DEFAULTS['epochs']}")
     ap.add_argument("--batch", type=positive_int, default=None, help=f"total batch size, all GPUs (default: the data YAML's defaults, else {BUILT_IN_DEFAULTS['batch']})")
     ap.add_argument("--img", "--imgsz", type=positive_int, default=None, dest="img",

@@ -114,6 +114,34 @@ def transfer_weights(model: torch.nn.Module, state: dict, source_cfg=None, path:
     return rep
 
 
+def scale_for_weights(target_cfg, scale: str | None, source_cfg, path: str = "checkpoint") -> tuple[str | None, str]:
+    """The scale to build ``target_cfg`` at when it starts from weights of the graph ``source_cfg``, and a log line.
+
+    A scale the user chose (``scale``, i.e. ``--scale``, or a ``-X`` file-name suffix) is kept, with a warning when
+    the weights are of another scale (only tensors of the same shape can move); otherwise the weights' scale when the
+    target YAML lists it (``--weights yolo11s.pt`` builds the s model, as ``tools/convert.py`` does), else the
+    YAML's own default."""
+    from ..config import ConfigError, load_model_config, suffix_scale
+
+    src_scale = source_cfg.get("scale") if isinstance(source_cfg, dict) else None
+    if not src_scale:
+        return scale, ""
+    try:
+        target = load_model_config(target_cfg, scale=scale)
+    except (ConfigError, TypeError, ValueError):
+        return scale, ""  # the model build that follows says what is wrong with the YAML
+    if target.scale is None or target.scale == src_scale:
+        return scale, ""
+    chosen = scale or suffix_scale(target_cfg)
+    if not chosen and src_scale in (target.raw.get("scales") or {}):
+        return src_scale, (f"scale {src_scale} from --weights {path} (the YAML's default is {target.scale}; "
+                           f"--scale {target.scale} keeps it)")
+    why = (f"--scale {scale}" if scale else f"the file name's -{chosen}" if chosen
+           else f"scale {src_scale!r} is not in the YAML's scales")
+    return scale, (f"warning: --weights {path} is a scale-{src_scale} model and this one is scale {target.scale} "
+                   f"({why}): only tensors of the same shape move")
+
+
 def freeze_layers(model: torch.nn.Module, n: int) -> str:
     """Freeze the first ``n`` layers (Ultralytics' ``freeze``): their parameters get no gradient and the
     optimizer leaves them out; BatchNorm statistics still follow the data, as Ultralytics does. Returns the

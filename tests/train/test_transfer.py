@@ -158,3 +158,37 @@ def test_a_fine_tuning_run_with_gates_resumes_and_freezes(tiny_data, tmp_path, c
     save_checkpoint(last, state)
     Trainer(TrainConfig(resume=str(last), **kw)).train()
     assert load_checkpoint(last)["epoch"] == 1
+
+
+def test_the_weights_scale_is_built_unless_the_user_chose_one():
+    from detector.train.transfer import scale_for_weights
+
+    prod = str(CFG_DIR / "yolo_ca_bifpn.yaml")  # its own default: scale n
+    src_s = build_model(CFG_DIR / "yolo_base.yaml", scale="s").yaml
+    assert scale_for_weights(prod, None, src_s, "s.pt") == ("s", "scale s from --weights s.pt (the YAML's default "
+                                                                  "is n; --scale n keeps it)")
+    scale, note = scale_for_weights(prod, "n", src_s, "s.pt")  # --scale n: kept, said
+    assert scale == "n" and note.startswith("warning: --weights s.pt is a scale-s model") and "(--scale n)" in note
+    scale, note = scale_for_weights(str(CFG_DIR / "yolo_ca_bifpn-n.yaml"), None, src_s, "s.pt")  # the name's -n
+    assert scale is None and "the file name's -n" in note
+    assert scale_for_weights(prod, None, build_model(CFG_DIR / "yolo_base.yaml").yaml, "n.pt") == (None, "")
+    custom = {**src_s, "scale": "t", "scales": {"t": [0.33, 0.0625, 1024]}}  # a width the product does not list
+    scale, note = scale_for_weights(prod, None, custom, "t.pt")
+    assert scale is None and "scale 't' is not in the YAML's scales" in note
+    assert scale_for_weights(prod, None, None, "x.pt") == (None, "")  # a file without its graph: nothing to say
+
+
+def test_train_from_weights_of_another_scale_builds_that_scale(tmp_path, tiny_data, capsys):
+    from detector.train import Trainer, TrainConfig
+
+    src = build_model(CFG_DIR / "yolo_base.yaml", scale="s", nc=4)
+    ck = tmp_path / "base_s.pt"
+    save_checkpoint(ck, {"model": src.state_dict(), "model_cfg": src.yaml})
+    t = Trainer(TrainConfig(cfg=str(CFG_DIR / "yolo_ca_bifpn.yaml"), weights=str(ck), data=str(tiny_data), epochs=1,
+                            img=64, batch=4, workers=0, max_batches=1, plots=False, project=str(tmp_path), name="s"))
+    t.train()
+    out = capsys.readouterr().out
+    assert f"scale s from --weights {ck}" in out
+    assert f"from {ck}: layers 0 1 2 3 4 6 7 9 10 11" in out  # the whole backbone, as at the same scale
+    from detector.checkpoint import load_checkpoint
+    assert load_checkpoint(tmp_path / "s" / "weights" / "last.pt")["model_cfg"]["scale"] == "s"
