@@ -172,7 +172,7 @@ def test_a_yolov8_teacher_loads_features_only_when_classes_differ(tiny_data, tmp
         Trainer(_cfg(tiny_data, tmp_path, "v8l", teacher=str(YOLOV8), distill="logit")).setup()
 
 
-@pytest.mark.parametrize("name", ["yolo11t", "yolo26t"])
+@pytest.mark.parametrize("name", ["yolo11t", "yolo26t", "yolo11t_ft"])  # _ft: fine-tuned by Ultralytics to 3 classes
 def test_yolo11_and_yolo26_teachers(tiny_data, tmp_path, capsys, name):
     """Ultralytics YOLO11 / YOLO26 files teach through their neck features (their classes differ here; YOLO26's
     DFL-free head could not give bin distributions anyway)."""
