@@ -234,7 +234,9 @@ def _our_config(p: Path, src: dict, family: str) -> dict:
         args = [args[0], args[1], "shared", "dw" if dw else "conv", *args[4:]]
     width = _cls_width(src["state"], HEAD_INDEX if family == "v8" else len(V11_GRAPH) - 1)
     if width is not None:  # a model fine-tuned to fewer classes keeps its source's class-branch width
-        args = args[:5] + [16, "shared", "conv", False][len(args) - 1:] + [width]  # Detect's defaults, then the width
+        from ..nn.heads import Detect
+
+        args = Detect.args_with_cls_width(args, width)
     layers[head][3] = args
     return d
 

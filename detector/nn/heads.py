@@ -105,6 +105,11 @@ class Detect(nn.Module):
             self.cls_o2o = self._cls_branch(ch, c3)
         self.register_buffer("stride", torch.zeros(self.nl))
 
+    @staticmethod
+    def args_with_cls_width(args: list, width: int) -> list:
+        """A Detect layer's YAML ``args`` with ``cls_width`` set (the ones before it filled with their defaults)."""
+        return list(args[:5]) + [16, "shared", "conv", False][len(args) - 1:] + [int(width)]
+
     def _box_branch(self, ch: list[int], c2: int) -> tuple[nn.ModuleList, nn.ModuleList]:
         """Box stem (two 3x3 convs) and box predictor of every level."""
         box_stem = nn.ModuleList(nn.Sequential(Conv(c, c2, 3), Conv(c2, c2, 3)) for c in ch)

@@ -34,7 +34,7 @@ from .ema import ModelEMA, unwrap
 from .hyp import load_hyp
 from .nonfinite import NonFiniteGuard
 from .optim import batch_plan, build_optimizer, lr_lambda
-from .transfer import freeze_layers, scale_for_weights, transfer_weights
+from .transfer import build_from_weights, freeze_layers
 
 __all__ = ["LabelError", "TrainConfig", "Trainer", "cache_mode", "find_last_checkpoint", "seed_everything"]
 
@@ -229,20 +229,17 @@ class Trainer:
         """The model on its device and memory format (from the checkpoint on resume; ``--weights``
         transferred); sets ``nms`` and ``memory_format``, and rounds ``cfg.img`` up to the model's stride."""
         cfg = self.cfg
-        ck, scale = None, cfg.scale
-        if cfg.weights and not self.resume_ckpt:
-            ck = load_checkpoint(cfg.weights)
-            scale, note = scale_for_weights(cfg.cfg, cfg.scale, ck.get("model_cfg"), cfg.weights)
-            if note:
-                self.log(note)
-        model = (build_model_of(self.resume_ckpt, cfg.resume) if self.resume_ckpt
-                 else build_model(cfg.cfg, scale=scale, nc=len(self.names)))
-        model.names = dict(enumerate(self.names))
-        if self.resume_ckpt:  # gated attention blocks (a fine-tuning run) get their gates before EMA and optimizer
-            arm_identity_gates(model, self.resume_ckpt["model"])
-        if ck is not None:
-            rep = transfer_weights(model, ck.get("ema") or ck["model"], ck.get("model_cfg"), cfg.weights)
-            self.log(rep.summary(cfg.weights))
+        if self.resume_ckpt:
+            model = build_model_of(self.resume_ckpt, cfg.resume)
+            model.names = dict(enumerate(self.names))
+            arm_identity_gates(model, self.resume_ckpt["model"])  # gated attention blocks (a fine-tuning run)
+        elif cfg.weights:
+            model, lines = build_from_weights(cfg.cfg, cfg.scale, self.names, load_checkpoint(cfg.weights), cfg.weights)
+            for line in lines:
+                self.log(line)
+        else:
+            model = build_model(cfg.cfg, scale=cfg.scale, nc=len(self.names))
+            model.names = dict(enumerate(self.names))
         if cfg.freeze:
             self.log(freeze_layers(model, cfg.freeze))
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format

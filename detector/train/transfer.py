@@ -142,6 +142,86 @@ def scale_for_weights(target_cfg, scale: str | None, source_cfg, path: str = "ch
                    f"({why}): only tensors of the same shape move")
 
 
+def _source_head(state: dict) -> dict[str, torch.Tensor] | None:
+    """The tensors of the source's detection head (the last layer with a box stem and a class branch)."""
+    heads = [t for t in _by_layer(state).values() if "box_stem.0.0.conv.weight" in t and "cls.0.2.weight" in t]
+    return heads[-1] if heads else None
+
+
+def head_cls_width(model: torch.nn.Module, state: dict) -> int | None:
+    """The class-branch width to build ``model``'s head at so that the source head's hidden class layers move, as
+    Ultralytics does when it fine-tunes to another class count (the width follows the class count when a head is
+    built: 80 classes -> 80, 4 -> 64 at n): the source's width when both heads read inputs of the same widths and
+    have the same class-branch form; None when nothing would change."""
+    head, src = model.layers[-1], _source_head(state)
+    if src is None or not hasattr(head, "cls") or not hasattr(head, "box_stem"):
+        return None
+    ours_in = [seq[0].conv.in_channels for seq in head.box_stem]
+    src_in = [src[f"box_stem.{lv}.0.conv.weight"].shape[1] if f"box_stem.{lv}.0.conv.weight" in src else None
+              for lv in range(len(ours_in))]
+    own_keys = {k for k in head.state_dict() if k.startswith("cls.")}
+    if src_in != ours_in or own_keys != {k for k in src if k.startswith("cls.")}:
+        return None
+    width, ours = int(src["cls.0.2.weight"].shape[1]), head.cls[0][-1].in_channels
+    return width if width != ours else None
+
+
+def move_classes_by_name(model: torch.nn.Module, state: dict, src_names, names) -> list[str]:
+    """Copy the source's class-predictor rows into ``model``'s for every class of the same name (case and outer
+    spaces ignored), as Ultralytics does when it fine-tunes to another class list; only where the predictor did
+    not transfer whole (another class count) and its input width is the source's. Returns the names moved."""
+    head, src = model.layers[-1], _source_head(state)
+    if src is None or not src_names or not names or not hasattr(head, "cls"):
+        return []
+    where = {str(n).strip().lower(): i for i, n in reversed(list(enumerate(src_names)))}
+    pairs = [(j, where[str(n).strip().lower()]) for j, n in enumerate(names) if str(n).strip().lower() in where]
+    moved = False
+    for branch in ("cls", "cls_o2o"):
+        for lv, seq in enumerate(getattr(head, branch, None) or []):
+            w, b = src.get(f"{branch}.{lv}.2.weight"), src.get(f"{branch}.{lv}.2.bias")
+            pred = seq[-1]
+            if w is None or b is None or w.shape == pred.weight.shape or w.shape[1:] != pred.weight.shape[1:]:
+                continue
+            with torch.no_grad():
+                for j, i in pairs:
+                    if i < w.shape[0]:
+                        pred.weight[j].copy_(w[i])
+                        pred.bias[j].copy_(b[i])
+            moved = True
+    return [str(names[j]) for j, _ in pairs] if moved else []
+
+
+def build_from_weights(cfg, scale: str | None, names: list, ck: dict, path: str) -> tuple[torch.nn.Module, list[str]]:
+    """``--weights``: the model of YAML ``cfg`` for classes ``names``, started from checkpoint ``ck`` (ours, or a
+    converted Ultralytics file); returns it and the lines that say what moved. Built at the weights' scale unless
+    one was chosen (:func:`scale_for_weights`), its class branch at the source's width where the heads' inputs match
+    (:func:`head_cls_width`), layers matched by structure (:func:`transfer_weights`), class rows by name
+    (:func:`move_classes_by_name`)."""
+    import copy
+
+    from ..models import build_model
+    from ..nn.heads import Detect
+
+    state, lines = ck.get("ema") or ck["model"], []
+    scale, note = scale_for_weights(cfg, scale, ck.get("model_cfg"), path)
+    lines += [note] if note else []
+    model = build_model(cfg, scale=scale, nc=len(names))
+    width = head_cls_width(model, state)
+    if width:  # as Ultralytics: its hidden class layers fit at its width, so ours is built at it
+        d = copy.deepcopy(model.yaml)
+        d["head"][-1][3] = Detect.args_with_cls_width(d["head"][-1][3], width)
+        model = build_model(d, nc=len(names))
+        lines.append(f"class branch at the width of {path}'s ({width}), so that its hidden layers move")
+    model.names = dict(enumerate(names))
+    lines.append(transfer_weights(model, state, ck.get("model_cfg"), path).summary(path))
+    moved = move_classes_by_name(model, state, ck.get("names"), names)
+    if moved:
+        lines.append(f"class predictor rows moved by name from {path}: {', '.join(moved[:10])}"
+                     + (f" and {len(moved) - 10} more" if len(moved) > 10 else "")
+                     + f" ({len(moved)} of {len(names)} classes; the others start fresh)")
+    return model, lines
+
+
 def freeze_layers(model: torch.nn.Module, n: int) -> str:
     """Freeze the first ``n`` layers (Ultralytics' ``freeze``): their parameters get no gradient and the
     optimizer leaves them out; BatchNorm statistics still follow the data, as Ultralytics does. Returns the

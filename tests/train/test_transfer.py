@@ -192,3 +192,37 @@ def test_train_from_weights_of_another_scale_builds_that_scale(tmp_path, tiny_da
     assert f"from {ck}: layers 0 1 2 3 4 6 7 9 10 11" in out  # the whole backbone, as at the same scale
     from detector.checkpoint import load_checkpoint
     assert load_checkpoint(tmp_path / "s" / "weights" / "last.pt")["model_cfg"]["scale"] == "s"
+
+
+def test_fine_tuning_to_other_classes_keeps_the_class_branch_and_moves_rows_by_name():
+    """As Ultralytics fine-tunes: the class branch is built at the source's width (it follows the class count when a
+    head is built) so its hidden layers move, and the predictor's rows move for classes of the same name."""
+    from detector.nn.heads import Detect
+    from detector.train.transfer import build_from_weights, head_cls_width
+
+    src = build_model(CFG_DIR / "yolo_base.yaml", nc=80)  # class width 80 (64 at 4 classes)
+    coco = [f"class{i}" for i in range(80)]
+    coco[2], coco[7] = "car", "truck"
+    ck = {"model": src.state_dict(), "model_cfg": src.yaml, "names": coco}
+    assert head_cls_width(build_model(CFG_DIR / "yolo_base.yaml", nc=4), src.state_dict()) == 80
+    assert head_cls_width(build_model(CFG_DIR / "yolo_ca_bifpn.yaml", nc=4), src.state_dict()) is None  # other inputs
+    assert head_cls_width(build_model(CFG_DIR / "yolo_base.yaml", nc=80), src.state_dict()) is None  # nothing to do
+    names = ["Truck ", "bike", "car", "boat"]
+    dst, lines = build_from_weights(str(CFG_DIR / "yolo_base.yaml"), None, names, ck, "coco.pt")
+    head, s_head = dst.layers[-1], src.layers[-1]
+    assert head.nc == 4 and head.cls[0][-1].in_channels == 80
+    assert lines[0] == "class branch at the width of coco.pt's (80), so that its hidden layers move"
+    assert "transferred" in lines[1] and lines[1].endswith("starting fresh: 14 (Detect: 6 tensors of another shape)")
+    assert lines[2] == ("class predictor rows moved by name from coco.pt: Truck , car (2 of 4 classes; the others "
+                        "start fresh)")
+    for lv in range(3):
+        assert torch.equal(head.cls[lv][1].conv.weight, s_head.cls[lv][1].conv.weight)  # hidden layers moved
+        w, sw = head.cls[lv][-1].weight, s_head.cls[lv][-1].weight
+        assert torch.equal(w[0], sw[7]) and torch.equal(w[2], sw[2])  # truck, car: by name, any case
+        assert torch.equal(head.cls[lv][-1].bias[2], s_head.cls[lv][-1].bias[2])
+        assert not any(torch.equal(w[1], sw[i]) for i in range(80))  # bike: fresh
+    assert Detect.args_with_cls_width(["nc"], 80) == ["nc", 16, "shared", "conv", False, 80]
+    assert Detect.args_with_cls_width(["nc", 16, "shared", "dw", True, 64], 80) == ["nc", 16, "shared", "dw", True, 80]
+    x = torch.rand(1, 3, 64, 64)  # the rebuilt model runs, and its box outputs are the source's (box branch moved)
+    with torch.no_grad():
+        assert torch.equal(dst.eval()(x)[0][:, :64], src.eval()(x)[0][:, :64])
