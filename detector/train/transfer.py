@@ -209,7 +209,8 @@ def build_from_weights(cfg, scale: str | None, names: list, ck: dict, path: str)
     width = head_cls_width(model, state)
     if width:  # as Ultralytics: its hidden class layers fit at its width, so ours is built at it
         d = copy.deepcopy(model.yaml)
-        d["head"][-1][3] = Detect.args_with_cls_width(d["head"][-1][3], width)
+        last = (d.get("head") or d["backbone"])[-1]  # the head is the graph's last layer
+        last[3] = Detect.args_with_cls_width(last[3], width)
         model = build_model(d, nc=len(names))
         lines.append(f"class branch at the width of {path}'s ({width}), so that its hidden layers move")
     model.names = dict(enumerate(names))
