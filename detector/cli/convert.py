@@ -21,27 +21,18 @@ from detector.cli import run_job
 def _convert(a) -> None:
     from detector.config import find_config
     from detector.checkpoint import save_checkpoint
-    from detector.train.transfer import transfer_weights
     from detector.checkpoint.ultralytics import convert_ultralytics
-    from detector.models import build_model
+    from detector.train.transfer import build_from_weights
 
     ck = convert_ultralytics(a.weights)
     own = ck.pop("graph")
-    cfg, _ = find_config(a.cfg or own)
-    if cfg.resolve() != find_config(own)[0].resolve():
-        import yaml
-
-        src_cfg = ck["model_cfg"]
-        d = yaml.safe_load(cfg.read_text(encoding="utf-8"))
-        scale = a.scale or src_cfg.get("scale")
-        if scale in src_cfg.get("scales", {}):  # e.g. a custom width the target YAML does not list
-            d.setdefault("scales", {}).setdefault(scale, src_cfg["scales"][scale])
-        d.update(scale=scale, nc=len(ck["names"]))
-        model = build_model(d)
-        rep = transfer_weights(model, ck["model"], src_cfg, a.weights)
-        print(rep.summary(a.weights))
+    other_graph = bool(a.cfg) and find_config(a.cfg)[0].resolve() != find_config(own)[0].resolve()
+    if other_graph or (a.scale and a.scale != ck["model_cfg"].get("scale")):
+        cfg = a.cfg or own  # the same steps as training's --weights: scale, class branch, layers, class rows
+        model, lines = build_from_weights(cfg, a.scale, list(ck["names"]), ck, a.weights)
+        print("\n".join(lines))
         ck.update(model=model.state_dict(), model_cfg=model.yaml,
-                  note=f"{a.cfg} initialised from the Ultralytics checkpoint {a.weights} where layers fit")
+                  note=f"{cfg} initialised from the Ultralytics checkpoint {a.weights} where layers fit")
     out = Path(a.out) if a.out else Path(a.weights).with_name(Path(a.weights).stem + f"_{Path(a.cfg or own).stem}.pt")
     if out.exists() and not a.exist_ok:
         raise ValueError(f"{out} exists; pass --exist-ok to overwrite it")

@@ -7,6 +7,7 @@ therefore keeps every layer that still fits, and says exactly what transferred a
 """
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass, field
 
@@ -119,8 +120,8 @@ def scale_for_weights(target_cfg, scale: str | None, source_cfg, path: str = "ch
 
     A scale the user chose (``scale``, i.e. ``--scale``, or a ``-X`` file-name suffix) is kept, with a warning when
     the weights are of another scale (only tensors of the same shape can move); otherwise the weights' scale when the
-    target YAML lists it (``--weights yolo11s.pt`` builds the s model, as ``tools/convert.py`` does), else the
-    YAML's own default."""
+    target YAML lists it (``--weights yolo11s.pt`` builds the s model) or the weights' graph defines it (a custom
+    width: :func:`build_from_weights` adds it), else the YAML's own default."""
     from ..config import ConfigError, load_model_config, suffix_scale
 
     src_scale = source_cfg.get("scale") if isinstance(source_cfg, dict) else None
@@ -136,10 +137,41 @@ def scale_for_weights(target_cfg, scale: str | None, source_cfg, path: str = "ch
     if not chosen and src_scale in (target.raw.get("scales") or {}):
         return src_scale, (f"scale {src_scale} from --weights {path} (the YAML's default is {target.scale}; "
                            f"--scale {target.scale} keeps it)")
+    if not chosen and _source_scale(source_cfg, src_scale):  # a width the YAML does not list: the file's own
+        return src_scale, (f"scale {src_scale} from --weights {path}: not in the YAML's scales, so its [depth, width, "
+                           f"max_channels] {_source_scale(source_cfg, src_scale)} come from the file "
+                           f"(--scale {target.scale} keeps the YAML's default)")
     why = (f"--scale {scale}" if scale else f"the file name's -{chosen}" if chosen
            else f"scale {src_scale!r} is not in the YAML's scales")
     return scale, (f"warning: --weights {path} is a scale-{src_scale} model and this one is scale {target.scale} "
                    f"({why}): only tensors of the same shape move")
+
+
+def _source_scale(source_cfg, scale: str | None) -> list | None:
+    """The source graph's [depth, width, max_channels] for ``scale``, when it defines one."""
+    spec = ((source_cfg.get("scales") or {}) if isinstance(source_cfg, dict) else {}).get(scale) if scale else None
+    ok = isinstance(spec, (list, tuple)) and len(spec) == 3 and all(
+        isinstance(x, (int, float)) and not isinstance(x, bool) and x > 0 for x in spec)
+    return list(spec) if ok else None
+
+
+def _with_source_scale(cfg, scale: str | None, source_cfg):
+    """``cfg``, or its YAML as a dict with the source's definition of ``scale`` added when the YAML has scales but not
+    that one (a custom width of the weights' graph): the model is then built at the weights' own width."""
+    from ..config import ConfigError, load_model_config
+
+    spec = _source_scale(source_cfg, scale)
+    if spec is None:
+        return cfg
+    try:
+        raw = load_model_config(cfg).raw
+    except (ConfigError, TypeError, ValueError):
+        return cfg  # the model build that follows says what is wrong with the YAML
+    if not isinstance(raw.get("scales"), dict) or scale in raw["scales"]:
+        return cfg
+    d = copy.deepcopy(raw)
+    d["scales"][scale] = spec
+    return d
 
 
 def _source_head(state: dict) -> dict[str, torch.Tensor] | None:
@@ -197,15 +229,13 @@ def build_from_weights(cfg, scale: str | None, names: list, ck: dict, path: str)
     one was chosen (:func:`scale_for_weights`), its class branch at the source's width where the heads' inputs match
     (:func:`head_cls_width`), layers matched by structure (:func:`transfer_weights`), class rows by name
     (:func:`move_classes_by_name`)."""
-    import copy
-
     from ..models import build_model
     from ..nn.heads import Detect
 
     state, lines = ck.get("ema") or ck["model"], []
     scale, note = scale_for_weights(cfg, scale, ck.get("model_cfg"), path)
     lines += [note] if note else []
-    model = build_model(cfg, scale=scale, nc=len(names))
+    model = build_model(_with_source_scale(cfg, scale, ck.get("model_cfg")), scale=scale, nc=len(names))
     width = head_cls_width(model, state)
     if width:  # as Ultralytics: its hidden class layers fit at its width, so ours is built at it
         d = copy.deepcopy(model.yaml)

@@ -173,9 +173,29 @@ def test_the_weights_scale_is_built_unless_the_user_chose_one():
     assert scale is None and "the file name's -n" in note
     assert scale_for_weights(prod, None, build_model(CFG_DIR / "yolo_base.yaml").yaml, "n.pt") == (None, "")
     custom = {**src_s, "scale": "t", "scales": {"t": [0.33, 0.0625, 1024]}}  # a width the product does not list
-    scale, note = scale_for_weights(prod, None, custom, "t.pt")
+    scale, note = scale_for_weights(prod, None, custom, "t.pt")  # the file's own width, taken from it
+    assert scale == "t" and "not in the YAML's scales, so its [depth, width, max_channels] [0.33, 0.0625, 1024]" in note
+    scale, note = scale_for_weights(prod, None, {**custom, "scales": {}}, "t.pt")  # nor defined by the file
     assert scale is None and "scale 't' is not in the YAML's scales" in note
     assert scale_for_weights(prod, None, None, "x.pt") == (None, "")  # a file without its graph: nothing to say
+
+
+def test_weights_of_a_width_the_yaml_does_not_list_build_at_that_width():
+    """A file of a custom scale (one the target YAML lacks, e.g. Ultralytics' yaml edited to a tiny width) builds the
+    target at the file's own [depth, width, max_channels], so its whole backbone moves, as tools/convert.py does."""
+    from detector.train.transfer import build_from_weights
+
+    d = build_model(CFG_DIR / "yolo_base.yaml").yaml
+    d.update(scales={"t": [0.33, 0.125, 1024]}, scale="t")
+    src = build_model(d, nc=3)
+    ck = {"model": src.state_dict(), "model_cfg": src.yaml, "names": ["a", "b", "c"]}
+    dst, lines = build_from_weights(str(CFG_DIR / "yolo_ca_bifpn.yaml"), None, ["a", "b", "c"], ck, "t.pt")
+    assert dst.yaml["scale"] == "t" and dst.yaml["scales"]["t"] == [0.33, 0.125, 1024]
+    assert dst.layers[0].conv.weight.shape == src.layers[0].conv.weight.shape  # 8 channels, not the n scale's 16
+    assert lines[0].startswith("scale t from --weights t.pt: not in the YAML's scales")
+    assert "layers 0 1 2 3 4 6 7 9 10 11" in lines[1]  # the whole backbone, as at a listed scale
+    dst, lines = build_from_weights(str(CFG_DIR / "yolo_ca_bifpn.yaml"), "n", ["a", "b", "c"], ck, "t.pt")
+    assert dst.yaml["scale"] == "n" and lines[0].startswith("warning: --weights t.pt is a scale-t model")
 
 
 def test_train_from_weights_of_another_scale_builds_that_scale(tmp_path, tiny_data, capsys):
