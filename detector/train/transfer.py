@@ -137,9 +137,10 @@ def scale_for_weights(target_cfg, scale: str | None, source_cfg, path: str = "ch
     if not chosen and src_scale in (target.raw.get("scales") or {}):
         return src_scale, (f"scale {src_scale} from --weights {path} (the YAML's default is {target.scale}; "
                            f"--scale {target.scale} keeps it)")
-    if not chosen and _source_scale(source_cfg, src_scale):  # a width the YAML does not list: the file's own
+    own = None if chosen else _source_scale(source_cfg, src_scale)
+    if own:  # a width the YAML does not list: the file's own
         return src_scale, (f"scale {src_scale} from --weights {path}: not in the YAML's scales, so its [depth, width, "
-                           f"max_channels] {_source_scale(source_cfg, src_scale)} come from the file "
+                           f"max_channels] {own} come from the file "
                            f"(--scale {target.scale} keeps the YAML's default)")
     why = (f"--scale {scale}" if scale else f"the file name's -{chosen}" if chosen
            else f"scale {src_scale!r} is not in the YAML's scales")

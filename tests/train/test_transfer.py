@@ -89,7 +89,7 @@ def test_inserted_attention_starts_as_an_exact_identity(tmp_path):
     dst = build_model(CFG_DIR / "yolo_ca.yaml", nc=3)
     rep = transfer_weights(dst, src.state_dict(), src.yaml)
     ca = [i for i, ty in rep.fresh if ty == "CoordAtt, as identity"]
-    assert len(ca) == 3 and all(float(dst.layers[i].identity_gate) == 0.0 for i in ca)
+    assert len(ca) == 3 and all(float(dst.layers[i].identity_gate.detach()) == 0.0 for i in ca)
     x = torch.rand(2, 3, 96, 64)
     with torch.no_grad():
         assert all(torch.equal(a, b) for a, b in zip(src.eval()(x), dst.eval()(x)))
