@@ -18,7 +18,7 @@ class OptimHyp:
     momentum: float = 0.937  # SGD momentum / Adam beta1
     weight_decay: float = 0.0005  # at the nominal batch (scaled by the batch actually stepped)
     nbs: int = 64  # nominal batch: gradients are accumulated up to it
-    warmup_epochs: float = 3.0
+    warmup_epochs: float = 3.0  # at least 100 batches (as Ultralytics): on small data 1 and 3 are the same
     warmup_momentum: float = 0.8
     warmup_bias_lr: float = 0.1
     warmup_accumulate: bool = True  # accumulate 1 batch per step at first, nbs/batch at warmup end
