@@ -100,8 +100,11 @@ def main(argv=None) -> int:
     line = f"exported {out} ({size / 1e6:.1f} MB); {check['runtime']} vs PyTorch"
     if "detections" in check:
         n_graph, n_ours = check["detections"]
-        line += f": {n_graph} detections from the in-graph {a.nms_in_graph} NMS, {n_ours} from ours"
-    line += f", max abs difference {check['max_abs_diff']:.2e} {what}"
+        line += (f": {n_graph} detections from the in-graph {a.nms_in_graph} NMS, {n_ours} from ours ({check['same']} "
+                 f"the same; {check['ties']} differ by the order of near-tied scores; {check['other']} other "
+                 "differences)")
+    line += f", max abs difference {check['max_abs_diff']:.2e}"
+    line += f" (over the same ones) {what}" if "detections" in check else f" {what}"
     if a.int8:
         line += " (INT8: differences are expected; measure accuracy with tools/val.py)"
     print(line)

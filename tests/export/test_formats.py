@@ -99,8 +99,12 @@ def test_nms_in_graph_runs_without_our_python_nms(ranked_ckpt, tmp_path, monkeyp
     stdout = export("--weights", ckpt, "--format", fmt, "--img", "160", "--output", out, "--nms-in-graph", method,
                     "--conf", "0.3", "--iou", "0.5", "--max-det", "1000", "--dynamic", "--image", IMAGE)
     n_graph, n_ours = stdout.split(" detections from the in-graph")[0].split()[-1], stdout.split(" from ours")[0].split()[-1]
-    # OpenVINO's kernels differ from PyTorch's by ~1e-6, enough to reorder this untrained net's near-tied scores
-    assert abs(int(n_graph) - int(n_ours)) <= (0 if fmt == "onnx" else 0.02 * int(n_ours)) and int(n_ours) > 20
+    same, ties, other = (int(stdout.split(f" {w}")[0].split()[-1].lstrip("(")) for w in ("the same", "differ by", "other"))
+    # the runtime's kernels round differently from PyTorch's (~1e-7 onnxruntime on AVX-512, ~1e-6 OpenVINO):
+    # enough to reorder this untrained net's near-tied scores on flat image regions, so which of two overlapping
+    # near-tied boxes survives may differ; every other detection is the same
+    assert other == 0 and same + ties >= int(n_ours) and int(n_ours) > 20
+    assert same >= 0.7 * int(n_ours) and abs(int(n_graph) - int(n_ours)) <= ties
     # images filling the input exactly: letterbox padding would give runs of equal scores, whose NMS order
     # is up to each runtime
     ims = [cv2.resize(read_image(f), (160, 160)) for f in sorted(FIX.glob("*.jpg"))]
