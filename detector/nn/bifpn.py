@@ -43,28 +43,47 @@ class _Node(nn.Module):
         return self.conv(self.act(self.fuse_w(xs)))
 
 
-class BiFPNLayer(nn.Module):
-    """One top-down + bottom-up pass over ``levels`` feature maps of ``width`` channels."""
+def _align(c1: int, c2: int) -> nn.Module:
+    """1x1 conv + BN from ``c1`` to ``c2`` channels between levels of different widths; identity when equal."""
+    return Conv(c1, c2, 1, act=False) if c1 != c2 else nn.Identity()
 
-    def __init__(self, levels: int, width: int, fusion: str = "fast", separable: bool = True):
+
+class BiFPNLayer(nn.Module):
+    """One top-down + bottom-up pass over ``levels`` feature maps: ``width`` channels at every level, or a list
+    of per-level widths (finest first), an edge between levels of different widths getting a 1x1 conv + BN
+    (at the coarser resolution: before upsampling, after downsampling)."""
+
+    def __init__(self, levels: int, width: int | list[int], fusion: str = "fast", separable: bool = True):
         super().__init__()
         self.levels = levels
+        w = [int(width)] * levels if isinstance(width, int) else [int(c) for c in width]
+        if len(w) != levels:
+            raise ValueError(f"{len(w)} widths for {levels} levels")
+        self.widths = w
         # top-down node for level l (l = L-2..0): [in_l, up(prev)]
-        self.td = nn.ModuleList(_Node(2, width, fusion, separable) for _ in range(levels - 1))
+        self.td = nn.ModuleList(_Node(2, w[l], fusion, separable) for l in range(levels - 2, -1, -1))
         # bottom-up node for level l (l = 1..L-1): [in_l, td_l, down(out_{l-1})]; top level has no td_l
         self.bu = nn.ModuleList(
-            _Node(3 if l < levels - 1 else 2, width, fusion, separable) for l in range(1, levels)
+            _Node(3 if l < levels - 1 else 2, w[l], fusion, separable) for l in range(1, levels)
         )
+        if len(set(w)) > 1:  # parameter-free for one width: checkpoints of uniform BiFPNs keep their keys
+            self.up_align = nn.ModuleList(_align(w[l + 1], w[l]) for l in range(levels - 2, -1, -1))
+            self.down_align = nn.ModuleList(_align(w[l - 1], w[l]) for l in range(1, levels))
+        else:
+            self.up_align = self.down_align = None
 
     def forward(self, xs: list[torch.Tensor]) -> list[torch.Tensor]:
         L = self.levels
         td = [None] * L
         td[L - 1] = xs[L - 1]
         for k, l in enumerate(range(L - 2, -1, -1)):
-            td[l] = self.td[k]([xs[l], resize_to(td[l + 1], xs[l])])
+            prev = td[l + 1] if self.up_align is None else self.up_align[k](td[l + 1])
+            td[l] = self.td[k]([xs[l], resize_to(prev, xs[l])])
         outs = [td[0]]
         for l in range(1, L):
             down = _down(outs[-1], xs[l])
+            if self.down_align is not None:
+                down = self.down_align[l - 1](down)
             ins = [xs[l], td[l], down] if l < L - 1 else [xs[l], down]
             outs.append(self.bu[l - 1](ins))
         return outs
@@ -74,15 +93,18 @@ class BiFPNLayer(nn.Module):
 class BiFPN(nn.Module):
     """BiFPN neck as one YAML node: inputs P3, P4, P5 (finest first), outputs the same
     levels (plus ``extra_levels`` coarser ones made inside: P6 = maxpool(P5), P7 = maxpool(P6)),
-    all with ``width`` channels.
+    with ``width`` channels: one number for every level (EfficientDet's uniform BiFPN), or one per input
+    level (e.g. a YOLO neck's 64/128/256 at n, so that a source model's head fits every level; extra levels
+    take the last width).
 
     YAML: ``[[p3, p4, p5], repeats, BiFPN, [width, fusion='fast', separable=True, extra_levels=0]]``
-    ``width`` is width-scaled; ``repeats`` (depth-scaled) is the number of stacked BiFPN layers.
+    ``width`` (each entry of a list) is width-scaled; ``repeats`` (depth-scaled) is the number of stacked
+    BiFPN layers.
     """
 
     consumes_repeats = True
 
-    def __init__(self, c_in: list[int], width: int, repeats: int = 1, fusion: str = "fast",
+    def __init__(self, c_in: list[int], width: int | list[int], repeats: int = 1, fusion: str = "fast",
                  separable: bool = True, extra_levels: int = 0):
         super().__init__()
         if len(c_in) < 2:
@@ -90,10 +112,14 @@ class BiFPN(nn.Module):
         if extra_levels not in (0, 1, 2):
             raise ValueError(f"extra_levels must be 0, 1 or 2, got {extra_levels!r}")
         check_mode(fusion)
+        w = [int(width)] * len(c_in) if isinstance(width, int) else [int(c) for c in width]
+        if len(w) != len(c_in):
+            raise ValueError(f"width: {len(w)} per-level widths for {len(c_in)} input levels")
+        self.widths = w + [w[-1]] * extra_levels
         self.extra_levels = extra_levels
-        self.proj = nn.ModuleList(Conv(c, width, 1, act=False) for c in c_in)
+        self.proj = nn.ModuleList(Conv(c, cw, 1, act=False) for c, cw in zip(c_in, w))
         self.layers = nn.Sequential(
-            *(BiFPNLayer(len(c_in) + extra_levels, width, fusion, bool(separable)) for _ in range(repeats))
+            *(BiFPNLayer(len(self.widths), self.widths, fusion, bool(separable)) for _ in range(repeats))
         )
 
     def forward(self, xs: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -103,8 +129,13 @@ class BiFPN(nn.Module):
         return self.layers(feats)
 
     @classmethod
-    def from_yaml(cls, ctx: LayerContext, width: int, fusion: str = "fast", separable: bool = True,
+    def from_yaml(cls, ctx: LayerContext, width: int | list[int], fusion: str = "fast", separable: bool = True,
                   extra_levels: int = 0):
-        w = ctx.ch(width)
+        if isinstance(width, (list, tuple)):
+            if len(width) != len(ctx.c_in):
+                raise ValueError(f"width: {len(width)} per-level widths for {len(ctx.c_in)} input levels")
+            w = [ctx.ch(c) for c in width]
+        else:
+            w = ctx.ch(width)
         m = cls(list(ctx.c_in), w, ctx.n, fusion, separable, extra_levels)
-        return m, [w] * (len(ctx.c_in) + extra_levels)
+        return m, list(m.widths)

@@ -99,7 +99,8 @@ def test_nms_in_graph_runs_without_our_python_nms(ranked_ckpt, tmp_path, monkeyp
     stdout = export("--weights", ckpt, "--format", fmt, "--img", "160", "--output", out, "--nms-in-graph", method,
                     "--conf", "0.3", "--iou", "0.5", "--max-det", "1000", "--dynamic", "--image", IMAGE)
     n_graph, n_ours = stdout.split(" detections from the in-graph")[0].split()[-1], stdout.split(" from ours")[0].split()[-1]
-    same, ties, other = (int(stdout.split(f" {w}")[0].split()[-1].lstrip("(")) for w in ("the same", "differ by", "other"))
+    same, ties, other = (int(stdout.split(f" {w}")[0].split()[-1].lstrip("("))
+                         for w in ("the same", "differ by", "other"))
     # the runtime's kernels round differently from PyTorch's (~1e-7 onnxruntime on AVX-512, ~1e-6 OpenVINO):
     # enough to reorder this untrained net's near-tied scores on flat image regions, so which of two overlapping
     # near-tied boxes survives may differ; every other detection is the same

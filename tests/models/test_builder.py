@@ -137,3 +137,21 @@ def test_summary_table():
     assert len(lines) == 1 + len(m.layers) + 1
     assert "CoordAtt" in text and "BiFPN" in text and "Detect" in text and "GFLOPs at 320" in text
     assert f"{count_params(m):,} parameters" in lines[-1]
+
+
+@pytest.mark.parametrize("cfg,widths", [("yolo_ca_bifpn_perlevel.yaml", [64, 128, 256]),
+                                        ("yolo11_ca_bifpn_perlevel.yaml", [64, 128, 256])])
+def test_per_level_bifpn_experiments_feed_the_head_a_yolo_necks_widths(cfg, widths):
+    """The per-level BiFPN experiments give the head the widths the YOLOv8 / YOLO11 head reads at n (so that a
+    checkpoint's head fits every level) and train at s."""
+    model = build_model(CFG_DIR / "experiments" / cfg, scale="n", nc=3)
+    neck = model.layers[-2]
+    assert type(neck).__name__ == "BiFPN" and neck.widths == widths
+    stems = model.layers[-1].box_stem
+    first_convs = [next(c for c in stem.modules() if isinstance(c, torch.nn.Conv2d)) for stem in stems]
+    assert [c.in_channels for c in first_convs] == widths
+    small = build_model(CFG_DIR / "experiments" / cfg, scale="s", nc=3).train()
+    out = small(torch.randn(2, 3, 64, 96))
+    sum(o.square().mean() for o in out).backward()
+    assert small.layers[-2].widths == [2 * w for w in widths]
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in small.parameters())

@@ -77,3 +77,31 @@ def test_fusion_weights_get_gradients():
     ws = [mod.weight for mod in m.modules() if isinstance(mod, WeightedFusion)]
     assert len(ws) == 4  # 2 top-down + 2 bottom-up nodes for 3 levels
     assert all(w.grad is not None and w.grad.abs().sum() > 0 for w in ws)
+
+
+def test_per_level_widths():
+    """One width per level: outputs at those widths, every output still sees every input, 1x1 aligns only on
+    edges between different widths; extra levels take the last width; a uniform list is the uniform BiFPN."""
+    m, c_out = BiFPN.from_yaml(LayerContext((16, 32, 64), n=2, width=0.5), [32, 64, 128], "fast", True, 1)
+    assert c_out == [16, 32, 64, 64] and m.widths == c_out
+    xs = pyramid(size=64)
+    base = m.eval()(xs)
+    assert [o.shape[1] for o in base] == c_out and [o.shape[-1] for o in base] == [64, 32, 16, 8]
+    for i in range(3):
+        xs2 = [x.clone() for x in xs]
+        xs2[i] = xs2[i] + torch.randn_like(xs2[i])
+        assert all(not torch.allclose(o, b) for o, b in zip(m(xs2), base)), f"an output ignores input P{i + 3}"
+    layer = m.layers[0]  # levels 16, 32, 64, 64: the P5 -> P6 edges need no conv
+    assert [type(a).__name__ for a in layer.up_align] == ["Identity", "Conv", "Conv"]
+    assert [type(a).__name__ for a in layer.down_align] == ["Conv", "Conv", "Identity"]
+    # one width as a list: the same modules, so the same state-dict keys as the uniform BiFPN
+    torch.manual_seed(0)
+    a = BiFPN([16, 32, 64], width=[24, 24, 24])
+    torch.manual_seed(0)
+    b = BiFPN([16, 32, 64], width=24)
+    assert list(a.state_dict()) == list(b.state_dict()) and a.layers[0].up_align is None
+    xs = pyramid()
+    for o, p in zip(a.eval()(xs), b.eval()(xs)):
+        torch.testing.assert_close(o, p, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="2 per-level widths for 3 input levels"):
+        BiFPN.from_yaml(LayerContext((16, 32, 64)), [32, 64])
