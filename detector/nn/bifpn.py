@@ -131,11 +131,6 @@ class BiFPN(nn.Module):
     @classmethod
     def from_yaml(cls, ctx: LayerContext, width: int | list[int], fusion: str = "fast", separable: bool = True,
                   extra_levels: int = 0):
-        if isinstance(width, (list, tuple)):
-            if len(width) != len(ctx.c_in):
-                raise ValueError(f"width: {len(width)} per-level widths for {len(ctx.c_in)} input levels")
-            w = [ctx.ch(c) for c in width]
-        else:
-            w = ctx.ch(width)
+        w = [ctx.ch(c) for c in width] if isinstance(width, (list, tuple)) else ctx.ch(width)  # __init__ checks the count
         m = cls(list(ctx.c_in), w, ctx.n, fusion, separable, extra_levels)
         return m, list(m.widths)
