@@ -43,6 +43,14 @@ class _Node(nn.Module):
         return self.conv(self.act(self.fuse_w(xs)))
 
 
+def _per_level(width: int | list[int], levels: int, what: str = "levels") -> list[int]:
+    """One width for every level, or a list of one per level (its length checked)."""
+    w = [int(width)] * levels if isinstance(width, int) else [int(c) for c in width]
+    if len(w) != levels:
+        raise ValueError(f"width: {len(w)} per-level widths for {levels} {what}")
+    return w
+
+
 def _align(c1: int, c2: int) -> nn.Module:
     """1x1 conv + BN from ``c1`` to ``c2`` channels between levels of different widths; identity when equal."""
     return Conv(c1, c2, 1, act=False) if c1 != c2 else nn.Identity()
@@ -56,10 +64,7 @@ class BiFPNLayer(nn.Module):
     def __init__(self, levels: int, width: int | list[int], fusion: str = "fast", separable: bool = True):
         super().__init__()
         self.levels = levels
-        w = [int(width)] * levels if isinstance(width, int) else [int(c) for c in width]
-        if len(w) != levels:
-            raise ValueError(f"{len(w)} widths for {levels} levels")
-        self.widths = w
+        self.widths = w = _per_level(width, levels)
         # top-down node for level l (l = L-2..0): [in_l, up(prev)]
         self.td = nn.ModuleList(_Node(2, w[l], fusion, separable) for l in range(levels - 2, -1, -1))
         # bottom-up node for level l (l = 1..L-1): [in_l, td_l, down(out_{l-1})]; top level has no td_l
@@ -112,9 +117,7 @@ class BiFPN(nn.Module):
         if extra_levels not in (0, 1, 2):
             raise ValueError(f"extra_levels must be 0, 1 or 2, got {extra_levels!r}")
         check_mode(fusion)
-        w = [int(width)] * len(c_in) if isinstance(width, int) else [int(c) for c in width]
-        if len(w) != len(c_in):
-            raise ValueError(f"width: {len(w)} per-level widths for {len(c_in)} input levels")
+        w = _per_level(width, len(c_in), "input levels")
         self.widths = w + [w[-1]] * extra_levels
         self.extra_levels = extra_levels
         self.proj = nn.ModuleList(Conv(c, cw, 1, act=False) for c, cw in zip(c_in, w))
