@@ -32,15 +32,13 @@ def match_detections(a: torch.Tensor, b: torch.Tensor, iou_thres: float, tol: fl
     na, nb = len(a), len(b)
     if na == 0 or nb == 0:
         return {"same": [], "ties": 0, "other": na + nb}
-    iou = box_iou(a[:, :4].double(), b[:, :4].double())
+    iou = box_iou(a[:, :4].float(), b[:, :4].float())
     cls = a[:, 5, None] == b[None, :, 5]
-    near = (a[:, 4, None].double() - b[None, :, 4].double()).abs() <= tol
-    cand = (iou > SAME_IOU) & cls & near
+    near = (a[:, 4, None].float() - b[None, :, 4].float()).abs() <= tol
+    ci, cj = ((iou > SAME_IOU) & cls & near).nonzero(as_tuple=True)  # candidate pairs, best IoU first
+    order = torch.argsort(iou[ci, cj], descending=True, stable=True)
     pairs, used_a, used_b = [], torch.zeros(na, dtype=torch.bool), torch.zeros(nb, dtype=torch.bool)
-    for flat in torch.argsort(torch.where(cand, iou, -1.0).flatten(), descending=True, stable=True).tolist():
-        i, j = divmod(flat, nb)
-        if not cand[i, j]:
-            break
+    for i, j in zip(ci[order].tolist(), cj[order].tolist()):
         if not used_a[i] and not used_b[j]:
             used_a[i] = used_b[j] = True
             pairs.append((i, j))
